@@ -1,0 +1,40 @@
+# Two commands for a fresh machine (with ../shared beside the clone, or ATLAS_MIRROR set):
+#   make serve   create .venv, install, fetch sources, build the warehouse, serve on 127.0.0.1:8000
+#   make test    create .venv, install with test extras, run ruff, mypy and pytest
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: serve test build fetch lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+fetch: $(VENV)/.installed
+	$(BIN)/atlas fetch
+
+build: $(VENV)/.installed
+	$(BIN)/atlas build
+
+serve: build
+	$(BIN)/atlas serve
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) data/cache data/warehouse.gpkg .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,110 @@
+"""Shared fixtures: the real sources in ../shared/data and one warehouse built from them per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from geo.settings import PROJECT_ROOT, DataSettings
+from layers.build import BuildOutcome, build_warehouse
+
+SHARED = Path(os.environ.get("ATLAS_TEST_MIRROR", PROJECT_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real sources; integration tests are skipped, with the reason, where it is absent."""
+    if not (SHARED / "boundaries" / "sonla_units_2025.gpkg").is_file():
+        pytest.skip(f"real sources not found in {SHARED} (set ATLAS_TEST_MIRROR)")
+    return SHARED
+
+
+def settings_for(tmp: Path, mirror: Path, **overrides: object) -> DataSettings:
+    """Settings isolated in a temporary folder, reading sources from one mirror only."""
+    values: dict[str, object] = {
+        "cache_dir": tmp / "cache",
+        "warehouse": tmp / "warehouse.gpkg",
+        "mirror": mirror,
+        "use_shared_mirror": False,
+        "mirror_url": None,
+    }
+    values.update(overrides)
+    return DataSettings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
+
+
+@dataclass
+class Built:
+    """A warehouse built from the real sources, with the settings and outcome of its build."""
+
+    settings: DataSettings
+    outcome: BuildOutcome
+
+    @property
+    def path(self) -> Path:
+        """Path of the warehouse file."""
+        return self.settings.warehouse
+
+
+@pytest.fixture(scope="session")
+def built(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """One warehouse built from the real sources for the whole session."""
+    settings = settings_for(tmp_path_factory.mktemp("built"), shared_data)
+    return Built(settings, build_warehouse(settings))
+
+
+@pytest.fixture
+def warehouse_copy(built: Built, tmp_path: Path) -> Path:
+    """A private copy of the built warehouse, for tests that try to damage it."""
+    target = tmp_path / "existing" / "warehouse.gpkg"
+    target.parent.mkdir()
+    shutil.copyfile(built.path, target)
+    return target
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """A uvicorn server running an ASGI app on a free loopback port in a background thread."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server() -> Iterator[type[LiveServer]]:
+    """The LiveServer class, for tests that serve an app over real HTTP."""
+    yield LiveServer
