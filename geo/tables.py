@@ -1,0 +1,13 @@
+"""Small helpers for tabular data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+
+
+def rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """Rows of a frame as named tuples (attribute access by column name)."""
+    yield from frame.itertuples(index=False)
