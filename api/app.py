@@ -1,0 +1,104 @@
+"""The FastAPI application: create_app(settings) assembles it; state lives on app.state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.errors import WarehouseUnavailableError, add_exception_handlers
+from api.settings import ServerSettings
+from layers.warehouse import LAYERS_TABLE, read_build_info, read_table
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _catalog(warehouse: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    info = read_build_info(warehouse)
+    if info is None:
+        raise WarehouseUnavailableError(f"no readable warehouse at {warehouse}; run `atlas build`")
+    layers = read_table(warehouse, LAYERS_TABLE)
+    records = pd.DataFrame(layers).astype(object).where(pd.notna(layers), None).to_dict("records")
+    return [{str(k): v for k, v in r.items()} for r in records], info
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """Assemble the atlas web application for one warehouse."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.layers, app.state.build = _catalog(settings.warehouse)
+        yield
+
+    app = FastAPI(title=settings.title, lifespan=lifespan)
+    app.state.settings = settings
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    add_exception_handlers(app)
+
+    @app.get("/", response_model=None, summary="Landing page")
+    def landing(request: Request, f: str | None = Query(None, pattern="^(json|html)$")) -> Response:
+        """Links to everything the atlas serves, as HTML or JSON."""
+        base = str(request.base_url).rstrip("/")
+        doc = {
+            "title": settings.title,
+            "description": "Ranh giới các thời kỳ và bảng chuyển đổi sáp nhập 2025 của tỉnh Sơn La / "
+            "Boundaries of every vintage and the 2025 merger crosswalk of Sơn La province.",
+            "built_at": app.state.build.get("built_at"),
+            "links": [
+                {"rel": "self", "href": f"{base}/?f=json", "type": "application/json"},
+                {"rel": "alternate", "href": f"{base}/?f=html", "type": "text/html"},
+                {
+                    "rel": "service-doc",
+                    "href": f"{base}/docs",
+                    "type": "text/html",
+                    "title": "Tài liệu API / API documentation",
+                },
+                {
+                    "rel": "status",
+                    "href": f"{base}/health",
+                    "type": "application/json",
+                    "title": "Tình trạng dịch vụ / Service health",
+                },
+                {
+                    "rel": "enclosure",
+                    "href": f"{base}/downloads/warehouse.gpkg",
+                    "type": "application/geopackage+sqlite3",
+                    "title": "Tải toàn bộ dữ liệu (GeoPackage, mở bằng QGIS) / Download all layers (GeoPackage)",
+                },
+            ],
+            "layers": app.state.layers,
+        }
+        wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
+        if wants_html:
+            return templates.TemplateResponse(request, "landing.html", {"doc": doc})
+        return JSONResponse(doc)
+
+    @app.get("/health", summary="Service health")
+    def health() -> dict[str, Any]:
+        """Whether the warehouse is readable, with its build time."""
+        info = read_build_info(settings.warehouse)
+        if info is None:
+            raise WarehouseUnavailableError(f"warehouse {settings.warehouse} is missing or unreadable")
+        return {"status": "ok", "built_at": info.get("built_at"), "fingerprint": info.get("fingerprint")}
+
+    @app.api_route(
+        "/downloads/warehouse.gpkg",
+        methods=["GET", "HEAD"],
+        summary="Download the warehouse",
+        response_class=FileResponse,
+    )
+    def download() -> FileResponse:
+        """The whole warehouse as one GeoPackage, ready for QGIS."""
+        if not settings.warehouse.is_file():
+            raise WarehouseUnavailableError(f"warehouse {settings.warehouse} is missing")
+        return FileResponse(
+            settings.warehouse, media_type="application/geopackage+sqlite3", filename="sonla-atlas.gpkg"
+        )
+
+    return app

@@ -1,0 +1,49 @@
+"""API exceptions and the one map from exception type to HTTP status."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from geo.errors import GeoError, InputDataError, SourceError, WarehouseError
+
+
+class ApiError(Exception):
+    """Base class of errors raised by the API layer."""
+
+
+class NotFoundError(ApiError):
+    """The requested resource does not exist."""
+
+
+class WarehouseUnavailableError(ApiError):
+    """The warehouse file is missing or unreadable."""
+
+
+STATUS_CODES: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    WarehouseUnavailableError: 503,
+    InputDataError: 400,
+    SourceError: 503,
+    WarehouseError: 503,
+    ApiError: 500,
+    GeoError: 500,
+}
+
+
+def status_for(exc: Exception) -> int:
+    """HTTP status of an exception: the entry of its nearest class in STATUS_CODES."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 500
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Register one JSON handler for every exception class of STATUS_CODES."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"code": type(exc).__name__, "description": str(exc)}, status_code=status_for(exc))
+
+    for cls in STATUS_CODES:
+        app.add_exception_handler(cls, handler)

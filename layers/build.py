@@ -1,0 +1,109 @@
+"""`atlas build`: fetch the sources, build every layer, write the warehouse unless it is up to date."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+import geo
+import layers
+from geo.boundaries import BoundaryInputs, build_boundaries
+from geo.settings import DataSettings
+from geo.sources import Fetcher, FetchResult, Manifest
+from layers.warehouse import quick_check, read_build_info, read_table, write_warehouse
+
+
+@dataclass
+class BuildOutcome:
+    """What a build did."""
+
+    warehouse: Path
+    skipped: bool
+    fingerprint: str
+    seconds: float
+    quality: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def fetcher_for(settings: DataSettings, manifest: Manifest | None = None) -> Fetcher:
+    """A fetcher configured from the settings."""
+    return Fetcher(
+        manifest or Manifest.load(settings.manifest),
+        settings.sources_dir,
+        mirrors=settings.mirrors(),
+        mirror_url=settings.mirror_url,
+        timeout=settings.download_timeout,
+    )
+
+
+def code_digest() -> str:
+    """sha256 over the source of the packages that shape the warehouse (geo, layers)."""
+    digest = hashlib.sha256()
+    for package in (geo, layers):
+        root = Path(str(package.__file__)).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root.parent)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def input_fingerprint(manifest: Manifest, lineage: Path) -> str:
+    """Fingerprint of everything a build reads: source checksums, lineage rules and the code."""
+    payload = {
+        "sources": {k: s.sha256 for k, s in sorted(manifest.sources.items())},
+        "lineage": hashlib.sha256(Path(lineage).read_bytes()).hexdigest(),
+        "code": code_digest(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def build_warehouse(
+    settings: DataSettings,
+    *,
+    force: bool = False,
+    on_step: Callable[[str], None] = lambda _: None,
+    on_fetch: Callable[[FetchResult], None] | None = None,
+) -> BuildOutcome:
+    """Fetch sources and (re)build the warehouse; skip when the existing one has the same fingerprint."""
+    start = time.perf_counter()
+    manifest = Manifest.load(settings.manifest)
+    fetcher = fetcher_for(settings, manifest)
+    on_step("fetching sources")
+    fetcher.fetch_all(on_fetch)
+    target = settings.warehouse
+    fingerprint = input_fingerprint(manifest, settings.lineage)
+    info = read_build_info(target)
+    if not force and info is not None and info.get("fingerprint") == fingerprint:
+        on_step("checking the existing warehouse")
+        if not quick_check(target):
+            return BuildOutcome(
+                target,
+                True,
+                fingerprint,
+                time.perf_counter() - start,
+                read_table(target, "boundary_quality"),
+                json.loads(info.get("notes", "[]")),
+            )
+    inputs = BoundaryInputs(
+        units_2025=fetcher.path("units_2025"),
+        communes_2009=fetcher.path("communes_2009"),
+        districts_2024=fetcher.path("districts_2024"),
+        units_2025_03=fetcher.path("units_2025_03"),
+        crosswalk=fetcher.path("crosswalk_2025"),
+        resolution=fetcher.path("resolution_1681"),
+        places=fetcher.path("places"),
+        population=fetcher.path("worldpop_2020"),
+        lineage=settings.lineage,
+    )
+    result = build_boundaries(inputs, on_step)
+    on_step("writing and validating the warehouse")
+    write_warehouse(target, result.layers, manifest, fingerprint, result.notes)
+    return BuildOutcome(
+        target, False, fingerprint, time.perf_counter() - start, result.layers["boundary_quality"], result.notes
+    )

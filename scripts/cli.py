@@ -1,0 +1,209 @@
+"""The `atlas` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from geo.errors import GeoError
+from geo.settings import DataSettings
+from geo.sources import FetchResult, Manifest
+
+app = typer.Typer(
+    help="Sơn La Poverty Atlas: boundaries of every vintage, the 2025 crosswalk and a GeoPackage warehouse.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(width=max(Console().width, 140))
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", "-w", help="GeoPackage path (ATLAS_WAREHOUSE).")]
+
+
+def _settings(warehouse: Path | None = None, mirror: Path | None = None) -> DataSettings:
+    overrides: dict[str, object] = {}
+    if warehouse is not None:
+        overrides["warehouse"] = warehouse
+    if mirror is not None:
+        overrides["mirror"] = mirror
+    return DataSettings(**overrides)  # type: ignore[arg-type]
+
+
+@app.command()
+def sources() -> None:
+    """List the declared sources with licence, vintage and whether a verified copy is cached."""
+    settings = _settings()
+    manifest = Manifest.load(settings.manifest)
+    table = Table(title=f"Sources ({settings.manifest})")
+    for col in ("id", "vintage", "licence", "cached", "upstream"):
+        table.add_column(col)
+    for sid, src in manifest.sources.items():
+        cached = (settings.sources_dir / src.path).is_file()
+        table.add_row(sid, src.vintage, src.licence, "yes" if cached else "no", src.upstream)
+    console.print(table)
+
+
+@app.command()
+def fetch(
+    mirror: Annotated[Path | None, typer.Option(help="Mirror folder to copy from (ATLAS_MIRROR).")] = None,
+) -> None:
+    """Put a checksum-verified copy of every source in the cache (from cache, mirror folder or download)."""
+    from layers.build import fetcher_for
+
+    settings = _settings(mirror=mirror)
+    fetcher = fetcher_for(settings)
+    with _progress() as progress:
+        task = progress.add_task("fetching", total=len(fetcher.manifest.sources))
+
+        def done(result: FetchResult) -> None:
+            origin = "already cached" if result.cached else f"from {result.origin}"
+            progress.console.print(f"[green]✓[/] {result.source_id} {origin}")
+            progress.advance(task)
+
+        fetcher.fetch_all(done)
+    console.print(f"Sources verified in {settings.sources_dir}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command()
+def build(
+    warehouse: WarehouseOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if inputs did not change.")] = False,
+) -> None:
+    """Fetch sources, rebuild every layer and replace the warehouse atomically once it validates."""
+    from layers.build import build_warehouse
+
+    settings = _settings(warehouse)
+    with _progress() as progress:
+        task = progress.add_task("starting", total=None)
+        outcome = build_warehouse(settings, force=force, on_step=lambda s: progress.update(task, description=s))
+    if outcome.skipped:
+        console.print(f"[green]Warehouse {outcome.warehouse} is up to date[/] (inputs unchanged; --force rebuilds).")
+    else:
+        console.print(f"[green]Built {outcome.warehouse}[/] in {outcome.seconds:.1f} s")
+    for note in outcome.notes:
+        console.print(f"  · {note}")
+    _print_quality(outcome.quality, rows=10)
+
+
+@app.command()
+def quality(
+    warehouse: WarehouseOpt = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Show every 2025 unit, not only the 10 worst.")] = False,
+) -> None:
+    """Print the boundary_quality report of the warehouse."""
+    from layers.warehouse import read_table
+
+    settings = _settings(warehouse)
+    _require_warehouse(settings.warehouse)
+    _print_quality(read_table(settings.warehouse, "boundary_quality"), rows=None if all_rows else 10)
+
+
+@app.command()
+def info(warehouse: WarehouseOpt = None) -> None:
+    """Show the warehouse's layers, row counts and build metadata."""
+    from layers.warehouse import layer_counts, read_build_info
+
+    settings = _settings(warehouse)
+    _require_warehouse(settings.warehouse)
+    build_info = read_build_info(settings.warehouse) or {}
+    table = Table(title=str(settings.warehouse))
+    table.add_column("layer")
+    table.add_column("rows", justify="right")
+    for name, count in layer_counts(settings.warehouse).items():
+        table.add_row(name, str(count))
+    console.print(table)
+    console.print(f"built at {build_info.get('built_at', '?')}, fingerprint {build_info.get('fingerprint', '?')[:12]}")
+
+
+@app.command()
+def serve(
+    warehouse: WarehouseOpt = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (ATLAS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (ATLAS_PORT).")] = None,
+) -> None:
+    """Serve the warehouse over HTTP (landing page, health, downloads)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ServerSettings
+
+    overrides: dict[str, object] = {}
+    if warehouse is not None:
+        overrides["warehouse"] = warehouse
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = ServerSettings(**overrides)  # type: ignore[arg-type]
+    _require_warehouse(settings.warehouse)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+
+
+def _require_warehouse(path: Path) -> None:
+    if not path.is_file():
+        raise GeoError(f"no warehouse at {path}: run `atlas build` first")
+
+
+def _print_quality(frame: pd.DataFrame, rows: int | None) -> None:
+    iou = pd.to_numeric(frame["iou_sources"], errors="coerce")
+    console.print(
+        f"Boundary quality of the rebuilt 2024 communes: {int(frame['n_exact'].sum())} exact, "
+        f"{int(frame['n_derived'].sum())} derived, {int(frame['n_approximate'].sum())} approximate; "
+        f"IoU of 2009 sources with the 2025 units: median {iou.median():.3f}, min {iou.min():.3f}; "
+        f"largest tiling error {frame['tiling_error_m2'].max():.3f} m²"
+    )
+    shown = frame.assign(_iou=iou).sort_values("_iou", na_position="first")
+    if rows is not None:
+        shown = shown.head(rows)
+    table = Table(title="boundary_quality" + ("" if rows is None else f" (the {rows} lowest IoU)"))
+    columns = {
+        "unit_2025_code": "code",
+        "unit_2025_name": "2025 unit",
+        "n_communes_2024": "2024",
+        "n_exact": "ex",
+        "n_derived": "der",
+        "n_approximate": "apx",
+        "area_km2": "km²",
+        "area_diff_pct": "Δ%",
+        "iou_sources": "IoU",
+        "gap_km2": "gap km²",
+        "spill_km2": "spill km²",
+        "tiling_error_m2": "tiling m²",
+    }
+    for col, header in columns.items():
+        table.add_column(header, justify="left" if col.endswith(("name", "code")) else "right", no_wrap=True)
+    for rec in shown[list(columns)].itertuples(index=False):
+        table.add_row(*["–" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v) for v in rec])
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point of the `atlas` command: errors are printed without a traceback."""
+    try:
+        app()
+    except GeoError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

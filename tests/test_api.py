@@ -1,0 +1,60 @@
+"""The HTTP service over real HTTP: landing page, health and the GeoPackage download, decoded."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pyogrio
+import pytest
+
+from api.app import create_app
+from api.errors import NotFoundError, WarehouseUnavailableError, status_for
+from api.settings import ServerSettings
+from geo.errors import ChecksumError, InputDataError
+from tests.conftest import Built, LiveServer
+
+
+def test_landing_health_and_download(built: Built, live_server: type[LiveServer], tmp_path: Path) -> None:
+    app = create_app(ServerSettings(_env_file=None, warehouse=built.path))  # type: ignore[call-arg]
+    with live_server(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        health = client.get("/health").json()
+        assert health["status"] == "ok" and len(health["fingerprint"]) == 64
+
+        doc = client.get("/", params={"f": "json"}).json()
+        layers = {layer["layer"]: layer for layer in doc["layers"]}
+        assert layers["units_2025"]["rows"] == 75 and layers["communes_2024"]["rows"] == 200
+        assert "Nghị quyết 1681" in layers["units_2025"]["description_vi"]
+        assert any(link["rel"] == "enclosure" for link in doc["links"])
+
+        page = client.get("/", headers={"Accept": "text/html"})
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Xã, phường từ 01/7/2025" in page.text and "Communes and wards from 1 July 2025" in page.text
+
+        response = client.get("/downloads/warehouse.gpkg")
+        assert response.headers["content-type"] == "application/geopackage+sqlite3"
+        saved = tmp_path / "download.gpkg"
+        saved.write_bytes(response.content)
+        assert pyogrio.read_info(saved, layer="communes_2024")["features"] == 200
+
+        assert client.get("/", params={"f": "xml"}).status_code == 422
+
+
+def test_missing_warehouse_fails_at_start(tmp_path: Path) -> None:
+    app = create_app(ServerSettings(_env_file=None, warehouse=tmp_path / "none.gpkg"))  # type: ignore[call-arg]
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(WarehouseUnavailableError, match=r"none\.gpkg; run `atlas build`"):
+        asyncio.run(start())
+
+
+def test_exception_status_map() -> None:
+    assert status_for(NotFoundError("x")) == 404
+    assert status_for(WarehouseUnavailableError("x")) == 503
+    assert status_for(InputDataError("f.csv", "bad", row=3)) == 400
+    assert status_for(ChecksumError("s", "p", "a" * 64, "b" * 64)) == 503
+    assert status_for(ValueError("x")) == 500
