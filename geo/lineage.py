@@ -11,31 +11,29 @@ from geo.errors import InputDataError
 from geo.names import clean_name, normalize_code
 
 
-class NameRule(BaseModel):
+class _UnitRule(BaseModel):
+    """A rule about one pre-merger unit, keyed by its 5-digit statistics-office code."""
+
+    code: str
+    note: str = ""
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        return normalize_code(value, 5)
+
+
+class NameRule(_UnitRule):
     """The spelling the atlas shows for a pre-merger unit, and the spellings met in sources."""
 
-    code: str
     name: str
     variants: list[str] = []
-    note: str = ""
-
-    @field_validator("code")
-    @classmethod
-    def _code(cls, value: str) -> str:
-        return normalize_code(value, 5)
 
 
-class LineageRule(BaseModel):
+class LineageRule(_UnitRule):
     """The 2009 communes a pre-merger unit was formed from; an empty list means none is known."""
 
-    code: str
     from_2009: list[str]
-    note: str = ""
-
-    @field_validator("code")
-    @classmethod
-    def _code(cls, value: str) -> str:
-        return normalize_code(value, 5)
 
 
 class UnassignedRule(BaseModel):
