@@ -14,6 +14,8 @@ import pandas as pd
 import geo
 import layers
 from geo.boundaries import BoundaryInputs, build_boundaries
+from geo.dataset import build_dataset
+from geo.population import PopulationGrid
 from geo.settings import DataSettings
 from geo.sources import Fetcher, FetchResult, Manifest
 from layers.warehouse import quick_check, read_build_info, read_table, write_warehouse
@@ -29,6 +31,7 @@ class BuildOutcome:
     seconds: float
     quality: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    calibration: pd.DataFrame | None = None
 
 
 def fetcher_for(settings: DataSettings, manifest: Manifest | None = None) -> Fetcher:
@@ -102,8 +105,23 @@ def build_warehouse(
         lineage=settings.lineage,
     )
     result = build_boundaries(inputs, on_step)
+    dataset = build_dataset(
+        result.layers,
+        facts=(fetcher.path("published_aggregates"), fetcher.path("seed_figures")),
+        raster=inputs.population,
+        grid=PopulationGrid.read(inputs.population),
+        step=on_step,
+    )
+    layers = {**result.layers, **dataset.layers}
+    notes = result.notes + dataset.notes
     on_step("writing and validating the warehouse")
-    write_warehouse(target, result.layers, manifest, fingerprint, result.notes)
+    write_warehouse(target, layers, manifest, fingerprint, notes)
     return BuildOutcome(
-        target, False, fingerprint, time.perf_counter() - start, result.layers["boundary_quality"], result.notes
+        target,
+        False,
+        fingerprint,
+        time.perf_counter() - start,
+        layers["boundary_quality"],
+        notes,
+        layers["calibration"],
     )

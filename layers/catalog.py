@@ -22,6 +22,7 @@ class LayerSpec:
     expected_count: int | None = None
     synthetic: bool = False
     required_columns: tuple[str, ...] = field(default_factory=tuple)
+    unique: tuple[str, ...] = ()  # columns that together identify a row, when `key` alone does not
 
     @property
     def is_spatial(self) -> bool:
@@ -152,6 +153,196 @@ CATALOG: tuple[LayerSpec, ...] = (
         code_width=5,
         expected_count=75,
         required_columns=("unit_2025_code", "iou_sources", "gap_km2", "tiling_error_m2"),
+    ),
+)
+
+
+DEMO_NOTE_VI = "Dữ liệu minh họa (mô phỏng), không phải số liệu chính thức. "
+DEMO_NOTE_EN = "Synthetic demo data, not official figures. "
+DEMO_SOURCES = ("communes_2009", "units_2025", "places", "worldpop_2020", "published_aggregates", "seed_figures")
+
+
+def _demo_points(layer_id: str, vi: str, en: str, desc_vi: str, desc_en: str, key: str, count: int | None) -> LayerSpec:
+    return LayerSpec(
+        id=layer_id,
+        title_vi=vi,
+        title_en=en,
+        description_vi=DEMO_NOTE_VI + desc_vi,
+        description_en=DEMO_NOTE_EN + desc_en,
+        geometry_type="Point",
+        vintage="2021-2025",
+        sources=DEMO_SOURCES,
+        key=key,
+        expected_count=count,
+        synthetic=True,
+        required_columns=(key, "name", "facility_type", "commune_2024_code", "unit_2025_code", "synthetic"),
+    )
+
+
+CATALOG = (
+    *CATALOG,
+    LayerSpec(
+        id="commune_indicators",
+        title_vi="Chỉ tiêu nghèo theo xã và năm",
+        title_en="Poverty indicators by unit and year",
+        description_vi=DEMO_NOTE_VI
+        + (
+            "Hộ, nhân khẩu, hộ nghèo, cận nghèo, tỷ lệ, hộ DTTS, nông thôn mới, khu vực I/II/III, số bản và bản "
+            "ĐBKK, 2021-2025, cho xã trước sáp nhập (2024), xã/phường 2025, huyện cũ và toàn tỉnh; số đếm cộng "
+            "dồn, tỷ lệ tính lại từ số đếm."
+        ),
+        description_en=DEMO_NOTE_EN
+        + (
+            "Households, persons, poor and near-poor households and rates, ethnic-minority households, new-rural "
+            "status, region class I/II/III, villages and especially difficult villages, 2021-2025, for the "
+            "pre-merger communes (vintage 2024), the 2025 units, the former districts and the province; counts "
+            "summed, rates recomputed from counts."
+        ),
+        geometry_type=None,
+        vintage="2021-2025",
+        sources=DEMO_SOURCES,
+        synthetic=True,
+        unique=("vintage", "unit_code", "year"),
+        required_columns=(
+            "vintage",
+            "unit_code",
+            "year",
+            "households",
+            "poor_households",
+            "poor_rate",
+            "near_poor_rate",
+            "region_class",
+            "synthetic",
+            "sources",
+        ),
+    ),
+    LayerSpec(
+        id="indicator_values",
+        title_vi="Giá trị chỉ tiêu và nguồn",
+        title_en="Indicator values with provenance",
+        description_vi=DEMO_NOTE_VI + "Mỗi giá trị của xã trước sáp nhập kèm nguồn (mô phỏng hay nhập từ tệp).",
+        description_en=DEMO_NOTE_EN + "Every value of the pre-merger communes with its source (demo or imported file).",
+        geometry_type=None,
+        vintage="2021-2025",
+        sources=DEMO_SOURCES,
+        synthetic=True,
+        unique=("vintage", "unit_code", "year", "indicator"),
+        required_columns=("vintage", "unit_code", "year", "indicator", "value", "source", "synthetic"),
+    ),
+    LayerSpec(
+        id="demo_villages",
+        title_vi="Bản (dữ liệu minh họa)",
+        title_en="Villages (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + (
+            "2.303 bản: vị trí GeoNames hoặc mô phỏng; hộ, hộ nghèo, bản ĐBKK theo Điều 6 QĐ 33/2020/QĐ-TTg, "
+            "đường đến trung tâm xã, điện lưới, nước sạch."
+        ),
+        description_en=DEMO_NOTE_EN
+        + (
+            "2,303 villages at GeoNames or synthetic positions: households, poor households, the especially "
+            "difficult flag by Art. 6 of Decision 33/2020/QĐ-TTg, road to the commune centre, grid power, water."
+        ),
+        geometry_type="Point",
+        vintage="2021-2025",
+        sources=DEMO_SOURCES,
+        key="village_id",
+        synthetic=True,
+        required_columns=(
+            "village_id",
+            "name",
+            "commune_2024_code",
+            "unit_2025_code",
+            "district_code",
+            "households",
+            "especially_difficult",
+            "paved_road_to_centre",
+            "synthetic",
+        ),
+    ),
+    LayerSpec(
+        id="village_indicators",
+        title_vi="Chỉ tiêu bản theo năm (minh họa)",
+        title_en="Village figures by year (demo data)",
+        description_vi=DEMO_NOTE_VI + "Hộ, hộ nghèo, cận nghèo, hộ DTTS của từng bản, 2021-2025.",
+        description_en=DEMO_NOTE_EN
+        + "Households, poor, near-poor and ethnic-minority households per village, 2021-2025.",
+        geometry_type=None,
+        vintage="2021-2025",
+        sources=DEMO_SOURCES,
+        synthetic=True,
+        unique=("village_id", "year"),
+        required_columns=("village_id", "year", "households", "poor_households", "synthetic"),
+    ),
+    _demo_points(
+        "health_stations",
+        "Trạm y tế xã (minh họa)",
+        "Commune health stations (demo data)",
+        "Một trạm y tế ở trung tâm mỗi xã trước sáp nhập.",
+        "One health station at the centre of each pre-merger commune.",
+        "facility_id",
+        200,
+    ),
+    _demo_points(
+        "schools",
+        "Trường học (minh họa)",
+        "Schools (demo data)",
+        "Trường tiểu học và THCS ở trung tâm xã, điểm trường ở các bản lớn xa trung tâm.",
+        "Primary and lower-secondary schools at commune centres, primary sites in larger remote villages.",
+        "facility_id",
+        None,
+    ),
+    _demo_points(
+        "markets",
+        "Chợ (minh họa)",
+        "Markets (demo data)",
+        "Chợ xã ở các xã lớn, chợ phiên ở bản lớn xa trung tâm.",
+        "Commune markets in larger communes, periodic markets in large remote villages.",
+        "facility_id",
+        None,
+    ),
+    LayerSpec(
+        id="roads",
+        title_vi="Đường giao thông (minh họa)",
+        title_en="Roads (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + "Mạng đường sơ đồ: đường thôn bản, liên xã, quốc lộ/tỉnh lộ, theo loại mặt đường.",
+        description_en=DEMO_NOTE_EN
+        + (
+            "A schematic network: village roads, inter-commune roads and national or provincial roads, "
+            "with surface class."
+        ),
+        geometry_type="LineString",
+        vintage="2021-2025",
+        sources=DEMO_SOURCES,
+        key="road_id",
+        synthetic=True,
+        required_columns=("road_id", "road_class", "surface", "length_km", "synthetic"),
+    ),
+    LayerSpec(
+        id="bridges",
+        title_vi="Cầu (minh họa)",
+        title_en="Bridges (demo data)",
+        description_vi=DEMO_NOTE_VI + "Vị trí minh họa trên các đoạn đường dài; không có dữ liệu sông suối.",
+        description_en=DEMO_NOTE_EN + "Illustrative positions on long road links; there is no river data.",
+        geometry_type="Point",
+        vintage="2021-2025",
+        sources=DEMO_SOURCES,
+        key="bridge_id",
+        synthetic=True,
+        required_columns=("bridge_id", "bridge_type", "road_id", "synthetic"),
+    ),
+    LayerSpec(
+        id="calibration",
+        title_vi="Hiệu chỉnh theo số liệu công bố",
+        title_en="Calibration against published figures",
+        description_vi="Mỗi số liệu công bố bên cạnh giá trị dữ liệu minh họa tái tạo được.",
+        description_en="Each published figure beside the value the demo dataset reproduces.",
+        geometry_type=None,
+        vintage="2021-2025",
+        sources=("published_aggregates", "seed_figures"),
+        key="target",
+        required_columns=("target", "published", "reproduced", "status"),
     ),
 )
 

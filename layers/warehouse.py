@@ -112,6 +112,11 @@ def write_warehouse(
 
 def _check_key(spec: LayerSpec, frame: pd.DataFrame) -> list[str]:
     problems: list[str] = []
+    if spec.unique:
+        clash = frame[frame.duplicated(list(spec.unique), keep=False)]
+        if len(clash):
+            first = ", ".join(f"{c}={clash.iloc[0][c]}" for c in spec.unique)
+            problems.append(f"{spec.id}: {len(clash)} rows share their key ({first})")
     if spec.key is None:
         return problems
     values = frame[spec.key]
@@ -199,6 +204,28 @@ def _check_consistency(frames: dict[str, pd.DataFrame]) -> list[str]:
             problems.append("crosswalk_2025: old codes differ from the codes of communes_2024")
         if set(crosswalk["new_code"]) != set(units["code"]):
             problems.append("crosswalk_2025: new codes differ from the codes of units_2025")
+    indicators = frames.get("commune_indicators")
+    if indicators is not None and communes is not None and units is not None:
+        for vintage, expected in (("2024", set(communes["code"])), ("2025", set(units["code"]))):
+            rows = indicators[indicators["vintage"] == vintage]
+            if set(rows["unit_code"]) != expected:
+                problems.append(f"commune_indicators: vintage {vintage} codes differ from its boundary layer")
+            elif rows.groupby("unit_code")["year"].nunique().min() != rows["year"].nunique():
+                problems.append(f"commune_indicators: vintage {vintage} has units without every year")
+        hh = indicators["households"].astype(float)
+        recomputed = (100 * indicators["poor_households"] / hh.where(hh > 0)).round(2)
+        if ((recomputed - indicators["poor_rate"]).abs() > 0.006).any():
+            problems.append("commune_indicators: a poor_rate differs from poor_households / households")
+        if (indicators["poor_households"] > indicators["households"]).any():
+            problems.append("commune_indicators: more poor households than households")
+    demo_villages = frames.get("demo_villages")
+    if demo_villages is not None and communes is not None:
+        parent = communes.set_index("code")["unit_2025_code"]
+        codes = demo_villages["commune_2024_code"]
+        if not set(codes).issubset(parent.index):
+            problems.append("demo_villages: some villages have no known 2024 commune")
+        elif (demo_villages["unit_2025_code"].to_numpy() != parent.loc[codes].to_numpy()).any():
+            problems.append("demo_villages: 2025 unit disagrees with the 2024 commune's parent")
     if villages is not None and communes is not None:
         parent = communes.set_index("code")["unit_2025_code"]
         codes = villages["commune_2024_code"]

@@ -15,6 +15,7 @@ from rich.table import Table
 from geo.errors import GeoError
 from geo.settings import DataSettings
 from geo.sources import FetchResult, Manifest
+from geo.tables import rows
 
 app = typer.Typer(
     help="Sơn La Poverty Atlas: boundaries of every vintage, the 2025 crosswalk and a GeoPackage warehouse.",
@@ -101,7 +102,51 @@ def build(
         console.print(f"[green]Built {outcome.warehouse}[/] in {outcome.seconds:.1f} s")
     for note in outcome.notes:
         console.print(f"  · {note}")
-    _print_quality(outcome.quality, rows=10)
+    _print_quality(outcome.quality, limit=10)
+    if outcome.calibration is not None:
+        _print_calibration(outcome.calibration)
+
+
+@app.command()
+def calibration(warehouse: WarehouseOpt = None) -> None:
+    """Print each published figure beside the value the demo dataset reproduces."""
+    from layers.warehouse import read_table
+
+    settings = _settings(warehouse)
+    _require_warehouse(settings.warehouse)
+    _print_calibration(read_table(settings.warehouse, "calibration"))
+
+
+def _num(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def _print_calibration(frame: pd.DataFrame) -> None:
+    table = Table(title="calibration: published figures and the demo dataset (synthetic)")
+    for col, header in {
+        "target": "target",
+        "scope": "scope",
+        "when": "when",
+        "published": "published",
+        "reproduced": "demo",
+        "difference": "Δ",
+        "tolerance": "tolerance",
+        "status": "status",
+    }.items():
+        table.add_column(header, justify="right" if col in ("published", "reproduced", "difference") else "left")
+    for rec in rows(frame):
+        status = "[green]ok[/]" if rec.status == "ok" else f"[red]{rec.status}[/]"
+        table.add_row(
+            rec.target,
+            rec.scope,
+            rec.when,
+            _num(rec.published),
+            _num(rec.reproduced),
+            f"{rec.difference:+g}",
+            rec.tolerance,
+            status,
+        )
+    console.print(table)
 
 
 @app.command()
@@ -114,7 +159,7 @@ def quality(
 
     settings = _settings(warehouse)
     _require_warehouse(settings.warehouse)
-    _print_quality(read_table(settings.warehouse, "boundary_quality"), rows=None if all_rows else 10)
+    _print_quality(read_table(settings.warehouse, "boundary_quality"), limit=None if all_rows else 10)
 
 
 @app.command()
@@ -163,7 +208,7 @@ def _require_warehouse(path: Path) -> None:
         raise GeoError(f"no warehouse at {path}: run `atlas build` first")
 
 
-def _print_quality(frame: pd.DataFrame, rows: int | None) -> None:
+def _print_quality(frame: pd.DataFrame, limit: int | None) -> None:
     iou = pd.to_numeric(frame["iou_sources"], errors="coerce")
     console.print(
         f"Boundary quality of the rebuilt 2024 communes: {int(frame['n_exact'].sum())} exact, "
@@ -172,9 +217,9 @@ def _print_quality(frame: pd.DataFrame, rows: int | None) -> None:
         f"largest tiling error {frame['tiling_error_m2'].max():.3f} m²"
     )
     shown = frame.assign(_iou=iou).sort_values("_iou", na_position="first")
-    if rows is not None:
-        shown = shown.head(rows)
-    table = Table(title="boundary_quality" + ("" if rows is None else f" (the {rows} lowest IoU)"))
+    if limit is not None:
+        shown = shown.head(limit)
+    table = Table(title="boundary_quality" + ("" if limit is None else f" (the {limit} lowest IoU)"))
     columns = {
         "unit_2025_code": "code",
         "unit_2025_name": "2025 unit",
@@ -191,7 +236,7 @@ def _print_quality(frame: pd.DataFrame, rows: int | None) -> None:
     }
     for col, header in columns.items():
         table.add_column(header, justify="left" if col.endswith(("name", "code")) else "right", no_wrap=True)
-    for rec in shown[list(columns)].itertuples(index=False):
+    for rec in rows(shown[list(columns)]):
         table.add_row(*["–" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v) for v in rec])
     console.print(table)
 

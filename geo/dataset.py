@@ -1,0 +1,163 @@
+"""Population by unit, the demo dataset, imported figures and their aggregation to every vintage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geo.alloc import CalibrationError
+from geo.calibration import DemoTables, calibration_report
+from geo.demo import DEMO_SOURCE, generate_demo
+from geo.facts import read_facts, resolve_targets
+from geo.indicators import COUNTS, INDICATORS, add_rates, aggregate, long_values
+from geo.population import PopulationGrid
+from geo.zonal import AREA_WEIGHTED, POPULATION_WEIGHTED, interpolate_extensive, raster_sums
+
+PROVINCE_CODE = "14"
+
+
+@dataclass(frozen=True)
+class IndicatorImport:
+    """Imported commune figures: rows keyed by (unit_code, year) for vintage 2024, one source label."""
+
+    source: str
+    table: pd.DataFrame  # unit_code, year and any of the indicator columns
+
+
+@dataclass
+class DatasetResult:
+    """New layers, and notes for the build report."""
+
+    layers: dict[str, pd.DataFrame]
+    notes: list[str] = field(default_factory=list)
+
+
+def add_population(layers: dict[str, pd.DataFrame], raster: Path) -> list[str]:
+    """WorldPop 2020 sums per unit, and the 2009 census population carried to the 2024 and 2025 units."""
+    for name in ("province", "districts_2024", "communes_2009", "communes_2024", "units_2025"):
+        frame = layers[name]
+        assert isinstance(frame, gpd.GeoDataFrame)
+        frame["population_worldpop_2020"] = raster_sums(raster, frame).round(0)
+    c09 = layers["communes_2009"]
+    assert isinstance(c09, gpd.GeoDataFrame)
+    for name in ("communes_2024", "units_2025"):
+        target = layers[name]
+        assert isinstance(target, gpd.GeoDataFrame)
+        target["population_2009_area_weighted"] = interpolate_extensive(c09, target, "population_2009").round(0)
+        target["population_2009_pop_weighted"] = interpolate_extensive(c09, target, "population_2009", raster).round(0)
+    return [
+        f"2009 census population carried to the 2024 and 2025 units by {AREA_WEIGHTED} and by {POPULATION_WEIGHTED}"
+    ]
+
+
+def _overlay(base: pd.DataFrame, imports: Sequence[IndicatorImport]) -> pd.DataFrame:
+    """Imported values replace demo values cell by cell; each cell keeps its own source label."""
+    out = base.copy()
+    for indicator in INDICATORS:
+        out[f"src_{indicator}"] = DEMO_SOURCE
+    key = out.set_index(["unit_code", "year"]).index
+    for imp in imports:
+        rows = imp.table.set_index(["unit_code", "year"])
+        for indicator in INDICATORS:
+            if indicator not in rows:
+                continue
+            values = rows[indicator].dropna()
+            position = key.get_indexer(values.index)
+            known = position >= 0
+            out.loc[out.index[position[known]], indicator] = values.to_numpy()[known]
+            out.loc[out.index[position[known]], f"src_{indicator}"] = imp.source
+    src_cols = [f"src_{i}" for i in INDICATORS]
+    out["synthetic"] = out[src_cols].apply(lambda r: any(s.startswith("demo:") for s in r), axis=1)
+    out["sources"] = out[src_cols].apply(lambda r: "; ".join(sorted(set(r))), axis=1)
+    return out
+
+
+def build_dataset(
+    layers: dict[str, pd.DataFrame],
+    facts: Sequence[Path],
+    raster: Path,
+    grid: PopulationGrid,
+    imports: Sequence[IndicatorImport] = (),
+    step: Callable[[str], None] = lambda _: None,
+) -> DatasetResult:
+    """Add population columns to the boundary layers and build the indicator, village and infrastructure layers."""
+    step("population by unit (WorldPop, 2009 census)")
+    notes = add_population(layers, raster)
+    communes = layers["communes_2024"]
+    assert isinstance(communes, gpd.GeoDataFrame)
+    places = layers["villages"]
+    assert isinstance(places, gpd.GeoDataFrame)
+
+    step("generating the calibrated demo dataset")
+    resolved = resolve_targets(read_facts(*facts))
+    demo = generate_demo(communes, places, grid, {k: v for k, (_, _, v) in resolved.items()})
+    notes += demo.notes
+    names = communes.set_index("code")["name"]
+    base = demo.communes.assign(vintage="2024", unit_name=lambda f: f["unit_code"].map(names))
+    demo_2024 = _overlay(base, ())
+    table_2024 = add_rates(_overlay(base, imports))
+    mapping = communes.set_index("code")
+
+    def all_vintages(t2024: pd.DataFrame) -> pd.DataFrame:
+        units = layers["units_2025"].set_index("code")["full_name"]
+        districts = layers["districts_2024"].set_index("code")["name"]
+        agg_2025 = aggregate(t2024, mapping["unit_2025_code"], "2025").assign(
+            unit_name=lambda f: f["unit_code"].map(units)
+        )
+        agg_district = aggregate(t2024, mapping["district_code"], "district").assign(
+            unit_name=lambda f: f["unit_code"].map(districts)
+        )
+        agg_province = aggregate(t2024, pd.Series(PROVINCE_CODE, index=mapping.index), "province").assign(
+            unit_name="Tỉnh Sơn La"
+        )
+        keep = [
+            "vintage",
+            "unit_code",
+            "unit_name",
+            "year",
+            *COUNTS,
+            "poor_rate",
+            "near_poor_rate",
+            "ethnic_minority_share",
+            "poor_rate_ethnic_minority",
+            "new_rural",
+            "region_class",
+            "region_reason",
+            "synthetic",
+            "sources",
+        ]
+        out = pd.concat([t2024[keep], agg_2025, agg_district, agg_province], ignore_index=True)
+        typed = {"new_rural": "boolean", "region_class": "Int64", "synthetic": "boolean"}
+        typed |= {c: "Int64" for c in out.columns if c in COUNTS or c.startswith("n_")}
+        return out.astype(typed)
+
+    step("calibration report")
+    calibration = calibration_report(resolved, DemoTables(all_vintages(add_rates(demo_2024)), demo.villages, communes))
+    missed = calibration[calibration["status"] != "ok"]
+    if not missed.empty:
+        raise CalibrationError(
+            "the demo dataset misses published figures: "
+            + "; ".join(f"{r.target} published {r.published} reproduced {r.reproduced}" for r in missed.itertuples())
+        )
+    indicators = all_vintages(table_2024)
+    values = long_values(table_2024, {i: f"src_{i}" for i in INDICATORS})
+
+    step("villages and infrastructure")
+    parents = communes.set_index("code")[["unit_2025_code", "district_code"]]
+    new_layers: dict[str, pd.DataFrame] = {
+        "commune_indicators": indicators,
+        "indicator_values": values,
+        "calibration": calibration,
+        "village_indicators": demo.village_years,
+    }
+    for name, frame in {"demo_villages": demo.villages, **demo.layers}.items():
+        frame = frame.join(parents, on="commune_2024_code")
+        new_layers[name] = frame
+    n_imported = sum(len(i.table) for i in imports)
+    if n_imported:
+        notes.append(f"{n_imported} imported row(s) from {len(imports)} file(s) replace demo values")
+    return DatasetResult(new_layers, notes)

@@ -1,0 +1,159 @@
+"""Published figures (facts/*.csv) and the calibration targets the demo dataset must reproduce."""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from geo.errors import InputDataError
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One published figure, as a row of a facts file."""
+
+    indicator: str
+    scope: str
+    when: str
+    value: float
+    unit: str
+    source: str
+    note: str
+    file: str
+    line: int
+
+
+def read_facts(*paths: Path) -> list[Fact]:
+    """Every row of the facts CSV files (indicator, scope, year_or_date, value, unit, source, note)."""
+    facts: list[Fact] = []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise InputDataError(path, "file does not exist")
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            for line, row in enumerate(csv.DictReader(fh), start=2):
+                try:
+                    value = float(row["value"])
+                except (KeyError, TypeError, ValueError):
+                    raise InputDataError(
+                        path, f"value {row.get('value')!r} is not a number", row=line, column="value"
+                    ) from None
+                facts.append(
+                    Fact(
+                        indicator=row["indicator"].strip(),
+                        scope=row["scope"].strip(),
+                        when=row["year_or_date"].strip(),
+                        value=value,
+                        unit=row.get("unit", "").strip(),
+                        source=(row.get("source_url_or_repo") or row.get("source") or "").strip(),
+                        note=(row.get("note") or "").strip(),
+                        file=path.name,
+                        line=line,
+                    )
+                )
+    return facts
+
+
+@dataclass(frozen=True)
+class Target:
+    """A published figure the demo dataset is calibrated to, and how to read it from the facts."""
+
+    key: str
+    indicator: str
+    scope: str
+    when: str
+    kind: str  # "count" (reproduced exactly) or "rate" (within 0.1 percentage point)
+    note_pattern: str | None = None  # read the value from the note instead of the value column
+    description: str = ""
+
+
+# The figures the generator targets. Years: "2022 (QĐ 87…)" means 2022; "end-2024" means 2024.
+TARGETS: tuple[Target, ...] = (
+    Target("households_2022", "total_households", "Sơn La province", "2022", "count"),
+    Target("persons_2022", "total_persons", "Sơn La province", "2022", "count"),
+    Target("persons_2024", "population", "Sơn La province", "31/12/2024", "count"),
+    Target("poor_2022", "poor_households", "Sơn La province", "2022", "count"),
+    Target("near_poor_2022", "near_poor_households", "Sơn La province", "2022", "count"),
+    Target("ethnic_minority_households_2022", "ethnic_minority_households", "Sơn La province", "2022", "count"),
+    Target("poor_rate_ethnic_minority_2022", "poor_rate_ethnic_minority", "Sơn La province", "2022", "rate"),
+    Target("poor_rate_2021", "poor_rate", "Sơn La province", "2021", "rate"),
+    Target("poor_rate_2022", "poor_rate", "Sơn La province", "2022", "rate"),
+    Target("near_poor_rate_2022", "near_poor_rate", "Sơn La province", "2022", "rate"),
+    Target("poor_rate_2024", "poor_rate", "Sơn La province", "end-2024", "rate"),
+    Target(
+        "poor_rate_2025", "poor_rate", "Sơn La province", "2025", "rate", description="seed article: about 10% in 2025"
+    ),
+    Target("poor_rate_sop_cop_2023", "poor_rate", "Sốp Cộp district", "2023", "rate"),
+    Target("poor_rate_sop_cop_2024", "poor_rate", "Sốp Cộp district", "2024", "rate"),
+    Target("poor_rate_mai_son_2023", "poor_rate", "Mai Sơn district", "end-2023", "rate"),
+    Target(
+        "poor_rate_chieng_noi",
+        "poor_rate",
+        "Chiềng Nơi commune (Mai Sơn)",
+        "undated",
+        "rate",
+        description="undated; used as Chiềng Nơi's 2021 rate",
+    ),
+    Target("region_iii_communes", "region_III_communes", "Sơn La province", "2021-2025 (QĐ 861/QĐ-TTg)", "count"),
+    Target("region_iii_mai_son", "region_III_communes", "Mai Sơn district", "07/2024", "count"),
+    Target("region_iii_bac_yen", "region_III_communes", "Bắc Yên district", "~2023", "count"),
+    Target("villages_total", "villages_total", "Sơn La province", "2022", "count"),
+    Target(
+        "especially_difficult_villages",
+        "especially_difficult_villages",
+        "Sơn La province",
+        "2021-2025 (QĐ 612/QĐ-UBDT)",
+        "count",
+    ),
+    Target(
+        "especially_difficult_villages_mai_son", "especially_difficult_villages", "Mai Sơn district", "07/2024", "count"
+    ),
+    Target(
+        "paved_road_share",
+        "villages_with_paved_road_to_commune_centre",
+        "Sơn La province",
+        "2023 (article)",
+        "rate",
+        note_pattern=r"([\d.]+)% of villages",
+        description="the article's 74.41% of villages (its count, 1,672, is on a smaller base)",
+    ),
+    Target("ntm_communes_2021", "ntm_communes", "Sơn La province", "end-2021", "count"),
+    Target("ntm_communes_2025", "communes_meeting_ntm", "Sơn La province", "07/2025", "count"),
+)
+
+
+def _year_match(when: str, wanted: str) -> bool:
+    return when == wanted or when.split(" ")[0] == wanted
+
+
+def resolve_targets(facts: list[Fact]) -> dict[str, tuple[Target, Fact, float]]:
+    """Each target with the fact it comes from and its value; a missing or ambiguous fact is an error."""
+    out: dict[str, tuple[Target, Fact, float]] = {}
+    for target in TARGETS:
+        hits = [
+            f
+            for f in facts
+            if f.indicator == target.indicator and f.scope == target.scope and _year_match(f.when, target.when)
+        ]
+        if len({f.value for f in hits}) == 1:
+            hits = hits[:1]  # the same figure published twice
+        if len(hits) != 1:
+            files = sorted({f.file for f in facts})
+            raise InputDataError(
+                ", ".join(files),
+                f"calibration target {target.key}: expected one row {target.indicator} / {target.scope} / "
+                f"{target.when}, found {len(hits)}",
+            )
+        fact = hits[0]
+        value = fact.value
+        if target.note_pattern:
+            m = re.search(target.note_pattern, fact.note)
+            if not m:
+                raise InputDataError(
+                    fact.file, f"note does not match {target.note_pattern!r}", row=fact.line, column="note"
+                )
+            value = float(m.group(1))
+        out[target.key] = (target, fact, value)
+    return out
