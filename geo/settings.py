@@ -18,6 +18,7 @@ class DataSettings(BaseSettings):
     lineage: Path = PROJECT_ROOT / "data" / "boundaries" / "lineage.toml"
     cache_dir: Path = PROJECT_ROOT / "data" / "cache"
     warehouse: Path = PROJECT_ROOT / "data" / "warehouse.gpkg"
+    imports_dir: Path = PROJECT_ROOT / "data" / "imports"
     mirror: Path | None = None
     mirror_url: str | None = None
     use_shared_mirror: bool = True

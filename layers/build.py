@@ -9,15 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import geopandas as gpd
 import pandas as pd
 
 import geo
 import layers
 from geo.boundaries import BoundaryInputs, build_boundaries
 from geo.dataset import build_dataset
+from geo.errors import InputDataError, WarehouseError
+from geo.importing import ImportReport
 from geo.population import PopulationGrid
 from geo.settings import DataSettings
 from geo.sources import Fetcher, FetchResult, Manifest
+from layers.imports import ImportEntry, ImportStore
 from layers.warehouse import quick_check, read_build_info, read_table, write_warehouse
 
 
@@ -56,11 +60,12 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def input_fingerprint(manifest: Manifest, lineage: Path) -> str:
-    """Fingerprint of everything a build reads: source checksums, lineage rules and the code."""
+def input_fingerprint(manifest: Manifest, lineage: Path, store: ImportStore) -> str:
+    """Fingerprint of everything a build reads: source checksums, lineage rules, imports and the code."""
     payload = {
         "sources": {k: s.sha256 for k, s in sorted(manifest.sources.items())},
         "lineage": hashlib.sha256(Path(lineage).read_bytes()).hexdigest(),
+        "imports": store.digest(),
         "code": code_digest(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -80,7 +85,8 @@ def build_warehouse(
     on_step("fetching sources")
     fetcher.fetch_all(on_fetch)
     target = settings.warehouse
-    fingerprint = input_fingerprint(manifest, settings.lineage)
+    store = ImportStore(settings.imports_dir)
+    fingerprint = input_fingerprint(manifest, settings.lineage, store)
     info = read_build_info(target)
     if not force and info is not None and info.get("fingerprint") == fingerprint:
         on_step("checking the existing warehouse")
@@ -110,10 +116,14 @@ def build_warehouse(
         facts=(fetcher.path("published_aggregates"), fetcher.path("seed_figures")),
         raster=inputs.population,
         grid=PopulationGrid.read(inputs.population),
+        imports=store.indicator_imports(),
         step=on_step,
     )
     layers = {**result.layers, **dataset.layers}
     notes = result.notes + dataset.notes
+    for kind, frame in store.vector_imports().items():
+        layers[kind] = frame  # a real layer replaces the demo one
+        notes.append(f"{kind}: imported layer ({len(frame)} features) replaces the demo data")
     on_step("writing and validating the warehouse")
     write_warehouse(target, layers, manifest, fingerprint, notes)
     return BuildOutcome(
@@ -125,3 +135,62 @@ def build_warehouse(
         notes,
         layers["calibration"],
     )
+
+
+@dataclass
+class ImportOutcome:
+    """A stored import and the rebuild that applied it."""
+
+    report: ImportReport
+    entry: ImportEntry
+    build: BuildOutcome
+
+
+def import_file(
+    settings: DataSettings,
+    kind: str,
+    path: Path,
+    *,
+    options: dict[str, str | None] | None = None,
+    on_step: Callable[[str], None] = lambda _: None,
+) -> ImportOutcome:
+    """Check a file, store its normalised copy and rebuild; on any failure nothing stays stored."""
+    from geo.importing import VECTOR_KINDS, UnitIndex, import_indicators, import_vector
+
+    opts = {k: v for k, v in (options or {}).items() if v is not None}
+    if not settings.warehouse.is_file():
+        raise WarehouseError(f"no warehouse at {settings.warehouse}: run `atlas build` before importing")
+    communes = read_table(settings.warehouse, "communes_2024")
+    on_step(f"checking {Path(path).name}")
+    frame: pd.DataFrame
+    if kind == "commune_indicators":
+        index = UnitIndex(communes, read_table(settings.warehouse, "districts_2024"))
+        year = opts.get("year")
+        frame, report = import_indicators(
+            path,
+            index,
+            year=int(year) if year else None,
+            encoding=opts.get("encoding"),
+            sheet=opts.get("sheet"),
+            district=opts.get("district"),
+        )
+    elif kind in VECTOR_KINDS:
+        assert isinstance(communes, gpd.GeoDataFrame)
+        frame, report = import_vector(
+            path, kind, communes, crs=opts.get("crs"), layer=opts.get("layer"), encoding=opts.get("encoding")
+        )
+    else:
+        raise InputDataError(
+            path, f"unknown import kind {kind!r}; one of commune_indicators, " + ", ".join(VECTOR_KINDS)
+        )
+    store = ImportStore(settings.imports_dir)
+    before = store.entries()
+    entry = store.add(kind, Path(path), frame, {k: str(v) for k, v in opts.items()})
+    try:
+        build = build_warehouse(settings, force=True, on_step=on_step)
+    except BaseException:
+        store.restore(before)
+        (store.root / entry.data).unlink(missing_ok=True)
+        raise
+    store.prune()
+    return ImportOutcome(report, entry, build)

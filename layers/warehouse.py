@@ -63,7 +63,9 @@ def _metadata_frames(
                 "sources": ", ".join(spec.sources),
                 "licences": "; ".join(sorted({s.licence for s in srcs})),
                 "attribution": " | ".join(s.attribution for s in srcs),
-                "synthetic": spec.synthetic,
+                "synthetic": bool(layers[spec.id]["synthetic"].astype(bool).any())
+                if "synthetic" in layers[spec.id]
+                else spec.synthetic,
                 "rows": len(layers[spec.id]),
                 "built_at": built_at,
             }

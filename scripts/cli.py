@@ -107,6 +107,99 @@ def build(
         _print_calibration(outcome.calibration)
 
 
+@app.command("import")
+def import_(
+    kind: Annotated[str, typer.Argument(help="commune_indicators, health_stations, schools, markets, bridges, roads")],
+    file: Annotated[Path, typer.Argument(help="CSV/XLSX table, or Shapefile/GeoPackage/GeoJSON layer")],
+    year: Annotated[int | None, typer.Option(help="Year of the figures when the file has no 'Năm' column.")] = None,
+    district: Annotated[str | None, typer.Option(help="Former district of every row, for matching by name.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="utf-8, tcvn3, vni, cp1258… (detected when omitted).")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Worksheet of an XLSX file (the first when omitted).")] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of a vector file lacking one, e.g. vn2000-104, EPSG:3405.")
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer vector file.")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Import a commune table or an infrastructure layer, then rebuild; a bad file changes nothing."""
+    from geo.importing import ImportFailed
+    from layers.build import import_file
+
+    settings = _settings(warehouse)
+    options = {
+        "year": str(year) if year else None,
+        "district": district,
+        "encoding": encoding,
+        "sheet": sheet,
+        "crs": crs,
+        "layer": layer,
+    }
+    try:
+        with _progress() as progress:
+            task = progress.add_task("starting", total=None)
+            outcome = import_file(
+                settings, kind, file, options=options, on_step=lambda s: progress.update(task, description=s)
+            )
+    except ImportFailed as exc:
+        _print_report(exc.report)
+        raise
+    _print_report(outcome.report)
+    console.print(
+        f"[green]Imported {outcome.entry.rows} row(s) from {file.name}[/] as {outcome.entry.id}; "
+        f"warehouse rebuilt in {outcome.build.seconds:.1f} s"
+    )
+
+
+@app.command()
+def imports(
+    remove: Annotated[str | None, typer.Option(help="Id of a stored import to remove (then rebuild).")] = None,
+) -> None:
+    """List stored imports, or remove one and rebuild."""
+    from layers.build import build_warehouse
+    from layers.imports import ImportStore
+
+    settings = _settings()
+    store = ImportStore(settings.imports_dir)
+    if remove:
+        before = store.entries()
+        gone = store.remove(remove)
+        try:
+            build_warehouse(settings, force=True)
+        except BaseException:
+            store.restore(before)
+            raise
+        store.prune()
+        console.print(f"Removed {gone.id} ({gone.file}) and rebuilt the warehouse")
+        return
+    table = Table(title=f"Stored imports ({settings.imports_dir})")
+    for col in ("id", "kind", "file", "rows", "imported_at", "sha256"):
+        table.add_column(col)
+    for e in store.entries():
+        table.add_row(e.id, e.kind, e.file, str(e.rows), e.imported_at, e.sha256[:12])
+    console.print(table)
+
+
+def _print_report(report: object) -> None:
+    from geo.importing import ImportReport
+
+    assert isinstance(report, ImportReport)
+    for key, value in report.details.items():
+        console.print(f"  {key}: {value}")
+    shown = [line for line in report.lines if line.status != "imported"]
+    if shown:
+        table = Table(title=f"import report: {Path(report.file).name}")
+        for col in ("row", "status", "message"):
+            table.add_column(col)
+        colour = {"error": "red", "warning": "yellow", "skipped": "cyan"}
+        for line in shown:
+            table.add_row(str(line.row), f"[{colour.get(line.status, 'white')}]{line.status}[/]", line.message)
+        console.print(table)
+    console.print(
+        f"  {report.count('imported')} row(s) accepted, {report.count('skipped')} skipped, "
+        f"{report.count('warning')} warning(s), {len(report.errors)} error(s)"
+    )
+
+
 @app.command()
 def calibration(warehouse: WarehouseOpt = None) -> None:
     """Print each published figure beside the value the demo dataset reproduces."""

@@ -1,0 +1,72 @@
+"""`atlas import` end to end: a bad file changes nothing; a good one is stored, applied and removable."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from geo.importing import ImportFailed
+from geo.sources import sha256_file
+from layers.build import build_warehouse, import_file
+from layers.imports import ImportStore
+from layers.warehouse import read_table
+from tests.conftest import Built, settings_for
+
+
+def test_import_is_all_or_nothing_and_applied_by_every_build(built: Built, tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.gpkg"
+    shutil.copyfile(built.path, warehouse)
+    settings = settings_for(
+        tmp_path,
+        built.settings.mirror,
+        warehouse=warehouse,  # type: ignore[arg-type]
+        cache_dir=built.settings.cache_dir,
+        imports_dir=tmp_path / "imports",
+    )
+    communes = read_table(warehouse, "communes_2024").set_index("code")
+    codes = list(communes.index[:2])
+    store = ImportStore(settings.imports_dir)
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"Mã xã,Năm,Tổng số hộ,Số hộ nghèo\n{codes[0]},2024,1000,100\n09999,2024,900,90\n", encoding="utf-8")
+    before = sha256_file(warehouse)
+    with pytest.raises(ImportFailed, match="row 3: unknown code 09999"):
+        import_file(settings, "commune_indicators", bad)
+    assert sha256_file(warehouse) == before and store.entries() == []
+
+    good = tmp_path / "rasoat_2024.csv"
+    good.write_text(
+        f"Mã xã,Năm,Tổng số hộ,Số hộ nghèo,Số hộ cận nghèo\n{codes[0]},2024,1000,123,45\n{codes[1]},2024,2000,234,56\n",
+        encoding="utf-8",
+    )
+    outcome = import_file(settings, "commune_indicators", good)
+    assert outcome.report.count("imported") == 2 and len(store.entries()) == 1
+    indicators = read_table(warehouse, "commune_indicators")
+    rows = indicators[(indicators["vintage"] == "2024") & (indicators["year"] == 2024)].set_index("unit_code")
+    assert rows.loc[codes[0], "poor_households"] == 123 and rows.loc[codes[1], "households"] == 2000
+    assert rows.loc[codes[0], "poor_rate"] == pytest.approx(12.3)
+    assert "import: rasoat_2024.csv" in rows.loc[codes[0], "sources"]
+    values = read_table(warehouse, "indicator_values")
+    cell = values[
+        (values["unit_code"] == codes[0]) & (values["year"] == 2024) & (values["indicator"] == "poor_households")
+    ].iloc[0]
+    assert cell["source"].startswith("import: rasoat_2024.csv") and not bool(cell["synthetic"])
+    parent = communes.loc[codes[0], "unit_2025_code"]
+    siblings = communes.index[communes["unit_2025_code"] == parent]
+    unit = indicators[
+        (indicators["vintage"] == "2025") & (indicators["year"] == 2024) & (indicators["unit_code"] == parent)
+    ].iloc[0]
+    assert unit["poor_households"] == rows.loc[list(siblings), "poor_households"].sum()
+
+    again = build_warehouse(settings)  # the import is part of the inputs: nothing changed, nothing rebuilt
+    assert again.skipped
+
+    store.remove(store.entries()[0].id)
+    build_warehouse(settings)
+    restored = read_table(warehouse, "commune_indicators")
+    demo = restored[(restored["vintage"] == "2024") & (restored["year"] == 2024)].set_index("unit_code")
+    assert demo.loc[codes[0], "poor_households"] != 123 or demo.loc[codes[0], "households"] != 1000
+    assert pd.Series(demo["sources"]).str.startswith("demo:").all()
