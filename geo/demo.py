@@ -680,11 +680,13 @@ def _villages_and_roads(
     poor_dtts_frac = dtts_share_v * risk / (dtts_share_v * risk + (1 - dtts_share_v))
     z = 0.7 * remote + 0.4 * standardise(dtts_share_v) + noise - 0.8 * is_centre
 
-    def spread(kappa: np.ndarray) -> np.ndarray:
-        out = np.zeros(nv, dtype=np.int64)
-        for i in range(n):
-            idx = np.flatnonzero(cidx == i)
-            w = h21[idx] * np.exp(kappa[idx] * z[idx])
+    commune_villages = [np.flatnonzero(cidx == i) for i in range(n)]
+
+    def spread(kappa: float, group: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Poor households of the group's villages spread around their commune rate with dispersion kappa."""
+        for i in np.unique(cidx[group]):
+            idx = commune_villages[i]
+            w = h21[idx] * np.exp(kappa * z[idx])
             expected = np.minimum(poor[2021][i] * w / w.sum(), 0.95 * h21[idx])
             expected *= poor[2021][i] / max(expected.sum(), 1e-9)
             out[idx] = allocate(expected, int(poor[2021][i]), upper=h21[idx])
@@ -696,19 +698,14 @@ def _villages_and_roads(
     mai_son = communes["district_code"].to_numpy()[cidx] == "125"
     target_all = int(targets["especially_difficult_villages"])
     target_ms = int(targets["especially_difficult_villages_mai_son"])
-    best: tuple[float, np.ndarray] | None = None
-    for k_ms in np.linspace(0.0, 2.0, 21):
-        for k_rest in np.linspace(0.0, 2.0, 21):
-            kappa = np.where(mai_son, k_ms, k_rest)
-            vpoor = spread(kappa)
-            f = flags(vpoor)
-            miss = abs(int(f.sum()) - target_all) + 3 * abs(int(f[mai_son].sum()) - target_ms)
-            if best is None or miss < best[0]:
-                best = (miss, vpoor)
-        if best is not None and best[0] == 0:
-            break
-    assert best is not None
-    vpoor = best[1]
+    vpoor = np.zeros(nv, dtype=np.int64)
+    # the districts' villages are independent: tune each group's dispersion on its own
+    for group, target in ((mai_son, target_ms), (~mai_son, target_all - target_ms)):
+        miss = {}
+        for kappa in np.linspace(0.0, 2.0, 41):
+            trial = spread(float(kappa), group, vpoor.copy())
+            miss[float(kappa)] = abs(int(flags(trial)[group].sum()) - target)
+        spread(min(miss, key=lambda k: (miss[k], k)), group, vpoor)
     vpoor = _adjust_flags(vpoor, h21, cidx, flags, mai_son, target_ms)
     vpoor = _adjust_flags(vpoor, h21, cidx, flags, ~mai_son, target_all - target_ms)
     final = flags(vpoor)

@@ -350,6 +350,7 @@ def test_vn2000_layers_land_within_2_m(
     assert out["name"].iloc[0] == "Trạm y tế Chiềng Lề" and not out["synthetic"].any()
 
 
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
 def test_wrong_crs_is_caught(tmp_path: Path, reference: tuple) -> None:
     _, communes, _ = reference
     x, y = tm_forward(*wgs84_to_vn2000(*KNOWN))
