@@ -140,3 +140,23 @@ def test_synthetic_layers_are_flagged_in_metadata(built: Built) -> None:
             assert "demo" in spec.description_en.lower() or "synthetic" in spec.description_en.lower()
     indicators = read_table(built.path, "commune_indicators")
     assert indicators["synthetic"].all() and indicators["sources"].str.contains("demo:").all()
+
+
+def test_demo_generation_is_deterministic(built: Built, shared_data: Path, published: dict[str, float]) -> None:
+    from geo.demo import generate_demo
+    from geo.population import PopulationGrid
+
+    communes = read_table(built.path, "communes_2024")
+    places = read_table(built.path, "villages")
+    grid = PopulationGrid.read(shared_data / "population/worldpop_2020_sonla_1km.tif")
+    first = generate_demo(communes, places, grid, published)
+    second = generate_demo(communes, places, grid, published)
+    pd.testing.assert_frame_equal(first.communes, second.communes)
+    pd.testing.assert_frame_equal(first.village_years, second.village_years)
+    assert first.villages.geometry.equals(second.villages.geometry)
+    stored = read_table(built.path, "commune_indicators")
+    stored = stored[(stored["vintage"] == "2024")].sort_values(["year", "unit_code"])
+    assert (
+        stored["poor_households"].tolist()
+        == first.communes.sort_values(["year", "unit_code"])["poor_households"].tolist()
+    )
