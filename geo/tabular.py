@@ -18,6 +18,7 @@ from typing import Any
 
 from geo.encodings import ENCODINGS, detect, to_unicode, vietnamese_score
 from geo.errors import InputDataError
+from geo.indicators import COUNTS
 from geo.names import fold_ascii, nfc
 
 HEADER_SCAN_ROWS = 15
@@ -43,16 +44,7 @@ FIELD_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("region_class", (r"khu vuc|^kv\b",)),
 )
 RATE_ONLY = re.compile(r"^ty le\b")
-COUNT_FIELDS = (
-    "households",
-    "persons",
-    "poor_households",
-    "near_poor_households",
-    "ethnic_minority_households",
-    "poor_ethnic_minority_households",
-    "n_villages",
-    "n_especially_difficult_villages",
-)
+COUNT_FIELDS = COUNTS
 RATE_FIELDS = ("poor_rate", "near_poor_rate")
 TOTAL_ROW = re.compile(r"^(tong( cong| so)?|cong|toan (tinh|huyen)|tong toan (tinh|huyen))\b")
 SECTION_ROW = re.compile(r"^([ivxlc]+|[a-z]|\d+)[.)]?\s+(huyen|thanh pho|thi xa)\b")

@@ -16,6 +16,7 @@ import pyogrio
 
 from geo.dataset import IndicatorImport
 from geo.errors import WarehouseError
+from geo.sources import sha256_file
 
 INDEX = "index.json"
 
@@ -77,7 +78,7 @@ class ImportStore:
             entry_id,
             kind,
             Path(source).name,
-            _sha256(Path(source)),
+            sha256_file(Path(source)),
             datetime.now(UTC).replace(microsecond=0).isoformat(),
             len(frame),
             data,
@@ -134,10 +135,3 @@ class ImportStore:
             json.dump([asdict(e) for e in entries], fh, ensure_ascii=False, indent=1)
         os.replace(tmp, self.root / INDEX)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
