@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,18 @@ import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Mount
 
+from api.caching import RevalidationMiddleware
 from api.errors import WarehouseUnavailableError, add_exception_handlers
+from api.ogc import build_api, ogc_routes, pygeoapi_config
 from api.settings import ServerSettings
+from geo.sources import Manifest
 from layers.warehouse import LAYERS_TABLE, read_build_info, read_table
 
 TEMPLATES = Path(__file__).parent / "templates"
+OGC_PREFIX = "/ogc"
 
 
 def _catalog(warehouse: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -30,29 +35,50 @@ def _catalog(warehouse: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
 
 def create_app(settings: ServerSettings) -> FastAPI:
     """Assemble the atlas web application for one warehouse."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.layers, app.state.build = _catalog(settings.warehouse)
-        yield
-
-    app = FastAPI(title=settings.title, lifespan=lifespan)
+    layers, build = _catalog(settings.warehouse)
+    base = settings.base_url()
+    ogc_config = pygeoapi_config(
+        settings.warehouse, Manifest.load(settings.manifest), base + OGC_PREFIX, host=settings.host, port=settings.port
+    )
+    app = FastAPI(title=settings.title, routes=[Mount(OGC_PREFIX, routes=ogc_routes(build_api(ogc_config)))])
     app.state.settings = settings
+    app.state.layers, app.state.build = layers, build
+    app.state.ogc_config = ogc_config
+    built_at = datetime.fromisoformat(build["built_at"])
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(RevalidationMiddleware, build=lambda: (app.state.build["fingerprint"], built_at))
     templates = Jinja2Templates(directory=str(TEMPLATES))
     add_exception_handlers(app)
 
     @app.get("/", response_model=None, summary="Landing page")
     def landing(request: Request, f: str | None = Query(None, pattern="^(json|html)$")) -> Response:
         """Links to everything the atlas serves, as HTML or JSON."""
-        base = str(request.base_url).rstrip("/")
         doc = {
             "title": settings.title,
-            "description": "Ranh giới các thời kỳ và bảng chuyển đổi sáp nhập 2025 của tỉnh Sơn La / "
-            "Boundaries of every vintage and the 2025 merger crosswalk of Sơn La province.",
-            "built_at": app.state.build.get("built_at"),
+            "description": "Ranh giới các thời kỳ, bảng chuyển đổi sáp nhập 2025 và chỉ tiêu nghèo tỉnh Sơn La / "
+            "Boundaries of every vintage, the 2025 merger crosswalk and poverty indicators of Sơn La province.",
+            "built_at": build.get("built_at"),
             "links": [
                 {"rel": "self", "href": f"{base}/?f=json", "type": "application/json"},
                 {"rel": "alternate", "href": f"{base}/?f=html", "type": "text/html"},
+                {
+                    "rel": "data",
+                    "href": f"{base}{OGC_PREFIX}/collections",
+                    "type": "application/json",
+                    "title": "OGC API – Features: các lớp dữ liệu / collections (QGIS: " + base + OGC_PREFIX + ")",
+                },
+                {
+                    "rel": "service-desc",
+                    "href": f"{base}{OGC_PREFIX}/openapi",
+                    "type": "application/vnd.oai.openapi+json;version=3.0",
+                    "title": "OGC API – OpenAPI",
+                },
+                {
+                    "rel": "conformance",
+                    "href": f"{base}{OGC_PREFIX}/conformance",
+                    "type": "application/json",
+                    "title": "OGC API – conformance",
+                },
                 {
                     "rel": "service-doc",
                     "href": f"{base}/docs",

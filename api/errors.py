@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import GeoError, InputDataError, SourceError, WarehouseError
 
@@ -40,10 +42,23 @@ def status_for(exc: Exception) -> int:
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    """Register one JSON handler for every exception class of STATUS_CODES."""
+    """Register OGC-style JSON handlers (code, description) for our exceptions, HTTP errors and bad parameters."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"code": type(exc).__name__, "description": str(exc)}, status_code=status_for(exc))
 
     for cls in STATUS_CODES:
         app.add_exception_handler(cls, handler)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "NotFound", 405: "InvalidParameterValue"}.get(exc.status_code, "NoApplicableCode")
+        return JSONResponse({"code": code, "description": str(exc.detail)}, status_code=exc.status_code)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"code": "InvalidParameterValue", "description": problems}, status_code=400)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)

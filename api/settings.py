@@ -17,4 +17,10 @@ class ServerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     warehouse: Path = PROJECT_ROOT / "data" / "warehouse.gpkg"
-    title: str = "Atlas nghèo đa chiều Sơn La / Sơn La Poverty Atlas"
+    title: str = "Atlas nghèo Sơn La / Sơn La Poverty Atlas"
+    public_url: str | None = None  # the address clients use, when not http://host:port (proxy)
+    manifest: Path = PROJECT_ROOT / "data" / "sources.toml"
+
+    def base_url(self) -> str:
+        """Root URL of the service as clients see it."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

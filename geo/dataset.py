@@ -94,6 +94,25 @@ def _overlay(base: pd.DataFrame, imports: Sequence[IndicatorImport]) -> pd.DataF
     return out
 
 
+SERIES = ("households", "poor_households", "poor_rate", "near_poor_households", "near_poor_rate")
+
+
+def indicator_view(rows: pd.DataFrame, boundaries: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One feature per unit: its name and geometry, the latest year's figures and each series by year."""
+    latest_year = int(rows["year"].max())
+    latest = rows[rows["year"] == latest_year].drop(columns=["vintage", "year"]).set_index("unit_code")
+    latest = latest.dropna(axis=1, how="all")  # e.g. region_class, which 2025 units do not have
+    wide = rows.pivot(index="unit_code", columns="year", values=list(SERIES))
+    wide.columns = [f"{pair[0]}_{pair[1]}" for pair in wide.columns]
+    wide = wide.astype({c: "float64" if "rate" in c else "Int64" for c in wide.columns})
+    first_year = int(rows["year"].min())
+    change = (wide[f"poor_rate_{latest_year}"] - wide[f"poor_rate_{first_year}"]).round(2)
+    table = latest.join(wide).assign(latest_year=latest_year, poor_rate_change=change)
+    geo = boundaries[["code", "geometry"]].set_index("code")
+    out = gpd.GeoDataFrame(table.join(geo, how="inner"), geometry="geometry", crs=boundaries.crs)
+    return out.reset_index(names="unit_code")
+
+
 def build_dataset(
     layers: dict[str, pd.DataFrame],
     facts: Sequence[Path],
@@ -164,14 +183,24 @@ def build_dataset(
     indicators = all_vintages(table_2024)
     values = long_values(table_2024, {i: f"src_{i}" for i in INDICATORS})
 
-    step("villages and infrastructure")
-    parents = communes.set_index("code")[["unit_2025_code", "district_code"]]
     new_layers: dict[str, pd.DataFrame] = {
         "commune_indicators": indicators,
         "indicator_values": values,
         "calibration": calibration,
         "village_indicators": demo.village_years,
     }
+    step("indicator views joined to geometry")
+    for vintage, layer, view in (
+        ("2024", "communes_2024", "indicators_communes_2024"),
+        ("2025", "units_2025", "indicators_units_2025"),
+        ("district", "districts_2024", "indicators_districts_2024"),
+    ):
+        boundaries = layers[layer]
+        assert isinstance(boundaries, gpd.GeoDataFrame)
+        new_layers[view] = indicator_view(indicators[indicators["vintage"] == vintage], boundaries)
+
+    step("villages and infrastructure")
+    parents = communes.set_index("code")[["unit_2025_code", "district_code"]]
     for name, frame in {"demo_villages": demo.villages, **demo.layers}.items():
         frame = frame.join(parents, on="commune_2024_code")
         new_layers[name] = frame

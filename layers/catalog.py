@@ -332,6 +332,42 @@ CATALOG = (
         synthetic=True,
         required_columns=("bridge_id", "bridge_type", "road_id", "synthetic"),
     ),
+    *(
+        LayerSpec(
+            id=f"indicators_{layer}",
+            title_vi=f"Chỉ tiêu nghèo – {vi} (minh họa)",
+            title_en=f"Poverty indicators – {en} (demo data)",
+            description_vi=DEMO_NOTE_VI
+            + (
+                f"Một đối tượng cho mỗi {vi_unit}: số liệu năm mới nhất và chuỗi 2021-2025 (tỷ lệ nghèo, hộ "
+                "nghèo, cận nghèo), thay đổi tỷ lệ nghèo."
+            ),
+            description_en=DEMO_NOTE_EN
+            + (
+                f"One feature per {en_unit}: the latest year's figures and the 2021-2025 series (poverty rate, "
+                "poor and near-poor households), and the change in poverty rate."
+            ),
+            geometry_type="MultiPolygon",
+            vintage="2021-2025",
+            sources=DEMO_SOURCES,
+            key="unit_code",
+            expected_count=count,
+            synthetic=True,
+            required_columns=("unit_code", "unit_name", "poor_rate", "poor_rate_2021", "latest_year", "synthetic"),
+        )
+        for layer, vi, en, vi_unit, en_unit, count in (
+            ("units_2025", "xã, phường 2025", "2025 units", "xã/phường 2025", "2025 unit", 75),
+            (
+                "communes_2024",
+                "xã trước sáp nhập",
+                "pre-merger communes",
+                "xã trước sáp nhập",
+                "pre-merger commune",
+                200,
+            ),
+            ("districts_2024", "huyện cũ", "former districts", "huyện cũ", "former district", 12),
+        )
+    ),
     LayerSpec(
         id="calibration",
         title_vi="Hiệu chỉnh theo số liệu công bố",

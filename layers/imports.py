@@ -134,4 +134,3 @@ class ImportStore:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump([asdict(e) for e in entries], fh, ensure_ascii=False, indent=1)
         os.replace(tmp, self.root / INDEX)
-

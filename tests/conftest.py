@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
-import uvicorn
 
 from geo.settings import PROJECT_ROOT, DataSettings
 from layers.build import BuildOutcome, build_warehouse
@@ -78,12 +79,13 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """A uvicorn server running an ASGI app on a free loopback port in a background thread."""
+    """`atlas serve` in its own process on a free loopback port (GDAL clients hold the GIL while they read)."""
 
-    def __init__(self, app: object) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+    def __init__(self, warehouse: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.port = port or free_port()
+        self.warehouse = warehouse
+        self.env = {**os.environ, "ATLAS_HOST": "127.0.0.1", "ATLAS_PORT": str(self.port), **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -91,20 +93,37 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.05)
-        return self
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "scripts.cli", "serve", "--warehouse", str(self.warehouse)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"atlas serve exited: {err[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("atlas serve did not start within 60 s")
+            time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
 @pytest.fixture
 def live_server() -> Iterator[type[LiveServer]]:
-    """The LiveServer class, for tests that serve an app over real HTTP."""
+    """The LiveServer class, for tests that serve a warehouse over real HTTP."""
     yield LiveServer

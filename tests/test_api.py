@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -17,8 +16,7 @@ from tests.conftest import Built, LiveServer
 
 
 def test_landing_health_and_download(built: Built, live_server: type[LiveServer], tmp_path: Path) -> None:
-    app = create_app(ServerSettings(_env_file=None, warehouse=built.path))  # type: ignore[call-arg]
-    with live_server(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+    with live_server(built.path) as server, httpx.Client(base_url=server.url, timeout=30) as client:
         health = client.get("/health").json()
         assert health["status"] == "ok" and len(health["fingerprint"]) == 64
 
@@ -38,18 +36,15 @@ def test_landing_health_and_download(built: Built, live_server: type[LiveServer]
         saved.write_bytes(response.content)
         assert pyogrio.read_info(saved, layer="communes_2024")["features"] == 200
 
-        assert client.get("/", params={"f": "xml"}).status_code == 422
+        bad = client.get("/", params={"f": "xml"})
+        assert bad.status_code == 400 and bad.json()["code"] == "InvalidParameterValue"
+        missing = client.get("/no/such/page")
+        assert missing.status_code == 404 and missing.json()["code"] == "NotFound"
 
 
 def test_missing_warehouse_fails_at_start(tmp_path: Path) -> None:
-    app = create_app(ServerSettings(_env_file=None, warehouse=tmp_path / "none.gpkg"))  # type: ignore[call-arg]
-
-    async def start() -> None:
-        async with app.router.lifespan_context(app):
-            pass
-
     with pytest.raises(WarehouseUnavailableError, match=r"none\.gpkg; run `atlas build`"):
-        asyncio.run(start())
+        create_app(ServerSettings(_env_file=None, warehouse=tmp_path / "none.gpkg"))  # type: ignore[call-arg]
 
 
 def test_exception_status_map() -> None:

@@ -1,0 +1,285 @@
+"""OGC API - Features (and, later, Processes) through pygeoapi, configured from the layer catalog.
+
+The pygeoapi configuration is generated when the app starts, from the catalog (titles, descriptions,
+sources, licences) and the warehouse (extents, fields); every collection is served by
+layers.provider.AtlasProvider. pygeoapi's own Starlette module reads its configuration from the
+environment at import time, so the routes here call pygeoapi's handlers with an API object built for
+this app instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pyogrio
+from pygeoapi.api import API, APIRequest
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from geo.sources import Manifest
+from layers.catalog import CATALOG, LayerSpec
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CRS_URIS = (
+    CRS84,
+    "http://www.opengis.net/def/crs/EPSG/0/4326",
+    "http://www.opengis.net/def/crs/EPSG/0/3857",
+    "http://www.opengis.net/def/crs/EPSG/0/3405",
+)
+MAX_ITEMS = 10000
+MAX_OFFSET = 1_000_000  # larger offsets are refused: no collection comes near that size
+YEARLY = ("commune_indicators", "village_indicators", "indicator_values")
+
+
+def _extent(warehouse: Path, spec: LayerSpec) -> dict[str, Any]:
+    extents: dict[str, Any] = {}
+    info = pyogrio.read_info(warehouse, layer=spec.id)
+    bounds = info.get("total_bounds")
+    if spec.is_spatial and bounds is not None:
+        extents["spatial"] = {"bbox": [round(float(v), 6) for v in bounds], "crs": CRS84}
+    else:
+        extents["spatial"] = {"bbox": [103.2, 20.5, 105.1, 22.1], "crs": CRS84}
+    if spec.id in YEARLY or spec.vintage in ("2021-2025",):
+        extents["temporal"] = {
+            "begin": datetime(2021, 1, 1, tzinfo=UTC),
+            "end": datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC),
+        }
+    return extents
+
+
+def _links(manifest: Manifest, spec: LayerSpec) -> list[dict[str, str]]:
+    links = []
+    for source_id in spec.sources:
+        src = manifest.get(source_id)
+        links.append(
+            {
+                "type": "text/html",
+                "rel": "license",
+                "title": f"{src.licence}: {src.title}",
+                "href": src.licence_url,
+                "hreflang": "en",
+            }
+        )
+        links.append(
+            {
+                "type": "text/html",
+                "rel": "related",
+                "title": f"Nguồn / source: {src.attribution}",
+                "href": src.upstream,
+                "hreflang": "en",
+            }
+        )
+    return links
+
+
+def pygeoapi_config(
+    warehouse: Path,
+    manifest: Manifest,
+    base_url: str,
+    *,
+    host: str,
+    port: int,
+    catalog: tuple[LayerSpec, ...] = CATALOG,
+) -> dict[str, Any]:
+    """The pygeoapi configuration for every layer of the catalog in this warehouse."""
+    present = {name for name, _ in pyogrio.list_layers(warehouse)}
+    resources: dict[str, Any] = {}
+    for spec in catalog:
+        if spec.id not in present:
+            continue
+        title_note = " [dữ liệu minh họa / demo data]" if spec.synthetic else ""
+        provider: dict[str, Any] = {
+            "type": "feature",
+            "name": "layers.provider.AtlasProvider",
+            "data": str(warehouse),
+            "id_field": spec.key or "",
+            "options": {"layer": spec.id},
+        }
+        if not spec.key:
+            provider.pop("id_field")
+        if spec.is_spatial:
+            provider["storage_crs"] = CRS84
+            provider["crs"] = list(CRS_URIS)
+            provider["title_field"] = "name" if spec.id not in ("roads", "bridges") else None
+            if provider["title_field"] is None:
+                provider.pop("title_field")
+        if spec.id in YEARLY:
+            provider["time_field"] = "year"
+        resources[spec.id] = {
+            "type": "collection",
+            "title": {"vi": spec.title_vi + title_note, "en": spec.title_en + title_note},
+            "description": {"vi": spec.description_vi, "en": spec.description_en},
+            "keywords": {"vi": ["Sơn La", "nghèo", spec.vintage], "en": ["Son La", "poverty", spec.vintage]},
+            "links": _links(manifest, spec),
+            "extents": _extent(warehouse, spec),
+            "providers": [provider],
+        }
+    return {
+        "server": {
+            "bind": {"host": host, "port": port},
+            "url": base_url,
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "gzip": False,
+            "languages": ["vi", "en"],
+            "cors": True,
+            "pretty_print": False,
+            "limits": {"default_items": 10, "max_items": MAX_ITEMS, "on_exceed": "error"},
+            "map": {
+                "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                "attribution": "&copy; OpenStreetMap contributors",
+            },
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {
+                "title": {"vi": "Atlas nghèo Sơn La – OGC API", "en": "Sơn La Poverty Atlas – OGC API"},
+                "description": {
+                    "vi": "Ranh giới các thời kỳ, bảng chuyển đổi sáp nhập 2025 và chỉ tiêu nghèo của tỉnh Sơn La. "
+                    "Số liệu nghèo, bản và hạ tầng là dữ liệu minh họa (mô phỏng).",
+                    "en": "Boundaries of every vintage, the 2025 merger crosswalk and poverty indicators of Sơn La. "
+                    "Poverty, village and infrastructure figures are synthetic demo data.",
+                },
+                "keywords": {"vi": ["Sơn La", "giảm nghèo", "ranh giới"], "en": ["Son La", "poverty", "boundaries"]},
+                "keywords_type": "theme",
+                "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
+                "url": base_url,
+            },
+            "license": {
+                "name": "Each collection keeps its sources' licence (see its links)",
+                "url": "https://creativecommons.org/licenses/by/4.0/",
+            },
+            "provider": {"name": "Sơn La Poverty Atlas", "url": base_url},
+            "contact": {
+                "name": "Sơn La Poverty Atlas",
+                "position": "maintainers",
+                "address": "Sơn La",
+                "city": "Sơn La",
+                "stateorprovince": "Sơn La",
+                "postalcode": "",
+                "country": "Vietnam",
+                "phone": "",
+                "fax": "",
+                "email": "",
+                "url": base_url,
+                "hours": "",
+                "instructions": "",
+                "role": "pointOfContact",
+            },
+        },
+        "resources": resources,
+    }
+
+
+def _to_response(headers: dict[str, str], status: int, content: Any) -> Response:
+    if headers.get("Content-Type") == "text/html":
+        response: Response = HTMLResponse(content=content, status_code=status)
+    elif isinstance(content, dict):
+        response = JSONResponse(content, status_code=status)
+    else:
+        response = Response(content, status_code=status)
+    response.headers.update(headers)
+    return response
+
+
+def ogc_routes(api: API) -> list[Route | Mount]:
+    """Starlette routes calling pygeoapi's handlers with this app's API object."""
+    import pygeoapi
+    import pygeoapi.api as core_api
+    import pygeoapi.api.itemtypes as itemtypes_api
+    import pygeoapi.api.processes as processes_api
+
+    async def run(handler: Callable[..., Any], request: Request, *args: Any, check: bool = True) -> Response:
+        api_request = await APIRequest.from_starlette(request, api.locales)
+        if check and not api_request.is_valid():
+            headers, status, content = api.get_format_exception(api_request)
+        else:
+            loop = asyncio.get_running_loop()
+            headers, status, content = await loop.run_in_executor(None, partial(handler, api, api_request, *args))
+        return _to_response(headers, status, content)
+
+    async def landing(request: Request) -> Response:
+        return await run(core_api.landing_page, request)
+
+    async def openapi(request: Request) -> Response:
+        return await run(core_api.openapi_, request)
+
+    async def conformance(request: Request) -> Response:
+        return await run(core_api.conformance, request)
+
+    async def collections(request: Request) -> Response:
+        return await run(core_api.describe_collections, request, request.path_params.get("collection_id"))
+
+    async def queryables(request: Request) -> Response:
+        return await run(itemtypes_api.get_collection_queryables, request, request.path_params["collection_id"])
+
+    async def schema(request: Request) -> Response:
+        return await run(core_api.get_collection_schema, request, request.path_params["collection_id"])
+
+    async def items(request: Request) -> Response:
+        collection = request.path_params["collection_id"]
+        offset = request.query_params.get("offset")
+        if offset is not None and offset.strip().isdigit() and int(offset) > MAX_OFFSET:
+            headers = {"Content-Type": "application/json"}
+            return _to_response(
+                *api.get_exception(
+                    400,
+                    headers,
+                    "json",
+                    "InvalidParameterValue",
+                    f"offset {offset} is beyond the largest allowed ({MAX_OFFSET})",
+                )
+            )
+        item = request.path_params.get("item_id")
+        if item is not None:
+            return await run(itemtypes_api.get_collection_item, request, collection, item)
+        return await run(itemtypes_api.get_collection_items, request, collection, check=False)
+
+    async def processes(request: Request) -> Response:
+        return await run(processes_api.describe_processes, request, request.path_params.get("process_id"))
+
+    async def execute(request: Request) -> Response:
+        return await run(processes_api.execute_process, request, request.path_params["process_id"])
+
+    async def jobs(request: Request) -> Response:
+        job = request.path_params.get("job_id")
+        if request.method == "DELETE" and job:
+            return await run(processes_api.delete_job, request, job)
+        return await run(processes_api.get_jobs, request, job)
+
+    async def job_results(request: Request) -> Response:
+        return await run(processes_api.get_job_result, request, request.path_params["job_id"])
+
+    static = Path(pygeoapi.__file__).parent / "static"
+    return [
+        Route("/", landing),
+        Route("/openapi", openapi),
+        Route("/conformance", conformance),
+        Route("/collections", collections),
+        Route("/collections/{collection_id}", collections),
+        Route("/collections/{collection_id}/queryables", queryables),
+        Route("/collections/{collection_id}/schema", schema),
+        Route("/collections/{collection_id}/items", items, methods=["GET", "POST"]),
+        Route("/collections/{collection_id}/items/{item_id}", items),
+        Route("/processes", processes),
+        Route("/processes/{process_id}", processes),
+        Route("/processes/{process_id}/execution", execute, methods=["POST"]),
+        Route("/jobs", jobs),
+        Route("/jobs/{job_id}", jobs, methods=["GET", "DELETE"]),
+        Route("/jobs/{job_id}/results", job_results),
+        Mount("/static", StaticFiles(directory=static), name="ogc-static"),
+    ]
+
+
+def build_api(config: dict[str, Any]) -> API:
+    """A pygeoapi API object with the OpenAPI document generated from the configuration."""
+    from pygeoapi.openapi import get_oas
+
+    return API(config, get_oas(config, fail_on_invalid_collection=False))
