@@ -207,3 +207,55 @@ def test_service_stays_inside_the_warehouse(ogc: str, tmp_path: Path) -> None:
     for path in ("/static/../../../../etc/passwd", "/collections/units_2025/items/..%2F..%2Fetc%2Fpasswd"):
         response = httpx.get(ogc + path, timeout=30)
         assert response.status_code in (400, 404) and "root:" not in response.text
+
+
+def test_conformance_declares_only_what_works(ogc: str) -> None:
+    classes = set(_get(f"{ogc}/conformance", f="json").json()["conformsTo"])
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in classes
+    assert "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text" in classes
+    assert not any("features-4" in c or "callback" in c for c in classes)  # no transactions, no callbacks
+
+
+@pytest.mark.parametrize(
+    ("cql", "expected"),
+    [
+        ("name LIKE 'Chiềng%'", lambda f: f["name"].str.startswith("Chiềng")),
+        ("area_km2 BETWEEN 100 AND 200", lambda f: f["area_km2"].between(100, 200)),
+        ("unit_type IN ('Phường')", lambda f: f["unit_type"] == "Phường"),
+        ("S_INTERSECTS(geometry, POINT(103.91 21.33))", lambda f: f.intersects(shapely.Point(103.91, 21.33))),
+    ],
+)
+def test_declared_cql2_classes_work(ogc: str, built: Built, cql: str, expected: object) -> None:
+    local = read_table(built.path, "units_2025")
+    want = set(local.loc[expected(local), "code"])  # type: ignore[operator]
+    got = _get(f"{ogc}/collections/units_2025/items", f="json", filter=cql, limit="100", skipGeometry="true")
+    assert got.status_code == 200, got.text
+    assert {f["id"] for f in got.json()["features"]} == want and want
+
+
+def test_carry_to_2025_process_reproduces_the_aggregates(ogc: str, built: Built) -> None:
+    indicators = read_table(built.path, "commune_indicators")
+    old = indicators[(indicators["vintage"] == "2024") & (indicators["year"] == 2024)]
+    rows = [
+        {
+            "unit_code": r.unit_code,
+            "year": 2024,
+            "households": int(r.households),
+            "poor_households": int(r.poor_households),
+        }
+        for r in old.itertuples()
+    ]
+    response = httpx.post(f"{ogc}/processes/carry-to-2025/execution", json={"inputs": {"rows": rows}}, timeout=60)
+    assert response.status_code == 200, response.text
+    result = {r["unit_code"]: r for r in response.json()["value"]}
+    new = indicators[(indicators["vintage"] == "2025") & (indicators["year"] == 2024)].set_index("unit_code")
+    assert set(result) == set(new.index)
+    for code, rec in result.items():
+        assert rec["poor_households"] == new.loc[code, "poor_households"] and rec["complete"]
+        assert rec["poor_rate"] == pytest.approx(new.loc[code, "poor_rate"])
+    bad = httpx.post(
+        f"{ogc}/processes/carry-to-2025/execution",
+        json={"inputs": {"rows": [{"unit_code": "03646", "year": 2024, "households": -1}]}},
+        timeout=60,
+    )
+    assert bad.status_code == 400 and "households must be a whole number" in bad.json()["description"]
