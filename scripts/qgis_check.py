@@ -1,0 +1,75 @@
+"""Open the atlas's OGC API in QGIS, headless: count features, read attributes, optionally render a map.
+
+Run with the Python that has QGIS's bindings (Debian: /usr/bin/python3 with python3-qgis):
+    QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/qgis_check.py http://127.0.0.1:8000/ogc units_2025 [out.png]
+Prints one JSON object: QGIS version, layer validity, feature count, field types, a sample feature.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main() -> None:
+    """Load one collection through QGIS's OAPIF provider and report what QGIS sees."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from qgis.core import (  # type: ignore[import-not-found]
+        Qgis,
+        QgsApplication,
+        QgsCoordinateReferenceSystem,
+        QgsMapRendererParallelJob,
+        QgsMapSettings,
+        QgsVectorLayer,
+    )
+    from qgis.PyQt.QtCore import QSize  # type: ignore[import-not-found]
+    from qgis.PyQt.QtGui import QColor  # type: ignore[import-not-found]
+
+    base, collection = sys.argv[1], sys.argv[2]
+    image = sys.argv[3] if len(sys.argv) > 3 else None
+    app = QgsApplication([], False)
+    app.initQgis()
+    uri = f"url='{base}' typename='{collection}'"
+    layer = QgsVectorLayer(uri, collection, "OAPIF")
+    report: dict[str, object] = {"qgis": Qgis.QGIS_VERSION, "valid": layer.isValid(), "uri": uri}
+    if layer.isValid():
+        features = list(layer.getFeatures())
+        fields = layer.fields()
+        report["count"] = len(features)
+        report["crs"] = layer.crs().authid()
+        report["fields"] = {f.name(): f.typeName() for f in fields}
+        first = features[0] if features else None
+        report["sample"] = {f.name(): (first[f.name()] if first else None) for f in fields if
+                            f.name() in ("code", "name", "unit_type", "n_communes_2024", "area_km2")}
+        report["sample"] = {k: (v if isinstance(v, int | float | str) or v is None else str(v))
+                            for k, v in report["sample"].items()}  # type: ignore[attr-defined]
+        if image:
+            if "poor_rate" in report["fields"]:  # type: ignore[operator]
+                from qgis.core import QgsClassificationJenks, QgsGraduatedSymbolRenderer, QgsStyle
+
+                renderer = QgsGraduatedSymbolRenderer("poor_rate")
+                renderer.setClassificationMethod(QgsClassificationJenks())
+                renderer.updateClasses(layer, 5)
+                renderer.updateColorRamp(QgsStyle().defaultStyle().colorRamp("Reds"))
+                layer.setRenderer(renderer)
+            else:
+                layer.renderer().symbol().setColor(QColor("#7570b3"))
+            settings = QgsMapSettings()
+            settings.setLayers([layer])
+            settings.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3405"))
+            settings.setExtent(settings.layerExtentToOutputExtent(layer, layer.extent()))
+            settings.setOutputSize(QSize(900, 700))
+            settings.setBackgroundColor(QColor("white"))
+            job = QgsMapRendererParallelJob(settings)
+            job.start()
+            job.waitForFinished()
+            job.renderedImage().save(image, "PNG")
+            report["image"] = image
+    print(json.dumps(report, ensure_ascii=False), flush=True)
+    app.exitQgis()
+    os._exit(0)  # QGIS 3.22 can crash while tearing down Qt objects headless, after all work is done
+
+
+if __name__ == "__main__":
+    main()
