@@ -15,7 +15,7 @@ import sys
 def main() -> None:
     """Load one collection through QGIS's OAPIF provider and report what QGIS sees."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from qgis.core import (  # type: ignore[import-not-found]
+    from qgis.core import (
         Qgis,
         QgsApplication,
         QgsCoordinateReferenceSystem,
@@ -23,8 +23,8 @@ def main() -> None:
         QgsMapSettings,
         QgsVectorLayer,
     )
-    from qgis.PyQt.QtCore import QSize  # type: ignore[import-not-found]
-    from qgis.PyQt.QtGui import QColor  # type: ignore[import-not-found]
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor
 
     base, collection = sys.argv[1], sys.argv[2]
     image = sys.argv[3] if len(sys.argv) > 3 else None
@@ -40,10 +40,14 @@ def main() -> None:
         report["crs"] = layer.crs().authid()
         report["fields"] = {f.name(): f.typeName() for f in fields}
         first = features[0] if features else None
-        report["sample"] = {f.name(): (first[f.name()] if first else None) for f in fields if
-                            f.name() in ("code", "name", "unit_type", "n_communes_2024", "area_km2")}
-        report["sample"] = {k: (v if isinstance(v, int | float | str) or v is None else str(v))
-                            for k, v in report["sample"].items()}  # type: ignore[attr-defined]
+        report["sample"] = {
+            f.name(): (first[f.name()] if first else None)
+            for f in fields
+            if f.name() in ("code", "name", "unit_type", "n_communes_2024", "area_km2")
+        }
+        report["sample"] = {
+            k: (v if isinstance(v, int | float | str) or v is None else str(v)) for k, v in report["sample"].items()
+        }  # type: ignore[attr-defined]
         if image:
             if "poor_rate" in report["fields"]:  # type: ignore[operator]
                 from qgis.core import QgsClassificationJenks, QgsGraduatedSymbolRenderer, QgsStyle
