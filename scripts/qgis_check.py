@@ -38,18 +38,16 @@ def main() -> None:
         fields = layer.fields()
         report["count"] = len(features)
         report["crs"] = layer.crs().authid()
-        report["fields"] = {f.name(): f.typeName() for f in fields}
+        field_types = {f.name(): f.typeName() for f in fields}
+        report["fields"] = field_types
         first = features[0] if features else None
+        wanted = ("code", "name", "unit_type", "n_communes_2024", "area_km2")
+        sample = {name: (first[name] if first else None) for name in field_types if name in wanted}
         report["sample"] = {
-            f.name(): (first[f.name()] if first else None)
-            for f in fields
-            if f.name() in ("code", "name", "unit_type", "n_communes_2024", "area_km2")
+            k: (v if isinstance(v, int | float | str) or v is None else str(v)) for k, v in sample.items()
         }
-        report["sample"] = {
-            k: (v if isinstance(v, int | float | str) or v is None else str(v)) for k, v in report["sample"].items()
-        }  # type: ignore[attr-defined]
         if image:
-            if "poor_rate" in report["fields"]:  # type: ignore[operator]
+            if "poor_rate" in field_types:
                 from qgis.core import QgsClassificationJenks, QgsGraduatedSymbolRenderer, QgsStyle
 
                 renderer = QgsGraduatedSymbolRenderer("poor_rate")
