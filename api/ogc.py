@@ -10,6 +10,7 @@ this app instead.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -25,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
+from layers.provider import RAW_GEOMETRY, splice_geometries
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CRS_URIS = (
@@ -243,14 +245,32 @@ def ogc_routes(api: API) -> list[Route | Mount]:
     # pygeoapi reads `filter` with the ECQL grammar only, which lacks CQL2's spatial functions
     itemtypes_api.parse_ecql_text = parse_filter_text
 
-    async def run(handler: Callable[..., Any], request: Request, *args: Any, check: bool = True) -> Response:
+    async def run(
+        handler: Callable[..., Any], request: Request, *args: Any, check: bool = True, raw_geometry: bool = False
+    ) -> Response:
         api_request = await APIRequest.from_starlette(request, api.locales)
         if check and not api_request.is_valid():
             headers, status, content = api.get_format_exception(api_request)
         else:
             loop = asyncio.get_running_loop()
-            headers, status, content = await loop.run_in_executor(None, partial(handler, api, api_request, *args))
+            context = contextvars.copy_context()
+            if raw_geometry:
+                context.run(RAW_GEOMETRY.set, True)
+            headers, status, content = await loop.run_in_executor(
+                None, partial(context.run, handler, api, api_request, *args)
+            )
+            if raw_geometry and isinstance(content, str):
+                content = splice_geometries(content)
         return _to_response(headers, status, content)
+
+    def geojson_in_storage_crs(request: Request) -> bool:
+        params = request.query_params
+        if params.get("crs") not in (None, "", CRS84):
+            return False
+        fmt = params.get("f")
+        if fmt is not None:
+            return fmt in ("json", "geojson")
+        return "text/html" not in request.headers.get("accept", "")
 
     async def landing(request: Request) -> Response:
         return await run(core_api.landing_page, request)
@@ -300,9 +320,10 @@ def ogc_routes(api: API) -> list[Route | Mount]:
                 )
             )
         item = request.path_params.get("item_id")
+        raw = geojson_in_storage_crs(request)
         if item is not None:
-            return await run(itemtypes_api.get_collection_item, request, collection, item)
-        return await run(itemtypes_api.get_collection_items, request, collection, check=False)
+            return await run(itemtypes_api.get_collection_item, request, collection, item, raw_geometry=raw)
+        return await run(itemtypes_api.get_collection_items, request, collection, check=False, raw_geometry=raw)
 
     async def processes(request: Request) -> Response:
         return await run(processes_api.describe_processes, request, request.path_params.get("process_id"))

@@ -10,10 +10,12 @@ equality, free text `q` (accent-insensitive, so "chieng" finds "Chiềng"), CQL2
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,31 @@ class LoadedLayer:
     fields: dict[str, dict[str, str]]
     text: pd.Series  # folded text of the string columns, for q
     years: np.ndarray | None
+    number: int = 0  # registry number, for geometry tokens
+    geometry_json: list[str] = field(default_factory=list)  # each geometry serialised once, lazily
+
+
+# When set (by the OGC routes, for GeoJSON output in the storage CRS), features carry a short token in place
+# of their geometry and the finished document gets the pre-serialised geometries spliced in: serialising
+# thousands of coordinates once per build instead of once per request.
+RAW_GEOMETRY: ContextVar[bool] = ContextVar("RAW_GEOMETRY", default=False)
+_TOKEN = re.compile(r'"@@atlas-geometry:(\d+):(\d+)@@"')
+_REGISTRY: dict[int, LoadedLayer] = {}
+
+
+def splice_geometries(document: str) -> str:
+    """Replace geometry tokens in a serialised document by the geometries' GeoJSON."""
+
+    def geometry(match: re.Match[str]) -> str:
+        layer = _REGISTRY[int(match.group(1))]
+        index = int(match.group(2))
+        if not layer.geometry_json:
+            with _LOCK:
+                if not layer.geometry_json:
+                    layer.geometry_json = [json.dumps(g, separators=(",", ":")) for g in layer.geometries]
+        return layer.geometry_json[index]
+
+    return _TOKEN.sub(geometry, document)
 
 
 _CACHE: dict[tuple[str, str, int], LoadedLayer] = {}
@@ -116,7 +143,9 @@ def load_layer(path: Path, layer: str, id_field: str | None) -> LoadedLayer:
             years,
         )
         for stale in [k for k in _CACHE if k[0] == key[0] and k[1] == layer]:
-            del _CACHE[stale]
+            _REGISTRY.pop(_CACHE.pop(stale).number, None)
+        loaded.number = max(_REGISTRY, default=0) + 1
+        _REGISTRY[loaded.number] = loaded
         _CACHE[key] = loaded
         return loaded
 
@@ -237,12 +266,10 @@ class AtlasProvider(BaseProvider):
         props = self.layer.properties[i]
         if select:
             props = {k: props[k] for k in select if k in props}
-        return {
-            "type": "Feature",
-            "id": self.layer.ids[i],
-            "properties": dict(props),
-            "geometry": None if skip_geometry else self.layer.geometries[i],
-        }
+        geometry: Any = None if skip_geometry else self.layer.geometries[i]
+        if geometry is not None and RAW_GEOMETRY.get():
+            geometry = f"@@atlas-geometry:{self.layer.number}:{i}@@"
+        return {"type": "Feature", "id": self.layer.ids[i], "properties": dict(props), "geometry": geometry}
 
     @crs_transform
     def get(self, identifier: Any, **kwargs: Any) -> dict[str, Any]:
