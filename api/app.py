@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +20,13 @@ from api.caching import RevalidationMiddleware
 from api.errors import WarehouseUnavailableError, add_exception_handlers
 from api.ogc import build_api, ogc_routes, pygeoapi_config
 from api.settings import ServerSettings
+from api.tiles import tile_routes
 from geo.sources import Manifest
+from layers.tiles import Tiler
 from layers.warehouse import LAYERS_TABLE, read_build_info, read_table
 
 TEMPLATES = Path(__file__).parent / "templates"
+WARM_LAYERS = ("units_2025", "indicators_units_2025", "communes_2024", "indicators_communes_2024", "districts_2024")
 OGC_PREFIX = "/ogc"
 
 
@@ -40,10 +46,29 @@ def create_app(settings: ServerSettings) -> FastAPI:
     ogc_config = pygeoapi_config(
         settings.warehouse, Manifest.load(settings.manifest), base + OGC_PREFIX, host=settings.host, port=settings.port
     )
-    app = FastAPI(title=settings.title, routes=[Mount(OGC_PREFIX, routes=ogc_routes(build_api(ogc_config)))])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # load and simplify the most used tiled layers in the background, so that first tiles come fast
+        threading.Thread(target=app.state.tiler.warm, args=(WARM_LAYERS,), daemon=True).start()
+        yield
+
+    app = FastAPI(title=settings.title, lifespan=lifespan)
     app.state.settings = settings
+    manifest = Manifest.load(settings.manifest)
+    population = settings.cache_dir / "sources" / manifest.get("worldpop_2020").path
+    app.state.tiler = Tiler(
+        settings.warehouse,
+        build["fingerprint"],
+        settings.cache_dir / "tiles",
+        population if population.is_file() else None,
+    )
+    attribution = {str(r["layer"]): str(r["attribution"]) for r in layers}
+    app.include_router(tile_routes(app.state.tiler, base, attribution))
+
     app.state.layers, app.state.build = layers, build
     app.state.ogc_config = ogc_config
+    ogc_api = build_api(ogc_config)
     built_at = datetime.fromisoformat(build["built_at"])
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(RevalidationMiddleware, build=lambda: (app.state.build["fingerprint"], built_at))
@@ -127,4 +152,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             settings.warehouse, media_type="application/geopackage+sqlite3", filename="sonla-atlas.gpkg"
         )
 
+    app.router.routes.append(
+        Mount(OGC_PREFIX, routes=ogc_routes(ogc_api))
+    )  # after the tile routes, which share the prefix
     return app

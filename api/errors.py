@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import GeoError, InputDataError, SourceError, WarehouseError
+from layers.tiles import TileError
 
 
 class ApiError(Exception):
@@ -24,6 +25,7 @@ class WarehouseUnavailableError(ApiError):
 
 STATUS_CODES: dict[type[Exception], int] = {
     NotFoundError: 404,
+    TileError: 404,
     WarehouseUnavailableError: 503,
     InputDataError: 400,
     SourceError: 503,

@@ -148,7 +148,20 @@ def pygeoapi_config(
             "title": {"vi": spec.title_vi + title_note, "en": spec.title_en + title_note},
             "description": {"vi": spec.description_vi, "en": spec.description_en},
             "keywords": {"vi": ["Sơn La", "nghèo", spec.vintage], "en": ["Son La", "poverty", spec.vintage]},
-            "links": _links(manifest, spec),
+            "links": _links(manifest, spec)
+            + (
+                [
+                    {
+                        "type": "application/json",
+                        "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                        "title": "Ô vector (MVT) / vector tiles",
+                        "href": f"{base_url}/collections/{spec.id}/tiles",
+                        "hreflang": "en",
+                    }
+                ]
+                if spec.is_spatial
+                else []
+            ),
             "extents": _extent(warehouse, spec),
             "providers": [provider],
         }

@@ -20,6 +20,7 @@ class ServerSettings(BaseSettings):
     title: str = "Atlas nghèo Sơn La / Sơn La Poverty Atlas"
     public_url: str | None = None  # the address clients use, when not http://host:port (proxy)
     manifest: Path = PROJECT_ROOT / "data" / "sources.toml"
+    cache_dir: Path = PROJECT_ROOT / "data" / "cache"  # verified sources and tiles of each build
 
     def base_url(self) -> str:
         """Root URL of the service as clients see it."""

@@ -242,6 +242,59 @@ def _print_calibration(frame: pd.DataFrame) -> None:
     console.print(table)
 
 
+tiles_app = typer.Typer(help="Map tiles: offline packages for QGIS.", no_args_is_help=True)
+app.add_typer(tiles_app, name="tiles")
+
+
+@tiles_app.command("seed")
+def tiles_seed(
+    zoom: Annotated[str, typer.Option(help="Zoom range, e.g. 6-13.")] = "6-13",
+    layer: Annotated[
+        list[str] | None, typer.Option(help="Layer to seed (repeatable); all tiled layers if omitted.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the .mbtiles files (default data/tiles).")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write an MBTiles package per layer with the province's tiles, for QGIS without internet."""
+    from geo.settings import PROJECT_ROOT
+    from layers.tiles import Tiler, seed
+    from layers.warehouse import read_build_info
+
+    settings = _settings(warehouse)
+    _require_warehouse(settings.warehouse)
+    try:
+        low, high = (int(v) for v in zoom.split("-")) if "-" in zoom else (int(zoom), int(zoom))
+    except ValueError:
+        raise typer.BadParameter(f"--zoom {zoom!r}: expected a range such as 6-13") from None
+    if not 0 <= low <= high <= 18:
+        raise typer.BadParameter(f"--zoom {zoom!r}: zooms run from 0 to 18")
+    info = read_build_info(settings.warehouse) or {}
+    manifest = Manifest.load(settings.manifest)
+    population = settings.sources_dir / manifest.get("worldpop_2020").path
+    tiler = Tiler(
+        settings.warehouse,
+        info.get("fingerprint", "unknown"),
+        settings.cache_dir / "tiles",
+        population if population.is_file() else None,
+    )
+    target = out or PROJECT_ROOT / "data" / "tiles"
+    with _progress() as progress:
+        task = progress.add_task("seeding", total=None)
+        results = seed(
+            tiler,
+            range(low, high + 1),
+            target,
+            layer or None,
+            lambda name, k, n: progress.update(task, description=f"{name} {k}/{n}", completed=k, total=n),
+        )
+    table = Table(title=f"MBTiles packages in {target} (zoom {low}-{high})")
+    for col in ("layer", "tiles", "MB", "seconds"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for r in results:
+        table.add_row(r.layer, str(r.tiles), f"{r.path.stat().st_size / 1e6:.1f}", f"{r.seconds:.1f}")
+    console.print(table)
+
+
 @app.command()
 def quality(
     warehouse: WarehouseOpt = None,

@@ -1,0 +1,72 @@
+"""Colour scales shared by the raster tiles, the MapLibre styles, the web maps and the printed maps."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ColourScale:
+    """Class breaks (upper bounds, exclusive) and one colour per class, with bilingual labels."""
+
+    id: str
+    field: str
+    title_vi: str
+    title_en: str
+    breaks: tuple[float, ...]  # n - 1 inner breaks for n classes
+    colours: tuple[str, ...]
+    no_data: str = "#cccccc"
+
+    def __post_init__(self) -> None:
+        if len(self.colours) != len(self.breaks) + 1:
+            raise ValueError(f"{self.id}: {len(self.breaks)} breaks need {len(self.breaks) + 1} colours")
+
+    def classify(self, values: np.ndarray) -> np.ndarray:
+        """Class index of each value (0 .. n-1), -1 where the value is missing."""
+        values = np.asarray(values, dtype="float64")
+        index = np.searchsorted(np.asarray(self.breaks), values, side="right")
+        return np.where(np.isnan(values), -1, index)
+
+    def colour(self, value: float | None) -> str:
+        """Hex colour of one value."""
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return self.no_data
+        return self.colours[int(self.classify(np.array([value]))[0])]
+
+    def labels(self, unit: str = "%") -> list[str]:
+        """Legend labels: "< 5%", "5-10%", …, "≥ 50%"."""
+        edges = [f"{b:g}" for b in self.breaks]
+        out = [f"< {edges[0]}{unit}"]
+        out += [f"{a}–{b}{unit}" for a, b in itertools.pairwise(edges)]
+        out.append(f"≥ {edges[-1]}{unit}")
+        return out
+
+    def maplibre_step(self) -> list[object]:
+        """A MapLibre `step` expression colouring by the field."""
+        expression: list[object] = ["step", ["coalesce", ["get", self.field], -1], self.no_data, 0, self.colours[0]]
+        for brk, colour in zip(self.breaks, self.colours[1:], strict=True):
+            expression += [brk, colour]
+        return expression
+
+
+# Breaks at the thresholds planners use: 10% (region I), 15% and 20% (region III, especially difficult
+# villages, Decision 33/2020), plus 5%, 30% and 50% for spread. ColorBrewer YlOrRd, 7 classes.
+POVERTY_RATE = ColourScale(
+    id="poverty_rate",
+    field="poor_rate",
+    title_vi="Tỷ lệ hộ nghèo",
+    title_en="Poverty rate",
+    breaks=(5, 10, 15, 20, 30, 50),
+    colours=("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"),
+)
+
+SCALES = {POVERTY_RATE.id: POVERTY_RATE}
+
+
+def hex_to_rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:
+    """'#rrggbb' as an RGBA tuple."""
+    colour = colour.lstrip("#")
+    return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16), alpha

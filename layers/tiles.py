@@ -1,0 +1,541 @@
+"""Map tiles from the warehouse: Mapbox vector tiles and PNG raster tiles on WebMercatorQuad, cached per build.
+
+Vector tiles: each layer's geometries are projected to EPSG:3857 once; polygons are simplified per zoom
+with shapely.coverage_simplify (shared edges stay shared, so neighbours never gap or overlap) to about
+one tile unit (1/4096 of the tile), clipped with a 64-unit buffer and encoded with mapbox-vector-tile.
+Raster tiles: indicator polygons are rasterised (rasterio.features.rasterize) at 4x the output size and
+averaged down for anti-aliased edges, in the colours of layers.styles; the population raster is read
+with rio-tiler. Tiles are computed once per warehouse build and kept in memory and on disk.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import sqlite3
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import mapbox_vector_tile
+import morecantile
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geo.errors import GeoError
+from layers.catalog import CATALOG, LayerSpec
+from layers.provider import load_layer
+from layers.styles import POVERTY_RATE, ColourScale, hex_to_rgba
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+MIN_ZOOM, MAX_ZOOM = 0, 18
+EXTENT = 4096
+BUFFER = 64
+SIMPLIFY_UNITS = 4  # simplification tolerance in tile units: 4/4096 of a tile, half a pixel on a 512-px tile
+TILE_SIZE = 256
+SUPERSAMPLE = 4
+
+
+class TileError(GeoError):
+    """A tile address outside the tile matrix set, or an unknown tiled layer."""
+
+
+def check_tile(z: int, x: int, y: int) -> morecantile.Tile:
+    """The tile, or TileError when z/x/y is outside WebMercatorQuad (or the served zoom range)."""
+    if not MIN_ZOOM <= z <= MAX_ZOOM:
+        raise TileError(f"zoom {z} is outside {MIN_ZOOM}-{MAX_ZOOM}")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise TileError(f"tile {z}/{x}/{y} does not exist: x and y run from 0 to {n - 1} at zoom {z}")
+    return morecantile.Tile(x, y, z)
+
+
+INDICATOR_TILE_FIELDS = (
+    "unit_code",
+    "unit_name",
+    "latest_year",
+    "households",
+    "poor_households",
+    "poor_rate",
+    "near_poor_households",
+    "near_poor_rate",
+    "poor_rate_change",
+    "region_class",
+    "n_region_iii_communes",
+    "n_especially_difficult_villages",
+    "synthetic",
+)
+# The properties tiles carry: what styling, labels and a click need, not every column (those are in the OGC API).
+TILE_FIELDS: dict[str, tuple[str, ...]] = {
+    "province": ("code", "name"),
+    "districts_2024": ("code", "name", "unit_type"),
+    "communes_2009": ("census_id", "name", "district_name", "population_2009"),
+    "communes_2024": ("code", "name", "unit_type", "district_name", "unit_2025_code", "geometry_quality"),
+    "units_2025": ("code", "name", "full_name", "unit_type", "n_communes_2024"),
+    "villages": ("geonameid", "name", "is_ban", "commune_2024_code", "unit_2025_code"),
+    "demo_villages": (
+        "village_id",
+        "name",
+        "households",
+        "poor_rate_2025",
+        "especially_difficult",
+        "paved_road_to_centre",
+        "all_season_road",
+        "is_commune_centre",
+        "synthetic",
+    ),
+    "health_stations": ("facility_id", "name", "facility_type", "synthetic"),
+    "schools": ("facility_id", "name", "facility_type", "synthetic"),
+    "markets": ("facility_id", "name", "facility_type", "synthetic"),
+    "roads": ("road_id", "road_class", "surface", "synthetic"),
+    "bridges": ("bridge_id", "bridge_type", "synthetic"),
+    "indicators_units_2025": INDICATOR_TILE_FIELDS,
+    "indicators_communes_2024": INDICATOR_TILE_FIELDS,
+    "indicators_districts_2024": INDICATOR_TILE_FIELDS,
+}
+
+
+def _tile_properties(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[str]:
+    wanted = TILE_FIELDS.get(spec.id, tuple(c for c in (spec.key, "name") if c))
+    return [c for c in wanted if c in frame.columns]
+
+
+def _clean(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+@dataclass
+class VectorLayer:
+    """One warehouse layer ready for tiling."""
+
+    spec: LayerSpec
+    geometries: np.ndarray  # EPSG:3857
+    properties: list[dict[str, Any]]
+    fields: dict[str, str]
+    tree: shapely.STRtree
+    polygonal: bool
+    _simplified: dict[int, np.ndarray] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, warehouse: Path, spec: LayerSpec) -> VectorLayer:
+        """Project and index a layer of the warehouse."""
+        loaded = load_layer(warehouse, spec.id, spec.key)
+        frame = loaded.frame
+        assert isinstance(frame, gpd.GeoDataFrame)
+        geoms = frame.geometry.to_crs("EPSG:3857").values
+        columns = _tile_properties(spec, frame)
+        props = [{k: _clean(rec[k]) for k in columns if rec.get(k) is not None} for rec in loaded.properties]
+        fields = {k: loaded.fields[k]["type"] for k in columns}
+        polygonal = spec.geometry_type in ("MultiPolygon", "Polygon")
+        return cls(spec, np.asarray(geoms), props, fields, shapely.STRtree(geoms), polygonal)
+
+    def geometries_at(self, z: int) -> np.ndarray:
+        """Geometries simplified to about one tile unit at zoom z (shared polygon edges kept shared)."""
+        if self.spec.geometry_type == "Point":
+            return self.geometries
+        cached = self._simplified.get(z)
+        if cached is not None:
+            return cached
+        with self._lock:
+            cached = self._simplified.get(z)
+            if cached is None:
+                tolerance = SIMPLIFY_UNITS * (2 * math.pi * 6378137 / (1 << z)) / EXTENT
+                if self.polygonal and len(self.geometries) > 1 and shapely.coverage_is_valid(self.geometries):
+                    cached = shapely.coverage_simplify(self.geometries, tolerance)
+                else:
+                    cached = shapely.simplify(self.geometries, tolerance, preserve_topology=True)
+                self._simplified[z] = cached
+        return cached
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        """The Mapbox vector tile, or None when no feature touches the tile."""
+        bounds = TMS.xy_bounds(morecantile.Tile(x, y, z))
+        pad = (bounds.right - bounds.left) * BUFFER / EXTENT
+        box = (bounds.left - pad, bounds.bottom - pad, bounds.right + pad, bounds.top + pad)
+        hits = self.tree.query(shapely.box(*box))
+        if len(hits) == 0:
+            return None
+        geoms = self.geometries_at(z)
+        scale_x = EXTENT / (bounds.right - bounds.left)
+        scale_y = EXTENT / (bounds.top - bounds.bottom)
+
+        def to_tile(coords: np.ndarray) -> np.ndarray:
+            return np.round(
+                np.column_stack([(coords[:, 0] - bounds.left) * scale_x, (coords[:, 1] - bounds.bottom) * scale_y])
+            )
+
+        features = []
+        for i in np.sort(hits):
+            geom: BaseGeometry = geoms[i]
+            if geom is None or geom.is_empty:
+                continue
+            if self.spec.geometry_type != "Point":
+                geom = shapely.clip_by_rect(geom, *box)
+                if geom.is_empty:
+                    continue
+            elif not shapely.intersects(geom, shapely.box(*box)):
+                continue
+            features.append(
+                {"geometry": shapely.transform(geom, to_tile), "properties": self.properties[i], "id": int(i) + 1}
+            )
+        if not features:
+            return None
+        # coordinates are already tile units (y up; the encoder flips them): no per-coordinate Python work
+        encoded = mapbox_vector_tile.encode(
+            [{"name": self.spec.id, "features": features}], default_options={"extents": EXTENT, "y_coord_down": False}
+        )
+        return bytes(encoded)
+
+    def warm(self, zooms: range) -> None:
+        """Simplify ahead for the zooms that will be asked."""
+        for z in zooms:
+            self.geometries_at(z)
+
+
+@dataclass(frozen=True)
+class RasterLayer:
+    """A raster tile source: a choropleth of a vector layer, or the population grid."""
+
+    id: str
+    title_vi: str
+    title_en: str
+    source: str  # vector layer id, or "worldpop"
+    scale: ColourScale | None = None
+    synthetic: bool = False
+
+
+RASTER_LAYERS: tuple[RasterLayer, ...] = (
+    RasterLayer(
+        "poverty_rate_units_2025",
+        "Tỷ lệ hộ nghèo – xã, phường 2025 (minh họa)",
+        "Poverty rate – 2025 units (demo data)",
+        "indicators_units_2025",
+        POVERTY_RATE,
+        synthetic=True,
+    ),
+    RasterLayer(
+        "poverty_rate_communes_2024",
+        "Tỷ lệ hộ nghèo – xã trước sáp nhập (minh họa)",
+        "Poverty rate – pre-merger communes (demo data)",
+        "indicators_communes_2024",
+        POVERTY_RATE,
+        synthetic=True,
+    ),
+    RasterLayer("population", "Dân số WorldPop 2020", "Population, WorldPop 2020", "worldpop"),
+)
+
+
+def _png(rgba: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, "PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+def choropleth_tile(layer: VectorLayer, scale: ColourScale, z: int, x: int, y: int) -> bytes | None:
+    """A PNG of the layer's polygons coloured by the scale, edges anti-aliased, or None when empty."""
+    from PIL import Image
+    from rasterio.features import rasterize
+    from rasterio.transform import from_bounds
+
+    bounds = TMS.xy_bounds(morecantile.Tile(x, y, z))
+    frame = (bounds.left, bounds.bottom, bounds.right, bounds.top)
+    hits = layer.tree.query(shapely.box(*frame))
+    if len(hits) == 0:
+        return None
+    size = TILE_SIZE * SUPERSAMPLE
+    transform = from_bounds(*frame, size, size)
+    pad = (bounds.right - bounds.left) / TILE_SIZE
+    geoms = shapely.clip_by_rect(
+        layer.geometries_at(min(z + 2, MAX_ZOOM))[hits], frame[0] - pad, frame[1] - pad, frame[2] + pad, frame[3] + pad
+    )
+    keep = ~shapely.is_empty(geoms)
+    if not keep.any():
+        return None
+    values = np.array([layer.properties[i].get(scale.field, np.nan) for i in hits[keep]], dtype="float64")
+    classes = scale.classify(values)
+    shapes = [(g, int(c) + 2) for g, c in zip(geoms[keep], classes, strict=True)]  # 1: no data, 0: outside
+    grid = rasterize(shapes, out_shape=(size, size), transform=transform, fill=0, dtype="uint8")
+    edges = rasterize(
+        [(shapely.boundary(g), 1) for g in geoms[keep]],
+        out_shape=(size, size),
+        transform=transform,
+        fill=0,
+        dtype="uint8",
+        all_touched=True,
+    )
+    palette = np.zeros((len(scale.colours) + 2, 4), dtype="uint8")
+    palette[1] = hex_to_rgba(scale.no_data, 220)
+    for k, colour in enumerate(scale.colours):
+        palette[k + 2] = hex_to_rgba(colour, 220)
+    rgba = palette[grid]
+    rgba[(edges == 1) & (grid > 0)] = (60, 60, 60, 255)
+    if not rgba[..., 3].any():
+        return None
+    # box-averaging premultiplied colour (Pillow's RGBa mode) over SUPERSAMPLE x SUPERSAMPLE blocks: anti-aliasing
+    image = Image.fromarray(rgba, "RGBA").convert("RGBa").resize((TILE_SIZE, TILE_SIZE), Image.Resampling.BOX)
+    buffer = io.BytesIO()
+    image.convert("RGBA").save(buffer, "PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+POPULATION_COLOURS = ("#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b")
+
+
+def population_tile(raster: Path, z: int, x: int, y: int) -> bytes | None:
+    """A PNG of WorldPop 2020 population per ~1 km cell (log scale), or None outside the raster."""
+    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.io import Reader
+
+    try:
+        with Reader(str(raster)) as src:
+            img = src.tile(x, y, z, tilesize=TILE_SIZE, resampling_method="nearest")
+    except TileOutsideBounds:
+        return None
+    data = img.data[0].astype("float64")
+    valid = ~np.ma.getmaskarray(img.array[0]) & (data > 0)
+    if not valid.any():
+        return None
+    level = np.clip(np.log10(np.maximum(data, 1)) / 4.0, 0, 0.999)  # 1 .. 10,000 persons per cell
+    palette = np.array([hex_to_rgba(c, 210) for c in POPULATION_COLOURS], dtype="uint8")
+    rgba = palette[(level * len(POPULATION_COLOURS)).astype(int)]
+    rgba[~valid] = 0
+    return _png(rgba)
+
+
+class TileCache:
+    """Tiles of one warehouse build, in memory (bounded LRU) and on disk."""
+
+    def __init__(self, folder: Path | None, max_bytes: int = 256 * 1024 * 1024) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self._memory: OrderedDict[tuple[str, int, int, int], bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, int, int], make: Callable[[], bytes | None]) -> bytes:
+        """The cached tile (b"" for an empty tile), computing and storing it on a miss."""
+        hit = self._memory.get(key)
+        if hit is not None:
+            self._memory.move_to_end(key)
+            return hit
+        path = self._path(key)
+        if path is not None and path.is_file():
+            data = path.read_bytes()
+        else:
+            data = make() or b""
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tile.")
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+        with self._lock:
+            self._memory[key] = data
+            self._size += len(data)
+            while self._size > self.max_bytes and self._memory:
+                _, old = self._memory.popitem(last=False)
+                self._size -= len(old)
+        return data
+
+    def _path(self, key: tuple[str, int, int, int]) -> Path | None:
+        if self.folder is None:
+            return None
+        layer, z, x, y = key
+        return self.folder / layer / str(z) / str(x) / f"{y}.bin"
+
+
+class Tiler:
+    """Every tiled layer of one warehouse, with the cache of its build."""
+
+    def __init__(self, warehouse: Path, fingerprint: str, cache_dir: Path | None, population: Path | None) -> None:
+        self.warehouse = warehouse
+        self.fingerprint = fingerprint
+        self.population = population
+        self.specs = {s.id: s for s in CATALOG if s.is_spatial}
+        self.cache = TileCache(cache_dir / fingerprint[:16] if cache_dir else None)
+        self._vector: dict[str, VectorLayer] = {}
+        self._lock = threading.Lock()
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Bounds of the province (EPSG:4326)."""
+        province = load_layer(self.warehouse, "province", "code").frame
+        minx, miny, maxx, maxy = (float(v) for v in province.total_bounds)
+        return minx, miny, maxx, maxy
+
+    def vector_layer(self, layer_id: str) -> VectorLayer:
+        """The tiling state of a spatial layer."""
+        if layer_id not in self.specs:
+            raise TileError(f"no vector tiles for {layer_id!r}")
+        layer = self._vector.get(layer_id)
+        if layer is None:
+            with self._lock:
+                layer = self._vector.get(layer_id)
+                if layer is None:
+                    layer = VectorLayer.load(self.warehouse, self.specs[layer_id])
+                    self._vector[layer_id] = layer
+        return layer
+
+    def warm(self, layer_ids: tuple[str, ...], zooms: range = range(MIN_ZOOM, 16)) -> None:
+        """Load and simplify layers ahead of their first tiles."""
+        for layer_id in layer_ids:
+            self.vector_layer(layer_id).warm(zooms)
+
+    def vector_tile(self, layer_id: str, z: int, x: int, y: int) -> bytes:
+        """A Mapbox vector tile (b"" when empty)."""
+        check_tile(z, x, y)
+        layer = self.vector_layer(layer_id)
+        return self.cache.get((f"mvt-{layer_id}", z, x, y), lambda: layer.tile(z, x, y))
+
+    def raster_tile(self, layer_id: str, z: int, x: int, y: int) -> bytes:
+        """A PNG raster tile (b"" when empty)."""
+        check_tile(z, x, y)
+        spec = next((r for r in RASTER_LAYERS if r.id == layer_id), None)
+        if spec is None:
+            raise TileError(f"no raster tiles for {layer_id!r}; one of {', '.join(r.id for r in RASTER_LAYERS)}")
+        if spec.source == "worldpop":
+            raster = self.population
+            if raster is None:
+                raise TileError("the population raster is not available")
+            return self.cache.get((f"png-{layer_id}", z, x, y), lambda: population_tile(raster, z, x, y))
+        layer = self.vector_layer(spec.source)
+        assert spec.scale is not None
+        scale = spec.scale
+        return self.cache.get((f"png-{layer_id}", z, x, y), lambda: choropleth_tile(layer, scale, z, x, y))
+
+
+def province_tiles(province: BaseGeometry, zooms: range) -> Iterator[morecantile.Tile]:
+    """The tiles of the zooms that touch the province (not merely its bounding box)."""
+    minx, miny, maxx, maxy = province.bounds
+    shapely.prepare(province)
+    for tile in TMS.tiles(minx, miny, maxx, maxy, list(zooms)):
+        b = TMS.bounds(tile)
+        if shapely.intersects(province, shapely.box(b.left, b.bottom, b.right, b.top)):
+            yield tile
+
+
+def write_mbtiles(path: Path, tiles: Iterator[tuple[morecantile.Tile, bytes]], metadata: dict[str, str]) -> int:
+    """Write tiles to an MBTiles file (via a temporary file, replaced atomically); returns the tile count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.unlink(missing_ok=True)
+    count = 0
+    try:
+        with sqlite3.connect(tmp) as con:
+            con.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+            con.execute(
+                "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB)"
+            )
+            con.execute("CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row)")
+            for tile, data in tiles:
+                if not data:
+                    continue
+                flipped = (1 << tile.z) - 1 - tile.y  # MBTiles rows count from the south
+                con.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", (tile.z, tile.x, flipped, data))
+                count += 1
+            con.executemany("INSERT INTO metadata VALUES (?, ?)", list(metadata.items()))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+def tilejson_fields(layer: VectorLayer) -> dict[str, str]:
+    """TileJSON `vector_layers` field descriptions."""
+    kinds = {"integer": "Number", "number": "Number", "boolean": "Boolean"}
+    return {name: kinds.get(kind, "String") for name, kind in layer.fields.items()}
+
+
+def metadata_json(layer: VectorLayer) -> str:
+    """The MBTiles `json` metadata entry describing the vector layer."""
+    return json.dumps(
+        {
+            "vector_layers": [
+                {"id": layer.spec.id, "fields": tilejson_fields(layer), "description": layer.spec.title_en}
+            ]
+        },
+        ensure_ascii=False,
+    )
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """One written tile package."""
+
+    layer: str
+    path: Path
+    tiles: int
+    seconds: float
+
+
+def seed(
+    tiler: Tiler,
+    zooms: range,
+    out_dir: Path,
+    layers: list[str] | None = None,
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+) -> list[SeedResult]:
+    """Write one MBTiles package per layer, holding the province's tiles for the zooms."""
+    import time
+
+    province = load_layer(tiler.warehouse, "province", "code").frame.geometry.iloc[0]
+    tiles = list(province_tiles(province, zooms))
+    names = layers or [*tiler.specs, *(r.id for r in RASTER_LAYERS if r.source != "worldpop" or tiler.population)]
+    minx, miny, maxx, maxy = tiler.bounds()
+    results = []
+    for name in names:
+        start = time.perf_counter()
+        raster = name in {r.id for r in RASTER_LAYERS}
+        make = tiler.raster_tile if raster else tiler.vector_tile
+        if not raster:
+            tiler.vector_layer(name).warm(zooms)
+
+        def produce(
+            name: str = name, make: Callable[[str, int, int, int], bytes] = make
+        ) -> Iterator[tuple[morecantile.Tile, bytes]]:
+            for k, tile in enumerate(tiles):
+                progress(name, k + 1, len(tiles))
+                yield tile, make(name, tile.z, tile.x, tile.y)
+
+        spec = tiler.specs.get(name)
+        title = spec.title_vi if spec else next(r.title_vi for r in RASTER_LAYERS if r.id == name)
+        metadata = {
+            "name": title,
+            "format": "png" if raster else "pbf",
+            "type": "overlay",
+            "version": "1",
+            "minzoom": str(zooms.start),
+            "maxzoom": str(zooms.stop - 1),
+            "bounds": f"{minx},{miny},{maxx},{maxy}",
+            "center": f"{(minx + maxx) / 2},{(miny + maxy) / 2},{zooms.start}",
+            "description": "Atlas nghèo Sơn La / Sơn La Poverty Atlas"
+            + (
+                " – dữ liệu minh họa (mô phỏng) / synthetic demo data"
+                if (spec and spec.synthetic) or (raster and next(r for r in RASTER_LAYERS if r.id == name).synthetic)
+                else ""
+            ),
+        }
+        if not raster:
+            metadata["json"] = metadata_json(tiler.vector_layer(name))
+        path = out_dir / f"{name}.mbtiles"
+        count = write_mbtiles(path, produce(), metadata)
+        results.append(SeedResult(name, path, count, time.perf_counter() - start))
+    return results
