@@ -60,7 +60,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.tiler = Tiler(
         settings.warehouse,
         build["fingerprint"],
-        settings.cache_dir / "tiles",
+        settings.tile_cache_dir or settings.cache_dir / "tiles",
         population if population.is_file() else None,
     )
     attribution = {str(r["layer"]): str(r["attribution"]) for r in layers}

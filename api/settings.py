@@ -20,7 +20,8 @@ class ServerSettings(BaseSettings):
     title: str = "Atlas nghèo Sơn La / Sơn La Poverty Atlas"
     public_url: str | None = None  # the address clients use, when not http://host:port (proxy)
     manifest: Path = PROJECT_ROOT / "data" / "sources.toml"
-    cache_dir: Path = PROJECT_ROOT / "data" / "cache"  # verified sources and tiles of each build
+    cache_dir: Path = PROJECT_ROOT / "data" / "cache"  # verified sources (the population raster is read there)
+    tile_cache_dir: Path | None = None  # tiles of each build; default cache_dir / "tiles"
 
     def base_url(self) -> str:
         """Root URL of the service as clients see it."""

@@ -10,6 +10,7 @@ with rio-tiler. Tiles are computed once per warehouse build and kept in memory a
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -42,6 +43,17 @@ BUFFER = 64
 SIMPLIFY_UNITS = 4  # simplification tolerance in tile units: 4/4096 of a tile, half a pixel on a 512-px tile
 TILE_SIZE = 256
 SUPERSAMPLE = 4
+
+
+def _code_version() -> str:
+    """Short hash of the tile and style code: cached tiles of an older renderer are never served."""
+    digest = hashlib.sha256()
+    for name in ("tiles.py", "styles.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+CODE_VERSION = _code_version()
 
 
 class TileError(GeoError):
@@ -371,7 +383,7 @@ class Tiler:
         self.fingerprint = fingerprint
         self.population = population
         self.specs = {s.id: s for s in CATALOG if s.is_spatial}
-        self.cache = TileCache(cache_dir / fingerprint[:16] if cache_dir else None)
+        self.cache = TileCache(cache_dir / f"{fingerprint[:16]}-{CODE_VERSION}" if cache_dir else None)
         self._vector: dict[str, VectorLayer] = {}
         self._lock = threading.Lock()
 
