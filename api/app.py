@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,17 @@ def _catalog(warehouse: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
     return [{str(k): v for k, v in r.items()} for r in records], info
 
 
+def service_digest() -> str:
+    """sha256 of the code that shapes responses (api, layers, templates): part of every ETag."""
+    digest = hashlib.sha256()
+    for package in ("api", "layers"):
+        root = Path(__file__).parents[1] / package
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".html"):
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     """Assemble the atlas web application for one warehouse."""
     layers, build = _catalog(settings.warehouse)
@@ -71,7 +83,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     ogc_api = build_api(ogc_config)
     built_at = datetime.fromisoformat(build["built_at"])
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(RevalidationMiddleware, build=lambda: (app.state.build["fingerprint"], built_at))
+    validator = app.state.build["fingerprint"] + service_digest()  # new data or new code: new ETags
+    app.add_middleware(RevalidationMiddleware, build=lambda: (validator, built_at))
     templates = Jinja2Templates(directory=str(TEMPLATES))
     add_exception_handlers(app)
 

@@ -17,7 +17,7 @@ from layers.styles import POVERTY_RATE
 from layers.tiles import MAX_ZOOM, MIN_ZOOM, RASTER_LAYERS, TMS, TileError, Tiler, tilejson_fields
 
 MVT = "application/vnd.mapbox-vector-tile"
-TILE_CACHE_CONTROL = "public, max-age=3600, no-cache"
+TILE_CACHE_CONTROL = "public, no-cache"  # always revalidate: a 304 costs nothing, a stale tile misleads
 
 
 def _tile_response(data: bytes, media_type: str) -> Response:
@@ -150,19 +150,23 @@ def tile_routes(tiler: Tiler, base_url: str, attribution: dict[str, str]) -> API
         layer = tiler.vector_layer(layer_id)
         spec = specs[layer_id]
         source = {"type": "vector", "url": f"{ogc}/collections/{layer_id}/tiles/WebMercatorQuad/tilejson"}
-        layers: list[dict[str, Any]] = [
-            {"id": "background", "type": "background", "paint": {"background-color": "#f8f8f4"}}
-        ]
+        # no "background" layer: QGIS 3.22 turns it into a style for every source layer, after which the
+        # filters of the other styles no longer see their attributes
+        layers: list[dict[str, Any]] = []
         if spec.geometry_type in ("MultiPolygon", "Polygon"):
-            colour: Any = POVERTY_RATE.maplibre_step() if POVERTY_RATE.field in layer.fields else "#b3b3d9"
+            if POVERTY_RATE.class_field in layer.fields:
+                layers += POVERTY_RATE.maplibre_fill_layers("atlas", layer_id)
+            else:
+                layers.append(
+                    {
+                        "id": f"{layer_id}-fill",
+                        "type": "fill",
+                        "source": "atlas",
+                        "source-layer": layer_id,
+                        "paint": {"fill-color": "#b3b3d9", "fill-opacity": 0.85},
+                    }
+                )
             layers += [
-                {
-                    "id": f"{layer_id}-fill",
-                    "type": "fill",
-                    "source": "atlas",
-                    "source-layer": layer_id,
-                    "paint": {"fill-color": colour, "fill-opacity": 0.85},
-                },
                 {
                     "id": f"{layer_id}-line",
                     "type": "line",

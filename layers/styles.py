@@ -44,12 +44,30 @@ class ColourScale:
         out.append(f"≥ {edges[-1]}{unit}")
         return out
 
-    def maplibre_step(self) -> list[object]:
-        """A MapLibre `step` expression colouring by the field."""
-        expression: list[object] = ["step", ["coalesce", ["get", self.field], -1], self.no_data, 0, self.colours[0]]
-        for brk, colour in zip(self.breaks, self.colours[1:], strict=True):
-            expression += [brk, colour]
-        return expression
+    @property
+    def class_field(self) -> str:
+        """The tile property holding each feature's class index as text, "0" … "6" (added by layers.tiles)."""
+        return f"{self.field}_class"
+
+    def maplibre_fill_layers(self, source: str, source_layer: str, opacity: float = 0.85) -> list[dict[str, object]]:
+        """One MapLibre fill layer per class, selected by a filter on the class property.
+
+        Filters with constant colours are the form both MapLibre and QGIS's style converter (3.22 and
+        later) read; QGIS 3.22 does not evaluate data-driven fill colours on vector tiles.
+        """
+        layers: list[dict[str, object]] = []
+        for k, colour in enumerate(self.colours):
+            layers.append(
+                {
+                    "id": f"{source_layer}-{self.id}-{k}",
+                    "type": "fill",
+                    "source": source,
+                    "source-layer": source_layer,
+                    "filter": ["==", self.class_field, str(k)],
+                    "paint": {"fill-color": colour, "fill-opacity": opacity},
+                }
+            )
+        return layers
 
 
 # Breaks at the thresholds planners use: 10% (region I), 15% and 20% (region III, especially difficult

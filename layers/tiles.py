@@ -155,6 +155,12 @@ class VectorLayer:
         columns = _tile_properties(spec, frame)
         props = [{k: _clean(rec[k]) for k in columns if rec.get(k) is not None} for rec in loaded.properties]
         fields = {k: loaded.fields[k]["type"] for k in columns}
+        if POVERTY_RATE.field in columns:  # the class index the shared colour scale gives each feature
+            classes = POVERTY_RATE.classify(np.array([p.get(POVERTY_RATE.field, np.nan) for p in props], dtype=float))
+            for p, c in zip(props, classes, strict=True):
+                if c >= 0:
+                    p[POVERTY_RATE.class_field] = str(int(c))
+            fields[POVERTY_RATE.class_field] = "string"
         polygonal = spec.geometry_type in ("MultiPolygon", "Polygon")
         return cls(spec, np.asarray(geoms), props, fields, shapely.STRtree(geoms), polygonal)
 

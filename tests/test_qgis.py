@@ -69,3 +69,36 @@ def test_qgis_loads_units_with_numeric_fields(server: LiveServer, built: Built, 
 def test_qgis_pages_through_a_point_layer(server: LiveServer, built: Built) -> None:
     report = _qgis(server, "demo_villages")
     assert report["valid"] is True and report["count"] == len(read_table(built.path, "demo_villages"))
+
+
+def _blend(colour: str, opacity: float = 0.85) -> tuple[int, int, int]:
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return tuple(round(opacity * c + (1 - opacity) * 255) for c in (r, g, b))  # type: ignore[return-value]
+
+
+def test_qgis_draws_the_vector_tile_choropleth_from_the_maplibre_style(server: LiveServer, tmp_path: Path) -> None:
+    from layers.styles import POVERTY_RATE
+
+    result = subprocess.run(
+        [
+            QGIS_PYTHON,
+            str(PROJECT_ROOT / "scripts" / "qgis_vectortiles.py"),
+            server.url,
+            "indicators_units_2025",
+            str(tmp_path / "vt.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "ATLAS_QGIS_PROFILE": str(tmp_path / "profile")},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["valid"] is True and report["warnings"] == []
+    seen = {tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in report["colours"]}
+    classes = [
+        k
+        for k, colour in enumerate(POVERTY_RATE.colours)
+        if any(max(abs(a - b) for a, b in zip(rgb, _blend(colour), strict=True)) <= 3 for rgb in seen)
+    ]
+    assert len(classes) >= 3, (classes, sorted(seen)[:20])  # several poverty classes drawn in their colours

@@ -130,8 +130,9 @@ def test_tilejson_style_and_revalidation(server: LiveServer) -> None:
     assert meta["tilejson"] == "3.0.0" and "poor_rate" in meta["vector_layers"][0]["fields"]
     assert "demo data" in meta["attribution"]
     style = httpx.get(f"{server.url}/ogc/collections/indicators_units_2025/styles/default", timeout=60).json()
-    fill = next(layer for layer in style["layers"] if layer["type"] == "fill")
-    assert fill["paint"]["fill-color"][0] == "step" and POVERTY_RATE.colours[-1] in fill["paint"]["fill-color"]
+    fills = [layer for layer in style["layers"] if layer["type"] == "fill"]
+    assert [f["paint"]["fill-color"] for f in fills] == list(POVERTY_RATE.colours)
+    assert [f["filter"] for f in fills] == [["==", "poor_rate_class", str(k)] for k in range(len(fills))]
     template = meta["tiles"][0]
     url = template.format(z=10, y=449, x=806)
     first = httpx.get(url, timeout=60)
