@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 @pytest.fixture(scope="module")
 def server(built: Built) -> Iterator[LiveServer]:
-    with LiveServer(built.path) as live:
+    with LiveServer(built.path, env={"ATLAS_CACHE_DIR": str(built.settings.cache_dir)}) as live:
         yield live
 
 

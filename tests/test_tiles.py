@@ -28,7 +28,7 @@ from tests.conftest import Built, LiveServer
 
 @pytest.fixture(scope="module")
 def server(built: Built) -> Iterator[LiveServer]:
-    with LiveServer(built.path) as live:
+    with LiveServer(built.path, env={"ATLAS_CACHE_DIR": str(built.settings.cache_dir)}) as live:
         yield live
 
 
