@@ -10,7 +10,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class DataSettings(BaseSettings):
-    """Where sources, cache and warehouse live."""
+    """Where sources, cache and warehouse live; the priority profile, unit costs and budget the build uses."""
 
     model_config = SettingsConfigDict(env_prefix="ATLAS_", env_file=".env", extra="ignore")
 
@@ -23,6 +23,9 @@ class DataSettings(BaseSettings):
     mirror_url: str | None = None
     use_shared_mirror: bool = True
     download_timeout: float = 60.0
+    profile: Path = PROJECT_ROOT / "data" / "profiles" / "default.yaml"
+    costs: Path = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"
+    plan_budget: float = 50e9
 
     def mirrors(self) -> list[Path]:
         """Mirror folders to look in, in order: ATLAS_MIRROR, then ../shared/data when it exists."""

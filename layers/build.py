@@ -60,14 +60,22 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def input_fingerprint(manifest: Manifest, lineage: Path, store: ImportStore) -> str:
-    """Fingerprint of everything a build reads: source checksums, lineage rules, imports and the code."""
-    payload = {
+def input_fingerprint(
+    manifest: Manifest, lineage: Path, store: ImportStore, settings: DataSettings | None = None
+) -> str:
+    """Fingerprint of everything a build reads: sources, lineage rules, imports, profile, costs, budget, code."""
+    payload: dict[str, object] = {
         "sources": {k: s.sha256 for k, s in sorted(manifest.sources.items())},
         "lineage": hashlib.sha256(Path(lineage).read_bytes()).hexdigest(),
         "imports": store.digest(),
         "code": code_digest(),
     }
+    if settings is not None:
+        payload["analysis"] = {
+            "profile": hashlib.sha256(settings.profile.read_bytes()).hexdigest() if settings.profile.is_file() else "",
+            "costs": hashlib.sha256(settings.costs.read_bytes()).hexdigest() if settings.costs.is_file() else "",
+            "budget": settings.plan_budget,
+        }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -86,7 +94,7 @@ def build_warehouse(
     fetcher.fetch_all(on_fetch)
     target = settings.warehouse
     store = ImportStore(settings.imports_dir)
-    fingerprint = input_fingerprint(manifest, settings.lineage, store)
+    fingerprint = input_fingerprint(manifest, settings.lineage, store, settings)
     info = read_build_info(target)
     if not force and info is not None and info.get("fingerprint") == fingerprint:
         on_step("checking the existing warehouse")
@@ -124,6 +132,7 @@ def build_warehouse(
     for kind, frame in store.vector_imports().items():
         layers[kind] = frame  # a real layer replaces the demo one
         notes.append(f"{kind}: imported layer ({len(frame)} features) replaces the demo data")
+    notes += add_analysis(layers, settings, on_step)
     on_step("writing and validating the warehouse")
     write_warehouse(target, layers, manifest, fingerprint, notes)
     return BuildOutcome(
@@ -135,6 +144,43 @@ def build_warehouse(
         notes,
         layers["calibration"],
     )
+
+
+def add_analysis(
+    layers: dict[str, pd.DataFrame], settings: DataSettings, on_step: Callable[[str], None] = lambda _: None
+) -> list[str]:
+    """Add the priority layers (settings.profile) and the investment plan (settings.costs, plan_budget)."""
+    from geo.analysis import candidates, criteria_tables, plan_tables, priority_layers, unit_names
+    from geo.plan import Costs, PlanOptions, plan
+    from geo.priority import Profile
+
+    profile, costs = Profile.load(settings.profile), Costs.load(settings.costs)
+    on_step("travel time to services and the priority index")
+    criteria = criteria_tables(layers)
+    ranked = priority_layers(criteria, profile)
+    layers["priority_units_2025"] = ranked.units
+    layers["priority_villages"] = ranked.villages
+    on_step(f"investment plan for a budget of {settings.plan_budget:,.0f} VND")
+    cand = candidates(layers, costs)
+    table = cand.table()
+    layers["investment_candidates"] = gpd.GeoDataFrame(
+        table.assign(synthetic=criteria.synthetic, costs_version=costs.version),
+        geometry=[cand.projects[p].point for p in table["project_id"]],
+        crs="EPSG:4326",
+    )
+    result = plan(cand, PlanOptions(budget=settings.plan_budget), unit_names(layers))
+    layers["investment_plan"], layers["investment_plan_roads"] = plan_tables(result, criteria.synthetic, costs)
+    summary = ranked.summary()
+    filled = {k: v for part in summary["missing_values_filled"].values() for k, v in part.items() if v}
+    t = result.totals
+    return [
+        *cand.notes,
+        f"priority: profile {profile.profile} {profile.version}; {summary['units_stable']} of {summary['units']} units "
+        f"keep their tier under random weights, {summary['units_falling_behind']} falling behind"
+        + (f"; missing values filled: {filled}" if filled else "; no missing values"),
+        f"investment plan: {t['projects']} of {t['candidates']} candidate projects, {t['cost_vnd']:,} of "
+        f"{t['budget_vnd']:,.0f} VND, {t['poor_households_served']:,} poor households served ({t['status']})",
+    ]
 
 
 @dataclass

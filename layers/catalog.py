@@ -383,6 +383,140 @@ CATALOG = (
 )
 
 
+ANALYSIS_SOURCES = (*DEMO_SOURCES,)
+PROJECT_COLUMNS = ("project_id", "kind", "name_vi", "name_en", "unit_2025_code", "cost_vnd", "poor_households_served")
+
+CATALOG = (
+    *CATALOG,
+    LayerSpec(
+        id="priority_units_2025",
+        title_vi="Mức ưu tiên xã, phường 2025 (minh họa)",
+        title_en="Priority of the 2025 units (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + (
+            "Chỉ số ưu tiên tổng hợp theo hồ sơ trọng số (data/profiles/default.yaml): điểm, hạng, mức (rất cao / "
+            "cao / trung bình / thấp), đóng góp của từng tiêu chí (c_*), độ nhạy khi trọng số thay đổi ±20% và "
+            "Monte Carlo, xu hướng tỷ lệ nghèo 2021→2025 và cờ tụt hậu; thời gian đi đến trạm y tế, trường, chợ."
+        ),
+        description_en=DEMO_NOTE_EN
+        + (
+            "Composite priority index by the weight profile (data/profiles/default.yaml): score, rank, tier (very "
+            "high / high / medium / low), each criterion's contribution (c_*), rank ranges when weights move ±20% "
+            "and under Monte-Carlo weights, the 2021→2025 poverty trend and a falling-behind flag; travel time to "
+            "health stations, schools and markets."
+        ),
+        geometry_type="MultiPolygon",
+        vintage="2025",
+        sources=ANALYSIS_SOURCES,
+        key="unit_code",
+        code_width=5,
+        expected_count=75,
+        synthetic=True,
+        required_columns=(
+            "unit_code",
+            "unit_name",
+            "score",
+            "rank",
+            "tier_label",
+            "stability",
+            "falling_behind",
+            "profile",
+            "synthetic",
+        ),
+    ),
+    LayerSpec(
+        id="priority_villages",
+        title_vi="Mức ưu tiên các bản (minh họa)",
+        title_en="Priority of villages (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + (
+            "Chỉ số ưu tiên của từng bản: điểm, hạng trong tỉnh và trong xã (rank_in_unit), mức, đóng góp tiêu chí, "
+            "độ nhạy; thời gian và quãng đường theo đường bộ và đường chim bay đến trạm y tế, trường, chợ gần nhất."
+        ),
+        description_en=DEMO_NOTE_EN
+        + (
+            "Priority index of each village: score, rank in the province and in its unit (rank_in_unit), tier, "
+            "criterion contributions, sensitivity; road time and distance and straight-line distance to the "
+            "nearest health station, school and market."
+        ),
+        geometry_type="Point",
+        vintage="2025",
+        sources=ANALYSIS_SOURCES,
+        key="village_id",
+        synthetic=True,
+        required_columns=(
+            "village_id",
+            "name",
+            "unit_2025_code",
+            "score",
+            "rank",
+            "rank_in_unit",
+            "tier_label",
+            "minutes_to_health_stations",
+            "straight_km_to_health_stations",
+            "synthetic",
+        ),
+    ),
+    LayerSpec(
+        id="investment_candidates",
+        title_vi="Dự án đầu tư đề xuất (minh họa)",
+        title_en="Candidate investment projects (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + (
+            "Mọi dự án ứng viên tính từ mạng đường và các bản: cứng hóa đường đến trung tâm xã, ngầm tràn/cầu dân "
+            "sinh, điểm trường, điểm y tế, kéo điện lưới; chi phí (đơn giá data/profiles/costs.yaml) và số hộ "
+            "nghèo được phục vụ nếu làm riêng dự án đó."
+        ),
+        description_en=DEMO_NOTE_EN
+        + (
+            "Every candidate project computed from the road network and villages: concrete road to the commune "
+            "centre, all-season crossing, school site, health post, grid extension; cost (unit prices in "
+            "data/profiles/costs.yaml) and the poor households it serves on its own."
+        ),
+        geometry_type="Point",
+        vintage="2025",
+        sources=ANALYSIS_SOURCES,
+        key="project_id",
+        synthetic=True,
+        required_columns=PROJECT_COLUMNS,
+    ),
+    LayerSpec(
+        id="investment_plan",
+        title_vi="Danh mục đầu tư tối ưu (minh họa)",
+        title_en="Optimal investment plan (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + (
+            "Các dự án được chọn để phục vụ nhiều hộ nghèo nhất trong ngân sách (mặc định 50 tỷ đồng; quy hoạch "
+            "nguyên MILP, HiGHS); chi phí và số hộ nghèo tăng thêm của từng dự án."
+        ),
+        description_en=DEMO_NOTE_EN
+        + (
+            "The projects chosen to serve the most poor households within the budget (50 billion VND by default; "
+            "MILP solved with HiGHS), with each project's added cost and poor households served."
+        ),
+        geometry_type="Point",
+        vintage="2025",
+        sources=ANALYSIS_SOURCES,
+        key="project_id",
+        synthetic=True,
+        required_columns=(*PROJECT_COLUMNS, "budget_vnd"),
+    ),
+    LayerSpec(
+        id="investment_plan_roads",
+        title_vi="Đường được chọn cứng hóa (minh họa)",
+        title_en="Road upgrades in the plan (demo data)",
+        description_vi=DEMO_NOTE_VI + "Tuyến đường của các dự án cứng hóa đường trong danh mục đầu tư tối ưu.",
+        description_en=DEMO_NOTE_EN + "The road lines of the road projects in the optimal investment plan.",
+        geometry_type="MultiLineString",
+        vintage="2025",
+        sources=ANALYSIS_SOURCES,
+        key="project_id",
+        synthetic=True,
+        required_columns=(*PROJECT_COLUMNS, "budget_vnd"),
+    ),
+)
+
+
 def get_layer(layer_id: str) -> LayerSpec:
     """The catalog entry of a layer; KeyError if the catalog has none."""
     for spec in CATALOG:

@@ -34,7 +34,7 @@ def _write_layer(path: Path, spec: LayerSpec, frame: pd.DataFrame) -> None:
             layer=spec.id,
             driver="GPKG",
             geometry_type=spec.geometry_type,
-            promote_to_multi=spec.geometry_type == "MultiPolygon",
+            promote_to_multi=str(spec.geometry_type).startswith("Multi"),
             layer_options=options,
         )
     else:

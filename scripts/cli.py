@@ -242,6 +242,167 @@ def _print_calibration(frame: pd.DataFrame) -> None:
     console.print(table)
 
 
+def _out_dir(out: Path | None) -> Path:
+    from geo.settings import PROJECT_ROOT
+
+    return out if out is not None else PROJECT_ROOT / "data" / "out"
+
+
+@app.command()
+def priority(
+    profile: Annotated[
+        Path | None, typer.Option(help="Priority profile YAML (default: ATLAS_PROFILE, data/profiles/default.yaml).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="How many units to list.")] = 15,
+    draws: Annotated[int, typer.Option(help="Monte-Carlo weight draws for the sensitivity report.", min=10)] = 500,
+    out: Annotated[Path | None, typer.Option(help="Folder for priority.gpkg and the CSVs (default data/out).")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Rank the 2025 units and the villages by a priority profile; write the layers and a sensitivity report."""
+    from geo.priority import Profile
+    from layers.analysis import analysis_for, write_outputs
+
+    settings = _settings(warehouse)
+    chosen = Profile.load(profile or settings.profile)
+    with _progress() as progress:
+        progress.add_task("travel times and criteria", total=None)
+        analysis = analysis_for(settings.warehouse)
+        ranked = analysis.rank(chosen, draws=draws)
+    summary = ranked.summary()
+    console.print(f"[bold]{chosen.title_vi}[/] / {chosen.title_en} (profile {chosen.profile} {chosen.version})")
+    if analysis.criteria.synthetic:
+        console.print("[yellow]Dữ liệu minh họa (mô phỏng) / synthetic demo data[/]")
+    for scope, filled in summary["missing_values_filled"].items():
+        gaps = {k: v for k, v in filled.items() if v}
+        console.print(
+            f"missing values in {scope}: " + (f"{gaps} filled by the {chosen.missing} rule" if gaps else "none")
+        )
+    units = ranked.units
+    contrib = [c for c in units.columns if c.startswith("c_")]
+    table = Table(title=f"Priority of the 2025 units (top {top} of {len(units)})")
+    for col in ("rank", "unit", "score", "tier", "largest contributions", "rank 5–95% (MC)", "tier kept", "2021→2025"):
+        table.add_column(col, justify="right" if col in ("rank", "score", "tier kept") else "left")
+    for rec in units.head(top).to_dict("records"):
+        largest = sorted(contrib, key=lambda c: -rec[c])[:3]
+        table.add_row(
+            str(rec["rank"]),
+            f"{rec['unit_name']} ({rec['unit_code']})",
+            f"{rec['score']:.1f}",
+            rec["tier_label"],
+            ", ".join(f"{c[2:]} {rec[c]:.1f}" for c in largest),
+            f"{rec['rank_p05_mc']}–{rec['rank_p95_mc']}",
+            f"{100 * rec['tier_share_mc']:.0f}%",
+            f"{rec['poor_rate_2021']:.1f}→{rec['poor_rate_2025']:.1f}%"
+            + (" [red]behind[/]" if rec["falling_behind"] else ""),
+        )
+    console.print(table)
+    shaky = units[units["tier_share_mc"] < 0.8]
+    console.print(
+        f"{summary['units_stable']} of {len(units)} units keep their tier in at least 80% of {draws} random "
+        "weightings; tier depends on the weights for: " + (", ".join(shaky["unit_name"]) or "none")
+    )
+    behind = units[units["falling_behind"]]
+    console.print(
+        "falling behind (poverty fell by less than half the province's relative fall, still above it): "
+        + (", ".join(behind["unit_name"]) or "none")
+    )
+    paths = write_outputs(
+        _out_dir(out), "priority", {"priority_units_2025": ranked.units, "priority_villages": ranked.villages}
+    )
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
+def plan(
+    budget: Annotated[float, typer.Option(help="Budget in VND, e.g. 50e9 (50 billion đồng).")],
+    min_region_iii_share: Annotated[
+        float | None, typer.Option(help="Minimum share of the spending in region III communes (0-1).")
+    ] = None,
+    max_per_unit: Annotated[int | None, typer.Option(help="At most this many projects per 2025 unit.")] = None,
+    candidates: Annotated[
+        list[Path] | None, typer.Option(help="Extra candidate projects (CSV with lon/lat or wkt, GeoJSON, GPKG).")
+    ] = None,
+    costs: Annotated[Path | None, typer.Option(help="Unit costs YAML (default data/profiles/costs.yaml).")] = None,
+    solver: Annotated[str, typer.Option(help="highs or cbc.")] = "highs",
+    next_best: Annotated[int, typer.Option("--next", help="How many next-best unfunded projects to list.")] = 10,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for investment_plan.gpkg and CSVs (default data/out).")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Pick the projects that serve the most poor households within the budget (MILP)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from geo.plan import Costs, PlanOptions, read_candidate_file
+    from layers.analysis import analysis_for, write_outputs
+
+    settings = _settings(warehouse)
+    unit_costs = Costs.load(costs or settings.costs)
+    try:
+        options = PlanOptions.model_validate(
+            {
+                "budget": budget,
+                "min_region_iii_share": min_region_iii_share,
+                "max_projects_per_unit": max_per_unit,
+                "solver": solver,
+                "next_best": next_best,
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise GeoError(f"invalid plan option {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    imported = [(read_candidate_file(path), str(path)) for path in candidates or []]
+    with _progress() as progress:
+        progress.add_task("candidates and the MILP", total=None)
+        analysis = analysis_for(settings.warehouse)
+        result = analysis.plan(unit_costs, options, imported)
+    t = result.totals
+    if analysis.criteria.synthetic:
+        console.print("[yellow]Dữ liệu minh họa (mô phỏng) / synthetic demo data[/]")
+    console.print(
+        f"[bold]{t['projects']}[/] projects for {t['cost_vnd'] / 1e9:,.2f} of {t['budget_vnd'] / 1e9:,.2f} billion VND "
+        f"serve {t['poor_households_served']:,} poor households (needs met: {t['needs_met']} of {t['needs_total']}); "
+        f"{t['poor_households_reached']:,} distinct poor households and {t['people_reached']:,} people reached; "
+        f"{100 * t['region_iii_cost_share']:.0f}% of the spending in region III communes "
+        f"({t['solver']}, {t['status']}, {t['seconds']} s)"
+    )
+    _print_projects(result.chosen, "Chosen projects", "cost_vnd", "poor_households_served")
+    if len(result.next_best):
+        _print_projects(
+            result.next_best,
+            "Next best unfunded projects (added to this plan)",
+            "added_cost_vnd",
+            "added_poor_households_served",
+        )
+    points, lines = analysis.plan_layers(result, unit_costs)
+    folder = _out_dir(out)
+    paths = write_outputs(
+        folder,
+        "investment_plan",
+        {"investment_plan": points, "investment_plan_roads": lines, "investment_next_best": result.next_best},
+    )
+    totals_path = folder / "investment_plan_totals.json"
+    totals_path.write_text(json.dumps(t, ensure_ascii=False, indent=2), encoding="utf-8")
+    console.print("wrote " + ", ".join(str(p) for p in [*paths, totals_path]))
+
+
+def _print_projects(frame: pd.DataFrame, title: str, cost: str, served: str) -> None:
+    table = Table(title=title)
+    for col in ("project", "kind", "unit", "cost (billion VND)", "poor households"):
+        table.add_column(col, justify="right" if col.startswith(("cost", "poor")) else "left")
+    for rec in frame.to_dict("records"):
+        table.add_row(
+            rec["name_vi"],
+            rec["kind"],
+            rec.get("unit_2025_name") or rec["unit_2025_code"],
+            f"{rec[cost] / 1e9:,.2f}",
+            f"{rec[served]:,.1f}",
+        )
+    console.print(table)
+
+
 tiles_app = typer.Typer(help="Map tiles: offline packages for QGIS.", no_args_is_help=True)
 app.add_typer(tiles_app, name="tiles")
 

@@ -1,0 +1,143 @@
+"""Priority and plan runs on a built warehouse: inputs read once per warehouse file, results written atomically."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from geo.analysis import (
+    Criteria,
+    PriorityLayers,
+    criteria_tables,
+    plan_inputs,
+    plan_tables,
+    priority_layers,
+    unit_names,
+)
+from geo.errors import WarehouseError
+from geo.plan import Candidates, Costs, PlanOptions, PlanResult, add_imported, network_candidates, plan
+from geo.priority import Profile
+
+INPUT_LAYERS = (
+    "demo_villages",
+    "roads",
+    "health_stations",
+    "schools",
+    "markets",
+    "indicators_units_2025",
+    "indicators_communes_2024",
+    "communes_2024",
+    "units_2025",
+    "commune_indicators",
+)
+
+
+def read_inputs(warehouse: Path) -> dict[str, pd.DataFrame]:
+    """The layers the priority index and the plan are computed from."""
+    warehouse = Path(warehouse)
+    if not warehouse.is_file():
+        raise WarehouseError(f"no warehouse at {warehouse}: run `atlas build` first")
+    present = {name for name, _ in pyogrio.list_layers(warehouse)}
+    missing = [n for n in INPUT_LAYERS if n not in present]
+    if missing:
+        raise WarehouseError(f"{warehouse} lacks layer(s) {', '.join(missing)}: rebuild it with `atlas build`")
+    return {name: pyogrio.read_dataframe(warehouse, layer=name) for name in INPUT_LAYERS}
+
+
+@dataclass
+class Analysis:
+    """Inputs of one warehouse file, with the criteria tables and default candidates computed once."""
+
+    layers: dict[str, pd.DataFrame]
+    _criteria: Criteria | None = None
+    _candidates: dict[str, Candidates] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def criteria(self) -> Criteria:
+        """Criteria tables of units and villages (travel times included)."""
+        with self._lock:
+            if self._criteria is None:
+                self._criteria = criteria_tables(self.layers)
+            return self._criteria
+
+    def rank(self, profile: Profile, draws: int = 500) -> PriorityLayers:
+        """The priority layers for a profile."""
+        return priority_layers(self.criteria, profile, draws=draws)
+
+    def candidates(self, costs: Costs, imported: list[tuple[gpd.GeoDataFrame, str]] | None = None) -> Candidates:
+        """Network candidates for these costs (kept), plus imported ones (computed afresh)."""
+        if imported:
+            cand = network_candidates(plan_inputs(self.layers), costs)
+            for frame, source in imported:
+                add_imported(cand, plan_inputs(self.layers), costs, frame, source)
+            return cand
+        key = costs.model_dump_json()
+        with self._lock:
+            if key not in self._candidates:
+                self._candidates[key] = network_candidates(plan_inputs(self.layers), costs)
+            return self._candidates[key]
+
+    def plan(
+        self, costs: Costs, options: PlanOptions, imported: list[tuple[gpd.GeoDataFrame, str]] | None = None
+    ) -> PlanResult:
+        """The optimal portfolio."""
+        return plan(self.candidates(costs, imported), options, unit_names(self.layers))
+
+    def plan_layers(self, result: PlanResult, costs: Costs) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+        """The plan as a point layer and a road-line layer."""
+        return plan_tables(result, self.criteria.synthetic, costs)
+
+
+_CACHE: dict[tuple[str, int], Analysis] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def analysis_for(warehouse: Path) -> Analysis:
+    """The analysis of a warehouse file, shared while the file is unchanged."""
+    warehouse = Path(warehouse)
+    if not warehouse.is_file():
+        raise WarehouseError(f"no warehouse at {warehouse}: run `atlas build` first")
+    key = (str(warehouse.resolve()), warehouse.stat().st_mtime_ns)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            for old in [k for k in _CACHE if k[0] == key[0]]:
+                del _CACHE[old]
+            _CACHE[key] = Analysis(read_inputs(warehouse))
+        return _CACHE[key]
+
+
+def write_outputs(folder: Path, name: str, layers: dict[str, pd.DataFrame]) -> list[Path]:
+    """Write the layers to folder/name.gpkg (atomically) and one CSV per layer (geometry as lon/lat or WKT)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.gpkg"
+    tmp = folder / f".{name}.{os.getpid()}.writing.gpkg"
+    tmp.unlink(missing_ok=True)
+    written = [target]
+    try:
+        for layer, frame in layers.items():
+            multi = isinstance(frame, gpd.GeoDataFrame) and frame.geom_type.str.startswith("Multi").any()
+            pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG", promote_to_multi=bool(multi))
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for layer, frame in layers.items():
+        csv = folder / f"{layer}.csv"
+        table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+        if isinstance(frame, gpd.GeoDataFrame) and len(frame):
+            if (frame.geom_type == "Point").all():
+                table["lon"], table["lat"] = frame.geometry.x.round(6), frame.geometry.y.round(6)
+            else:
+                table["wkt"] = frame.geometry.to_wkt(rounding_precision=6)
+        part = csv.with_name(f".{csv.name}.writing")
+        table.to_csv(part, index=False, encoding="utf-8-sig")  # BOM: Excel opens Vietnamese text correctly
+        os.replace(part, csv)
+        written.append(csv)
+    return written
