@@ -56,7 +56,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
     layers, build = _catalog(settings.warehouse)
     base = settings.base_url()
     ogc_config = pygeoapi_config(
-        settings.warehouse, Manifest.load(settings.manifest), base + OGC_PREFIX, host=settings.host, port=settings.port
+        settings.warehouse,
+        Manifest.load(settings.manifest),
+        base + OGC_PREFIX,
+        host=settings.host,
+        port=settings.port,
+        profile=settings.profile,
+        costs=settings.costs,
     )
 
     @asynccontextmanager

@@ -24,9 +24,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from geo.settings import PROJECT_ROOT
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
 from layers.provider import RAW_GEOMETRY, splice_geometries
+
+DEFAULT_PROFILE = PROJECT_ROOT / "data" / "profiles" / "default.yaml"
+DEFAULT_COSTS = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CRS_URIS = (
@@ -118,6 +122,8 @@ def pygeoapi_config(
     host: str,
     port: int,
     catalog: tuple[LayerSpec, ...] = CATALOG,
+    profile: Path = DEFAULT_PROFILE,
+    costs: Path = DEFAULT_COSTS,
 ) -> dict[str, Any]:
     """The pygeoapi configuration for every layer of the catalog in this warehouse."""
     present = {name for name, _ in pyogrio.list_layers(warehouse)}
@@ -169,6 +175,19 @@ def pygeoapi_config(
         "type": "process",
         "processor": {"name": "layers.processes.CarryTo2025Processor", "data": str(warehouse)},
     }
+    if {"demo_villages", "roads"} <= present:
+        resources["priority"] = {
+            "type": "process",
+            "processor": {
+                "name": "layers.processes.PriorityProcessor",
+                "data": str(warehouse),
+                "profile": str(profile),
+            },
+        }
+        resources["plan"] = {
+            "type": "process",
+            "processor": {"name": "layers.processes.PlanProcessor", "data": str(warehouse), "costs": str(costs)},
+        }
     return {
         "server": {
             "bind": {"host": host, "port": port},

@@ -22,6 +22,8 @@ class ServerSettings(BaseSettings):
     manifest: Path = PROJECT_ROOT / "data" / "sources.toml"
     cache_dir: Path = PROJECT_ROOT / "data" / "cache"  # verified sources (the population raster is read there)
     tile_cache_dir: Path | None = None  # tiles of each build; default cache_dir / "tiles"
+    profile: Path = PROJECT_ROOT / "data" / "profiles" / "default.yaml"  # default of the `priority` process
+    costs: Path = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"  # unit costs of the `plan` process
 
     def base_url(self) -> str:
         """Root URL of the service as clients see it."""

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from layers.catalog import CATALOG
-from layers.styles import POVERTY_RATE
+from layers.styles import scale_for
 from layers.tiles import MAX_ZOOM, MIN_ZOOM, RASTER_LAYERS, TMS, TileError, Tiler, tilejson_fields
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -145,7 +145,7 @@ def tile_routes(tiler: Tiler, base_url: str, attribution: dict[str, str]) -> API
 
     @router.get("/ogc/collections/{layer_id}/styles/default", summary="MapLibre style")
     def style(layer_id: str) -> dict[str, Any]:
-        """A MapLibre style: a poverty-rate choropleth where the layer has one, plain symbols otherwise."""
+        """A MapLibre style: a priority-tier or poverty-rate choropleth where the layer has one, else plain symbols."""
         known(layer_id)
         layer = tiler.vector_layer(layer_id)
         spec = specs[layer_id]
@@ -153,9 +153,10 @@ def tile_routes(tiler: Tiler, base_url: str, attribution: dict[str, str]) -> API
         # no "background" layer: QGIS 3.22 turns it into a style for every source layer, after which the
         # filters of the other styles no longer see their attributes
         layers: list[dict[str, Any]] = []
+        scale = scale_for(layer.fields)
         if spec.geometry_type in ("MultiPolygon", "Polygon"):
-            if POVERTY_RATE.class_field in layer.fields:
-                layers += POVERTY_RATE.maplibre_fill_layers("atlas", layer_id)
+            if scale is not None:
+                layers += scale.maplibre_fill_layers("atlas", layer_id)
             else:
                 layers.append(
                     {
@@ -208,10 +209,12 @@ def tile_routes(tiler: Tiler, base_url: str, attribution: dict[str, str]) -> API
             "layers": layers,
             "metadata": {
                 "legend": {
-                    "title": f"{POVERTY_RATE.title_vi} / {POVERTY_RATE.title_en}",
-                    "labels": POVERTY_RATE.labels(),
-                    "colours": list(POVERTY_RATE.colours),
-                },
+                    "title": f"{scale.title_vi} / {scale.title_en}",
+                    "labels": scale.labels(),
+                    "colours": list(scale.colours),
+                }
+                if scale is not None
+                else None,
                 "synthetic": spec.synthetic,
             },
         }

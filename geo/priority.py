@@ -174,20 +174,21 @@ def priority(
     norm = normalise(table, criteria, profile.missing)
     contributions = 100 * norm.values * norm.weights
     scores = contributions.sum(axis=1)
+    shown = np.round(contributions, 3)  # the published score is the sum of the published contributions
     rank = _ranks(scores)
     tier = tiers(scores, profile.tiers.classifier, profile.tiers.k)
     offset = len(TIER_LABELS) - profile.tiers.k
     out = pd.DataFrame(
         {
             key: table[key].to_numpy(),
-            "score": np.round(scores, 3),
+            "score": np.round(shown.sum(axis=1), 3),
             "rank": rank,
             "tier": tier,
             "tier_label": [TIER_LABELS[t + offset] for t in tier],
         }
     )
     for j, crit in enumerate(criteria):
-        out[f"c_{crit.id}"] = np.round(contributions[:, j], 3)
+        out[f"c_{crit.id}"] = shown[:, j]
     sensitivity = _sensitivity(norm, scores, tier, profile, draws, seed)
     out = pd.concat([out, sensitivity.drop(columns=["rank"])], axis=1)
     return PriorityResult(out, norm.filled, sensitivity)

@@ -2,18 +2,27 @@
 
 `carry-to-2025`: figures a planner holds for the pre-merger communes (keyed by their statistics-office
 codes) carried to the 2025 units through the crosswalk: counts summed, rates recomputed from the sums.
-The prioritisation and investment-planning processes come with issue #6.
+`priority`: the priority index of the 2025 units or the villages for a profile (the default one, a whole
+profile, or weight changes to it), with each criterion's contribution, tier, sensitivity and trend.
+`plan`: the investment portfolio that serves the most poor households within a budget.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
+from pydantic import ValidationError
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
+from geo.errors import GeoError
 from geo.indicators import COUNTS, aggregate
+from geo.plan import Costs, PlanOptions
+from geo.priority import Profile
+from layers.analysis import analysis_for
 from layers.provider import load_layer
 
 COUNT_SCHEMA = {"type": "integer", "minimum": 0}
@@ -118,3 +127,297 @@ class CarryTo2025Processor(BaseProcessor):
         ]
         records = result[keep].astype(object).where(result[keep].notna(), None).to_dict("records")
         return "application/json", {"id": "units_2025", "value": records}
+
+
+# ----------------------------------------------------------------------------------------------------
+# priority
+# ----------------------------------------------------------------------------------------------------
+
+SYNTHETIC_NOTE = {
+    "vi": "Dữ liệu minh họa (mô phỏng), không phải số liệu chính thức",
+    "en": "Synthetic demo data, not official figures",
+}
+
+PRIORITY_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "priority",
+    "title": {"vi": "Chỉ số ưu tiên xã, phường và bản", "en": "Priority index of the 2025 units and villages"},
+    "description": {
+        "vi": "Xếp hạng 75 xã, phường (hoặc các bản) theo hồ sơ tiêu chí: điểm là tổng đóng góp của từng tiêu "
+        "chí, phân nhóm ưu tiên, độ nhạy theo trọng số (±20% và Monte-Carlo) và xu hướng 2021→2025.",
+        "en": "Ranks the 75 units (or the villages) by a criteria profile: the score is the sum of each "
+        "criterion's contribution, with tier, weight sensitivity (±20% and Monte-Carlo) and 2021→2025 trend.",
+    },
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["priority", "ưu tiên", "especially difficult", "đặc biệt khó khăn"],
+    "links": [],
+    "inputs": {
+        "scope": {
+            "title": "units (75 xã, phường 2025) or villages (bản)",
+            "schema": {"type": "string", "enum": ["units", "villages"], "default": "units"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "profile": {
+            "title": "A whole profile (the YAML profile as JSON); default: the server's profile",
+            "schema": {"type": "object"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "weights": {
+            "title": 'Weight changes by criterion id, applied to the profile (e.g. {"poor_rate": 0.4})',
+            "schema": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "draws": {
+            "title": "Monte-Carlo weight draws",
+            "schema": {"type": "integer", "minimum": 10, "maximum": 5000, "default": 500},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "limit": {
+            "title": "How many of the highest ranked to return (default all)",
+            "schema": {"type": "integer", "minimum": 1},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "geometry": {
+            "title": "Include geometries (default: only for villages)",
+            "schema": {"type": "boolean"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+    },
+    "outputs": {
+        "priority": {
+            "title": "Summary and ranking (GeoJSON FeatureCollection, highest priority first)",
+            "schema": {"type": "object", "contentMediaType": "application/json"},
+        }
+    },
+    "example": {"inputs": {"scope": "units", "weights": {"poor_rate": 0.4}, "limit": 10}},
+}
+
+
+def _features(frame: pd.DataFrame, geometry: bool, id_field: str) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of a (Geo)DataFrame; geometry null when not asked for."""
+    if isinstance(frame, gpd.GeoDataFrame) and geometry and len(frame):
+        collection: dict[str, Any] = json.loads(frame.to_crs("EPSG:4326").to_json(na="null", drop_id=True))
+        for feature, key in zip(collection["features"], frame[id_field], strict=True):
+            feature["id"] = str(key)
+        return collection
+    table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+    rows = json.loads(table.to_json(orient="records", force_ascii=False))
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "id": str(r[id_field]), "geometry": None, "properties": r} for r in rows],
+    }
+
+
+class PriorityProcessor(BaseProcessor):
+    """Rank units or villages by a profile (server default, given whole, or with weights changed)."""
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, PRIORITY_METADATA)
+        self.warehouse = Path(processor_def["data"])
+        self.profile_path = Path(processor_def["profile"])
+
+    def profile(self, data: dict[str, Any]) -> Profile:
+        """The profile of a request: the given one or the server's, with weight changes applied."""
+        given = data.get("profile")
+        if given is not None and not isinstance(given, dict):
+            raise ProcessorExecuteError("input 'profile' must be an object (a profile as JSON)")
+        profile = Profile.from_dict(given, "input 'profile'") if given else Profile.load(self.profile_path)
+        weights = data.get("weights") or {}
+        if not isinstance(weights, dict):
+            raise ProcessorExecuteError("input 'weights' must be an object of criterion id → weight")
+        known = {c.id for c in (*profile.units, *profile.villages)}
+        unknown = sorted(set(weights) - known)
+        if unknown:
+            raise ProcessorExecuteError(
+                f"input 'weights': unknown criterion {', '.join(unknown)}; the profile has {', '.join(sorted(known))}"
+            )
+        if weights:
+            raw = profile.model_dump()
+            for scope in ("units", "villages"):
+                for criterion in raw[scope]:
+                    if criterion["id"] in weights:
+                        criterion["weight"] = weights[criterion["id"]]
+            raw["version"] = f"{profile.version}+weights"
+            profile = Profile.from_dict(raw, "input 'weights'")
+        return profile
+
+    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """Score, rank and tier; return the summary and the ranking."""
+        scope = data.get("scope", "units")
+        if scope not in ("units", "villages"):
+            raise ProcessorExecuteError("input 'scope' must be 'units' or 'villages'")
+        draws, limit = data.get("draws", 500), data.get("limit")
+        if not isinstance(draws, int) or isinstance(draws, bool) or not 10 <= draws <= 5000:
+            raise ProcessorExecuteError("input 'draws' must be a whole number from 10 to 5000")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ProcessorExecuteError("input 'limit' must be a whole number of at least 1")
+        geometry = data.get("geometry", scope == "villages")
+        if not isinstance(geometry, bool):
+            raise ProcessorExecuteError("input 'geometry' must be true or false")
+        try:
+            profile = self.profile(data)
+            analysis = analysis_for(self.warehouse)
+            ranked = analysis.rank(profile, draws=draws)
+        except GeoError as exc:
+            raise ProcessorExecuteError(str(exc)) from exc
+        table = ranked.units if scope == "units" else ranked.villages
+        key = "unit_code" if scope == "units" else "village_id"
+        if limit is not None:
+            table = table.head(limit)
+        criteria = profile.units if scope == "units" else profile.villages
+        return "application/json", {
+            "id": "priority",
+            "scope": scope,
+            "summary": ranked.summary(),
+            "criteria": [c.model_dump() for c in criteria],
+            "synthetic": bool(analysis.criteria.synthetic),
+            "note": SYNTHETIC_NOTE if analysis.criteria.synthetic else None,
+            "ranking": _features(table, geometry, key),
+        }
+
+
+# ----------------------------------------------------------------------------------------------------
+# plan
+# ----------------------------------------------------------------------------------------------------
+
+PLAN_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "plan",
+    "title": {"vi": "Kế hoạch đầu tư hạ tầng", "en": "Infrastructure investment plan"},
+    "description": {
+        "vi": "Chọn các dự án (cứng hóa đường, cầu, điểm trường, điểm y tế, kéo điện lưới) phục vụ nhiều hộ "
+        "nghèo nhất trong phạm vi ngân sách (quy hoạch tuyến tính nguyên, HiGHS).",
+        "en": "Picks the projects (road upgrades, crossings, school and health sites, grid extensions) that "
+        "serve the most poor households within the budget (mixed-integer programme, HiGHS).",
+    },
+    "jobControlOptions": ["sync-execute"],
+    "keywords": ["investment", "đầu tư", "MILP", "budget"],
+    "links": [],
+    "inputs": {
+        "budget": {
+            "title": "Budget in VND (e.g. 50000000000 for 50 billion đồng)",
+            "schema": {"type": "number", "exclusiveMinimum": 0},
+            "minOccurs": 1,
+            "maxOccurs": 1,
+        },
+        "min_region_iii_share": {
+            "title": "Minimum share of the spending in region III communes (0-1)",
+            "schema": {"type": "number", "minimum": 0, "maximum": 1},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "max_projects_per_unit": {
+            "title": "At most this many projects per 2025 unit",
+            "schema": {"type": "integer", "minimum": 1},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "next_best": {
+            "title": "How many next-best unfunded projects to list",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 100, "default": 10},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "costs": {
+            "title": "Unit cost changes (keys of data/profiles/costs.yaml), applied to the server's costs",
+            "schema": {"type": "object"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "candidates": {
+            "title": "Extra candidate projects: GeoJSON FeatureCollection (EPSG:4326) with project_id and kind",
+            "schema": {"type": "object", "contentMediaType": "application/geo+json"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+    },
+    "outputs": {
+        "plan": {
+            "title": "Totals, chosen projects (GeoJSON) and next best unfunded projects",
+            "schema": {"type": "object", "contentMediaType": "application/json"},
+        }
+    },
+    "example": {"inputs": {"budget": 50e9, "min_region_iii_share": 0.6}},
+}
+
+
+class PlanProcessor(BaseProcessor):
+    """The portfolio of candidate projects that serves the most poor households within a budget."""
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, PLAN_METADATA)
+        self.warehouse = Path(processor_def["data"])
+        self.costs_path = Path(processor_def["costs"])
+
+    def costs(self, data: dict[str, Any]) -> Costs:
+        """The server's unit costs with the request's changes."""
+        costs = Costs.load(self.costs_path)
+        change = data.get("costs") or {}
+        if not isinstance(change, dict):
+            raise ProcessorExecuteError("input 'costs' must be an object of cost name → value")
+        unknown = sorted(set(change) - set(Costs.model_fields))
+        if unknown:
+            raise ProcessorExecuteError(
+                f"input 'costs': unknown entry {', '.join(unknown)}; known: {', '.join(Costs.model_fields)}"
+            )
+        if not change:
+            return costs
+        raw = costs.model_dump()
+        if isinstance(change.get("road_upgrade_per_km"), dict):
+            change = change | {"road_upgrade_per_km": raw["road_upgrade_per_km"] | change["road_upgrade_per_km"]}
+        raw |= change
+        raw["version"] = f"{costs.version}+request"
+        try:
+            return Costs.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ProcessorExecuteError(f"input 'costs': {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+
+    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """Solve the plan; return totals, the chosen projects as GeoJSON and the next best ones."""
+        if "budget" not in data:
+            raise ProcessorExecuteError("input 'budget' (VND) is required")
+        try:
+            options = PlanOptions.model_validate(
+                {
+                    k: data[k]
+                    for k in ("budget", "min_region_iii_share", "max_projects_per_unit", "next_best")
+                    if data.get(k) is not None
+                }
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ProcessorExecuteError(f"input '{'.'.join(map(str, err['loc']))}': {err['msg']}") from exc
+        costs = self.costs(data)
+        imported: list[tuple[gpd.GeoDataFrame, str]] = []
+        given = data.get("candidates")
+        if given:
+            if not isinstance(given, dict) or given.get("type") != "FeatureCollection":
+                raise ProcessorExecuteError("input 'candidates' must be a GeoJSON FeatureCollection")
+            try:
+                frame = gpd.GeoDataFrame.from_features(given["features"], crs="EPSG:4326")
+            except Exception as exc:  # shapely/geopandas raise several kinds on bad GeoJSON
+                raise ProcessorExecuteError(f"input 'candidates' is not readable GeoJSON: {exc}") from exc
+            frame.columns = [c if c == "geometry" else str(c).strip().lower() for c in frame.columns]
+            imported.append((frame, "input 'candidates'"))
+        try:
+            analysis = analysis_for(self.warehouse)
+            result = analysis.plan(costs, options, imported)
+            points, _ = analysis.plan_layers(result, costs)
+        except GeoError as exc:
+            raise ProcessorExecuteError(str(exc)) from exc
+        synthetic = bool(analysis.criteria.synthetic)
+        return "application/json", {
+            "id": "plan",
+            "totals": result.totals | {"costs_version": costs.version},
+            "synthetic": synthetic,
+            "note": SYNTHETIC_NOTE if synthetic else None,
+            "chosen": _features(points, True, "project_id"),
+            "next_best": json.loads(result.next_best.to_json(orient="records", force_ascii=False)),
+        }

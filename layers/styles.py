@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,10 +20,13 @@ class ColourScale:
     breaks: tuple[float, ...]  # n - 1 inner breaks for n classes
     colours: tuple[str, ...]
     no_data: str = "#cccccc"
+    class_labels: tuple[str, ...] = ()  # legend labels of categorical scales (tiers) instead of ranges
 
     def __post_init__(self) -> None:
         if len(self.colours) != len(self.breaks) + 1:
             raise ValueError(f"{self.id}: {len(self.breaks)} breaks need {len(self.breaks) + 1} colours")
+        if self.class_labels and len(self.class_labels) != len(self.colours):
+            raise ValueError(f"{self.id}: {len(self.colours)} classes need {len(self.colours)} labels")
 
     def classify(self, values: np.ndarray) -> np.ndarray:
         """Class index of each value (0 .. n-1), -1 where the value is missing."""
@@ -37,7 +41,9 @@ class ColourScale:
         return self.colours[int(self.classify(np.array([value]))[0])]
 
     def labels(self, unit: str = "%") -> list[str]:
-        """Legend labels: "< 5%", "5-10%", …, "≥ 50%"."""
+        """Legend labels: "< 5%", "5-10%", …, "≥ 50%" (or the class labels of a categorical scale)."""
+        if self.class_labels:
+            return list(self.class_labels)
         edges = [f"{b:g}" for b in self.breaks]
         out = [f"< {edges[0]}{unit}"]
         out += [f"{a}–{b}{unit}" for a, b in itertools.pairwise(edges)]
@@ -81,7 +87,27 @@ POVERTY_RATE = ColourScale(
     colours=("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"),
 )
 
-SCALES = {POVERTY_RATE.id: POVERTY_RATE}
+# Priority tiers of geo.priority (0 low … 3 very high), ColorBrewer RdPu, 4 classes.
+PRIORITY_TIER = ColourScale(
+    id="priority_tier",
+    field="tier",
+    title_vi="Mức ưu tiên",
+    title_en="Priority tier",
+    breaks=(1, 2, 3),
+    colours=("#feebe2", "#fbb4b9", "#f768a1", "#ae017e"),
+    class_labels=("thấp / low", "trung bình / medium", "cao / high", "rất cao / very high"),
+)
+
+SCALES = {POVERTY_RATE.id: POVERTY_RATE, PRIORITY_TIER.id: PRIORITY_TIER}
+
+
+def scale_for(fields: Iterable[str]) -> ColourScale | None:
+    """The scale a layer with these properties is drawn with: priority tier first, then poverty rate."""
+    present = set(fields)
+    for scale in (PRIORITY_TIER, POVERTY_RATE):
+        if scale.field in present or scale.class_field in present:
+            return scale
+    return None
 
 
 def hex_to_rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:

@@ -34,7 +34,7 @@ from shapely.geometry.base import BaseGeometry
 from geo.errors import GeoError
 from layers.catalog import CATALOG, LayerSpec
 from layers.provider import load_layer
-from layers.styles import POVERTY_RATE, ColourScale, hex_to_rgba
+from layers.styles import POVERTY_RATE, PRIORITY_TIER, SCALES, ColourScale, hex_to_rgba
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 MIN_ZOOM, MAX_ZOOM = 0, 18
@@ -110,6 +110,34 @@ TILE_FIELDS: dict[str, tuple[str, ...]] = {
     "roads": ("road_id", "road_class", "surface", "synthetic"),
     "bridges": ("bridge_id", "bridge_type", "synthetic"),
     "indicators_units_2025": INDICATOR_TILE_FIELDS,
+    "priority_units_2025": (
+        "unit_code",
+        "unit_name",
+        "score",
+        "rank",
+        "tier",
+        "tier_label",
+        "poor_rate",
+        "poor_households",
+        "stability",
+        "falling_behind",
+        "synthetic",
+    ),
+    "priority_villages": (
+        "village_id",
+        "name",
+        "unit_2025_code",
+        "score",
+        "rank",
+        "rank_in_unit",
+        "tier",
+        "tier_label",
+        "poor_rate_2025",
+        "especially_difficult",
+        "synthetic",
+    ),
+    "investment_plan": ("project_id", "kind", "name_vi", "name_en", "cost_vnd", "poor_households_served", "synthetic"),
+    "investment_plan_roads": ("project_id", "name_vi", "length_km", "cost_vnd", "synthetic"),
     "indicators_communes_2024": INDICATOR_TILE_FIELDS,
     "indicators_districts_2024": INDICATOR_TILE_FIELDS,
 }
@@ -155,12 +183,14 @@ class VectorLayer:
         columns = _tile_properties(spec, frame)
         props = [{k: _clean(rec[k]) for k in columns if rec.get(k) is not None} for rec in loaded.properties]
         fields = {k: loaded.fields[k]["type"] for k in columns}
-        if POVERTY_RATE.field in columns:  # the class index the shared colour scale gives each feature
-            classes = POVERTY_RATE.classify(np.array([p.get(POVERTY_RATE.field, np.nan) for p in props], dtype=float))
+        for scale in SCALES.values():  # the class index each shared colour scale gives each feature
+            if scale.field not in columns:
+                continue
+            classes = scale.classify(np.array([p.get(scale.field, np.nan) for p in props], dtype=float))
             for p, c in zip(props, classes, strict=True):
                 if c >= 0:
-                    p[POVERTY_RATE.class_field] = str(int(c))
-            fields[POVERTY_RATE.class_field] = "string"
+                    p[scale.class_field] = str(int(c))
+            fields[scale.class_field] = "string"
         polygonal = spec.geometry_type in ("MultiPolygon", "Polygon")
         return cls(spec, np.asarray(geoms), props, fields, shapely.STRtree(geoms), polygonal)
 
@@ -254,6 +284,14 @@ RASTER_LAYERS: tuple[RasterLayer, ...] = (
         "Poverty rate – pre-merger communes (demo data)",
         "indicators_communes_2024",
         POVERTY_RATE,
+        synthetic=True,
+    ),
+    RasterLayer(
+        "priority_tier_units_2025",
+        "Mức ưu tiên – xã, phường 2025 (minh họa)",
+        "Priority tier – 2025 units (demo data)",
+        "priority_units_2025",
+        PRIORITY_TIER,
         synthetic=True,
     ),
     RasterLayer("population", "Dân số WorldPop 2020", "Population, WorldPop 2020", "worldpop"),

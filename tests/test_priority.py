@@ -49,7 +49,7 @@ def test_scores_are_the_sum_of_contributions_hand_checked() -> None:
     assert result.loc["C", "score"] == pytest.approx(100 * (0.75 * 1 + 0.25 * 0.5))  # 87.5
     assert result.loc["B", "c_poor"] == pytest.approx(37.5)
     assert result.loc["B", "c_access"] == pytest.approx(25)
-    np.testing.assert_allclose(result["c_poor"] + result["c_access"], result["score"], atol=2e-3)
+    np.testing.assert_allclose(result["c_poor"] + result["c_access"], result["score"], atol=1e-9)
     assert result["rank"].to_dict() == {"A": 3, "B": 2, "C": 1}
 
 

@@ -20,7 +20,7 @@ import shapely
 from PIL import Image
 
 from layers.provider import load_layer
-from layers.styles import POVERTY_RATE, hex_to_rgba
+from layers.styles import POVERTY_RATE, PRIORITY_TIER, hex_to_rgba
 from layers.tiles import TMS, Tiler, province_tiles
 from layers.warehouse import read_table
 from tests.conftest import Built, LiveServer
@@ -113,6 +113,34 @@ def test_choropleth_png_colours_a_known_unit(server: LiveServer, built: Built) -
     pixels = np.asarray(image)
     alphas = set(np.unique(pixels[..., 3]))
     assert len(alphas - {0, 220, 255}) > 0  # partial coverage at edges: anti-aliased
+
+
+def test_priority_tier_tiles_and_style(server: LiveServer, built: Built) -> None:
+    ranked = read_table(built.path, "priority_units_2025").set_index("unit_code")
+    for code in (ranked["rank"].idxmin(), ranked["rank"].idxmax()):  # very high and low tier
+        point = ranked.geometry[code].representative_point()
+        tile = TMS.tile(point.x, point.y, 11)
+        png = httpx.get(f"{server.url}/tiles/priority_tier_units_2025/11/{tile.x}/{tile.y}.png", timeout=60)
+        image = Image.open(io.BytesIO(png.content))
+        bounds = TMS.xy_bounds(tile)
+        x, y = TMS.xy(point.x, point.y)
+        px = int((x - bounds.left) / (bounds.right - bounds.left) * 256)
+        py = int((bounds.top - y) / (bounds.top - bounds.bottom) * 256)
+        expected = hex_to_rgba(PRIORITY_TIER.colours[int(ranked.loc[code, "tier"])])
+        assert np.abs(np.array(image.getpixel((px, py))[:3]) - expected[:3]).max() <= 3
+        mvt = httpx.get(
+            f"{server.url}/ogc/collections/priority_units_2025/tiles/WebMercatorQuad/11/{tile.y}/{tile.x}", timeout=60
+        )
+        features = mapbox_vector_tile.decode(mvt.content)["priority_units_2025"]["features"]
+        mine = [f["properties"] for f in features if f["properties"]["unit_code"] == code]
+        assert mine and mine[0]["tier_class"] == str(int(ranked.loc[code, "tier"]))
+        assert mine[0]["rank"] == ranked.loc[code, "rank"]
+    style = httpx.get(f"{server.url}/ogc/collections/priority_units_2025/styles/default", timeout=60).json()
+    fills = [layer for layer in style["layers"] if layer["type"] == "fill"]
+    assert [f["filter"][1] for f in fills] == ["tier_class"] * 4
+    assert style["metadata"]["legend"]["labels"][-1] == "rất cao / very high"
+    roads = httpx.get(f"{server.url}/ogc/collections/roads/styles/default", timeout=60).json()
+    assert roads["metadata"]["legend"] is None
 
 
 def test_population_png(server: LiveServer, built: Built) -> None:
