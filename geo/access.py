@@ -122,6 +122,16 @@ class AccessResult:
     table: pd.DataFrame
 
 
+def facility_sources(facilities: gpd.GeoDataFrame, graph: nx.Graph) -> dict[tuple[float, float], float]:
+    """Network node → walking minutes from the nearest facility snapped to it (the Dijkstra sources)."""
+    fsnap = snap(facilities.geometry, graph)
+    sources: dict[tuple[float, float], float] = {}
+    for node, gap in zip(fsnap.nodes, fsnap.km, strict=True):
+        if node is not None:
+            sources[node] = min(sources.get(node, np.inf), float(walk_minutes(gap)))
+    return sources
+
+
 def village_access(
     villages: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, facilities: dict[str, gpd.GeoDataFrame]
 ) -> AccessResult:
@@ -131,12 +141,7 @@ def village_access(
     out = pd.DataFrame({"village_id": villages["village_id"].to_numpy(), "snap_km": np.round(at.km, 3)})
     village_m = villages.to_crs(METRIC_CRS).geometry
     for kind, points in facilities.items():
-        fsnap = snap(points.geometry, graph)
-        sources: dict[tuple[float, float], float] = {}
-        for node, gap in zip(fsnap.nodes, fsnap.km, strict=True):
-            if node is not None:
-                sources[node] = min(sources.get(node, np.inf), float(walk_minutes(gap)))
-        minutes, km = nearest_by_road(graph, sources, at)
+        minutes, km = nearest_by_road(graph, facility_sources(points, graph), at)
         straight = np.full(len(villages), np.nan)
         if len(points):
             tree = shapely.STRtree(points.to_crs(METRIC_CRS).geometry.values)

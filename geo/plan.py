@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field, ValidationError
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from geo.access import MAX_SNAP_KM, Snap, nearest_by_road, road_graph, snap, walk_minutes
+from geo.access import MAX_SNAP_KM, Snap, facility_sources, nearest_by_road, road_graph, snap, walk_minutes
 from geo.errors import GeoError, InputDataError
 from geo.harmonise import METRIC_CRS
 
@@ -455,12 +455,7 @@ def network_candidates(inputs: PlanInputs, costs: Costs) -> Candidates:
         ("health_station", inputs.health_stations, costs.health_minutes, costs.health_station),
     ):
         need_kind = "school" if kind == "school" else "health"
-        fsnap = snap(facilities.geometry, graph)
-        sources: dict[tuple[float, float], float] = {}
-        for node, gap in zip(fsnap.nodes, fsnap.km, strict=True):
-            if node is not None:
-                sources[node] = min(sources.get(node, np.inf), float(walk_minutes(gap)))
-        minutes, _ = nearest_by_road(graph, sources, vsnap)
+        minutes, _ = nearest_by_road(graph, facility_sources(facilities, graph), vsnap)
         needy = np.flatnonzero(~(minutes <= threshold))
         needy_at: dict[tuple[float, float], list[int]] = {}
         for i in map(int, needy):

@@ -357,7 +357,10 @@ class PlanProcessor(BaseProcessor):
 
     def costs(self, data: dict[str, Any]) -> Costs:
         """The server's unit costs with the request's changes."""
-        costs = Costs.load(self.costs_path)
+        try:
+            costs = Costs.load(self.costs_path)
+        except GeoError as exc:
+            raise ProcessorExecuteError(str(exc)) from exc
         change = data.get("costs") or {}
         if not isinstance(change, dict):
             raise ProcessorExecuteError("input 'costs' must be an object of cost name → value")
