@@ -112,6 +112,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     "title": "OGC API – Features: các lớp dữ liệu / collections (QGIS: " + base + OGC_PREFIX + ")",
                 },
                 {
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/processes",
+                    "href": f"{base}{OGC_PREFIX}/processes",
+                    "type": "application/json",
+                    "title": "OGC API – Processes: xếp hạng ưu tiên, kế hoạch đầu tư, chuyển số liệu sang xã 2025 / "
+                    "priority ranking, investment plan, carry figures to the 2025 units",
+                },
+                {
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map",
+                    "href": f"{base}/tiles",
+                    "type": "application/json",
+                    "title": "Ô bản đồ ảnh (XYZ, cho QGIS) / raster map tiles (XYZ, for QGIS)",
+                },
+                {
                     "rel": "service-desc",
                     "href": f"{base}{OGC_PREFIX}/openapi",
                     "type": "application/vnd.oai.openapi+json;version=3.0",
