@@ -19,10 +19,12 @@ from starlette.routing import Mount
 
 from api.caching import RevalidationMiddleware
 from api.errors import WarehouseUnavailableError, add_exception_handlers
+from api.maps import map_routes
 from api.ogc import build_api, ogc_routes, pygeoapi_config
 from api.settings import ServerSettings
 from api.tiles import tile_routes
 from geo.sources import Manifest
+from layers.maps import WarehouseMaps
 from layers.tiles import Tiler
 from layers.warehouse import LAYERS_TABLE, read_build_info, read_table
 
@@ -83,6 +85,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     attribution = {str(r["layer"]): str(r["attribution"]) for r in layers}
     app.include_router(tile_routes(app.state.tiler, base, attribution))
+    app.state.maps = WarehouseMaps(settings.warehouse)
+    synthetic = any(bool(r["synthetic"]) for r in layers if r["layer"] == "priority_units_2025")
+    app.include_router(map_routes(app.state.maps, base, synthetic))
 
     app.state.layers, app.state.build = layers, build
     app.state.ogc_config = ogc_config
@@ -123,6 +128,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     "href": f"{base}/tiles",
                     "type": "application/json",
                     "title": "Ô bản đồ ảnh (XYZ, cho QGIS) / raster map tiles (XYZ, for QGIS)",
+                },
+                {
+                    "rel": "related",
+                    "href": f"{base}/maps/",
+                    "type": "text/html",
+                    "title": "Bản đồ web và bản đồ in (PDF) / web maps and printable maps (PDF)",
                 },
                 {
                     "rel": "service-desc",

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import GeoError, InputDataError, SourceError, WarehouseError
+from layers.mapdata import MapError, UnknownMapError
 from layers.tiles import TileError
 
 
@@ -26,6 +27,8 @@ class WarehouseUnavailableError(ApiError):
 STATUS_CODES: dict[type[Exception], int] = {
     NotFoundError: 404,
     TileError: 404,
+    UnknownMapError: 404,
+    MapError: 400,
     WarehouseUnavailableError: 503,
     InputDataError: 400,
     SourceError: 503,

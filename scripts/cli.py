@@ -403,6 +403,91 @@ def _print_projects(frame: pd.DataFrame, title: str, cost: str, served: str) -> 
     console.print(table)
 
 
+@app.command()
+def maps(
+    only: Annotated[
+        str, typer.Option(help="province, districts, units or all (province + 12 districts + 75 units).")
+    ] = "all",
+    out: Annotated[Path | None, typer.Option(help="Folder for the HTML maps (default data/out/maps).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Parallel processes (default: every core).", min=1)] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write self-contained web maps (folium, work offline) of the province, districts and 2025 units."""
+    from layers.mapdata import MapError, map_data_for
+    from layers.maps import index_page, write_maps
+
+    settings = _settings(warehouse)
+    data = map_data_for(settings.warehouse)
+    groups = {"province": data.scopes()[:1], "districts": data.districts(), "units": data.units()}
+    if only not in (*groups, "all"):
+        raise MapError(f"--only {only!r}: use province, districts, units or all")
+    scopes = data.scopes() if only == "all" else groups[only]
+    folder = out or _out_dir(None) / "maps"
+    with _progress() as progress:
+        task = progress.add_task("web maps", total=len(scopes))
+        written = write_maps(
+            settings.warehouse, folder, [(s, None) for s in scopes], workers, lambda _: progress.advance(task)
+        )
+    index = folder / "index.html"
+    names = dict(zip(scopes, written, strict=True))
+    page = index_page(scopes, lambda s: names[s].name, lambda s: [], data.synthetic("priority_units_2025"))
+    index.write_text(page, encoding="utf-8")
+    console.print(f"wrote {len(written)} web maps and {index}")
+
+
+@app.command("print")
+def print_maps(
+    district: Annotated[
+        list[str] | None, typer.Option(help='Former district, by name or code (e.g. "Mai Sơn"); repeatable.')
+    ] = None,
+    unit: Annotated[list[str] | None, typer.Option(help="2025 unit, by name or code; repeatable.")] = None,
+    province: Annotated[bool, typer.Option("--province", help="The province overview.")] = False,
+    all_maps: Annotated[
+        bool, typer.Option("--all", help="Province, the 12 former districts and the 75 units.")
+    ] = False,
+    districts: Annotated[bool, typer.Option("--districts", help="The 12 former districts.")] = False,
+    paper: Annotated[str, typer.Option(help="A4 or A3.")] = "A3",
+    orientation: Annotated[str, typer.Option(help="portrait or landscape.")] = "landscape",
+    fmt: Annotated[str, typer.Option("--format", help="pdf, png or both.")] = "pdf",
+    indicator: Annotated[str, typer.Option(help="poverty (rate 2025) or priority (tier).")] = "poverty",
+    out: Annotated[Path | None, typer.Option(help="Folder for the sheets (default data/out/print).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Parallel processes (default: every core).", min=1)] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write printable maps (vector PDF and/or PNG) with legend, scale, grid, inset and priority table."""
+    from layers.mapdata import MapError, map_data_for
+    from layers.maps import write_maps
+    from layers.printmap import PrintOptions
+
+    settings = _settings(warehouse)
+    data = map_data_for(settings.warehouse)
+    scopes = []
+    if all_maps or province:
+        scopes.append(data.scopes()[0])
+    if all_maps or districts:
+        scopes += data.districts()
+    scopes += [data.scope("district", d) for d in district or []]
+    if all_maps:
+        scopes += data.units()
+    scopes += [data.scope("unit", u) for u in unit or []]
+    if not scopes:
+        raise MapError("say which map: --district NAME, --unit NAME, --province, --districts or --all")
+    if fmt not in ("pdf", "png", "both"):
+        raise MapError(f"--format {fmt!r}: use pdf, png or both")
+    formats = ["pdf", "png"] if fmt == "both" else [fmt]
+    options = [
+        PrintOptions(paper=paper, orientation=orientation, indicator=indicator, format=f)  # type: ignore[arg-type]
+        for f in formats
+    ]
+    jobs = [(s, o) for s in dict.fromkeys(scopes) for o in options]
+    folder = out or _out_dir(None) / "print"
+    with _progress() as progress:
+        task = progress.add_task("printed maps", total=len(jobs))
+        written = write_maps(settings.warehouse, folder, jobs, workers, lambda _: progress.advance(task))
+    for path in written:
+        console.print(f"wrote {path}")
+
+
 tiles_app = typer.Typer(help="Map tiles: offline packages for QGIS.", no_args_is_help=True)
 app.add_typer(tiles_app, name="tiles")
 

@@ -1,0 +1,276 @@
+"""What the web maps and the printed maps show: warehouse layers read once per build, cut to a scope.
+
+A scope is the province, one former district (12) or one 2025 unit (75). Districts were abolished on
+1 July 2025, but planners still meet by them: a district's map shows the 2025 units that took in at
+least one of its communes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from geo.errors import GeoError
+from geo.names import fold_ascii
+from layers.warehouse import LAYERS_TABLE, read_build_info
+
+ScopeKind = Literal["province", "district", "unit"]
+POLYGON_LAYERS = ("province", "districts_2024", "communes_2024", "units_2025")
+POINT_LAYERS = ("demo_villages", "health_stations", "schools", "markets", "bridges", "investment_plan")
+LINE_LAYERS = ("roads", "investment_plan_roads")
+SERIES_YEARS = (2021, 2022, 2023, 2024, 2025)
+UNIT_PREFIXES = ("Thành phố", "Thị xã", "Huyện", "Phường", "Xã")
+
+
+class MapError(GeoError):
+    """A map cannot be made: unknown scope, paper or indicator."""
+
+
+class UnknownMapError(MapError):
+    """No such map (scope)."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The province, a former district or a 2025 unit."""
+
+    kind: ScopeKind
+    code: str
+    name: str  # Vietnamese full name: "Huyện Mai Sơn", "Xã Chiềng Mung"
+
+    @property
+    def slug(self) -> str:
+        """File-name stem: province, district-118, unit-03646."""
+        return "province" if self.kind == "province" else f"{self.kind}-{self.code}"
+
+    @property
+    def short(self) -> str:
+        """The name without its unit type: "Mai Sơn", "Chiềng Mung"."""
+        for prefix in UNIT_PREFIXES:
+            if self.name.startswith(prefix + " "):
+                return self.name[len(prefix) + 1 :]
+        return self.name
+
+    @property
+    def label_vi(self) -> str:
+        """'Tỉnh Sơn La', 'Huyện Mai Sơn (cũ)', 'Xã Chiềng Mung'."""
+        return {"province": "Tỉnh Sơn La", "district": f"{self.name} (cũ)", "unit": self.name}[self.kind]
+
+    @property
+    def label_en(self) -> str:
+        """'Sơn La province', 'former Mai Sơn district', 'Chiềng Mung commune (2025)'."""
+        kind = {"Phường": "ward", "Thành phố": "city", "Thị xã": "town"}.get(self.name[: -len(self.short) - 1], "")
+        return {
+            "province": "Sơn La province",
+            "district": f"former {self.short} {kind or 'district'}",
+            "unit": f"{self.short} {kind or 'commune'} (2025)",
+        }[self.kind]
+
+
+@dataclass
+class MapData:
+    """The layers of one warehouse file that maps draw, with the build's date and attribution."""
+
+    layers: dict[str, gpd.GeoDataFrame]
+    metadata: pd.DataFrame  # one row per layer: title, licences, attribution, synthetic
+    built_at: str
+    fingerprint: str
+    _simplified: dict[tuple[str, float], gpd.GeoSeries] = field(default_factory=dict)
+    _projected: dict[tuple[str, str], gpd.GeoDataFrame] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, warehouse: Path) -> MapData:
+        """Read the layers maps need from a built warehouse."""
+        info = read_build_info(warehouse)
+        if info is None:
+            raise MapError(f"no readable warehouse at {warehouse}: run `atlas build` first")
+        present = {name for name, _ in pyogrio.list_layers(warehouse)}
+        needed = (*POLYGON_LAYERS, *POINT_LAYERS, *LINE_LAYERS, "priority_units_2025", "indicators_communes_2024")
+        missing = [n for n in (*needed, "indicators_units_2025") if n not in present]
+        if missing:
+            raise MapError(f"{warehouse} lacks layer(s) {', '.join(missing)}: rebuild it with `atlas build`")
+        layers = {name: pyogrio.read_dataframe(warehouse, layer=name) for name in needed}
+        series = pyogrio.read_dataframe(warehouse, layer="indicators_units_2025", read_geometry=False)
+        units = layers["units_2025"][["code", "unit_type", "former_district_codes", "former_districts", "geometry"]]
+        ranked = pd.DataFrame(layers["priority_units_2025"].drop(columns="geometry"))
+        extra = [f"poor_rate_{y}" for y in SERIES_YEARS if f"poor_rate_{y}" not in ranked]
+        ranked = ranked.merge(series[["unit_code", "latest_year", *extra]], on="unit_code", how="left")
+        layers["map_units"] = gpd.GeoDataFrame(
+            units.rename(columns={"code": "unit_code"}).merge(ranked, on="unit_code"), geometry="geometry", crs=4326
+        )
+        communes = layers["communes_2024"][["code", "name", "unit_type", "district_code", "unit_2025_code", "geometry"]]
+        figures = pd.DataFrame(layers["indicators_communes_2024"].drop(columns="geometry"))
+        layers["map_communes"] = gpd.GeoDataFrame(
+            communes.merge(
+                figures[["unit_code", "poor_rate", "poor_households", "households", "region_class", "synthetic"]],
+                left_on="code",
+                right_on="unit_code",
+                how="left",
+            ),
+            geometry="geometry",
+            crs=4326,
+        )
+        meta = pyogrio.read_dataframe(warehouse, layer=LAYERS_TABLE, read_geometry=False)
+        return cls(layers, meta, info.get("built_at", ""), info.get("fingerprint", ""))
+
+    # ------------------------------------------------------------------------------------------------
+    def districts(self) -> list[Scope]:
+        """The 12 former districts, by code."""
+        d = self.layers["districts_2024"].sort_values("code")
+        return [Scope("district", str(c), str(n)) for c, n in zip(d["code"], d["name"], strict=True)]
+
+    def units(self) -> list[Scope]:
+        """The 75 units of 2025, by code."""
+        u = self.layers["units_2025"].sort_values("code")
+        return [Scope("unit", str(c), str(n)) for c, n in zip(u["code"], u["full_name"], strict=True)]
+
+    def scopes(self) -> list[Scope]:
+        """Province, districts and units: every map the atlas makes."""
+        return [Scope("province", "14", "Sơn La"), *self.districts(), *self.units()]
+
+    def scope(self, kind: ScopeKind, key: str) -> Scope:
+        """A scope by code or by name (diacritics and case ignored; 'Xã', 'Phường' optional for units)."""
+        if kind == "province":
+            return self.scopes()[0]
+        options = self.districts() if kind == "district" else self.units()
+        wanted = fold_ascii(" ".join(str(key).split()))
+        for s in options:
+            if wanted in (s.code, fold_ascii(s.name), fold_ascii(s.short)):
+                return s
+        names = ", ".join(s.name for s in options)
+        raise MapError(f"unknown {kind} {key!r}: one of {names}")
+
+    def by_slug(self, slug: str) -> Scope:
+        """A scope from its file-name stem (province, district-118, unit-03646)."""
+        if slug == "province":
+            return self.scopes()[0]
+        kind, _, code = slug.partition("-")
+        if kind in ("district", "unit") and code:
+            for s in self.districts() if kind == "district" else self.units():
+                if s.code == code:
+                    return s
+        raise UnknownMapError(f"no map {slug!r}: province, district-<code> or unit-<code>")
+
+    # ------------------------------------------------------------------------------------------------
+    def units_in(self, scope: Scope) -> gpd.GeoDataFrame:
+        """The 2025 units of a scope, with their figures, priority and poverty series."""
+        u = self.layers["map_units"]
+        if scope.kind == "district":
+            codes = u["former_district_codes"].fillna("").str.split(", ")
+            return u[codes.map(lambda c: scope.code in c)].reset_index(drop=True)
+        if scope.kind == "unit":
+            return u[u["unit_code"] == scope.code].reset_index(drop=True)
+        return u.reset_index(drop=True)
+
+    def select(self, name: str, scope: Scope) -> gpd.GeoDataFrame:
+        """Rows of a layer that belong to the scope (by district or 2025 unit code)."""
+        frame = self.layers[name]
+        if scope.kind == "province" or name in ("province", "districts_2024"):
+            return frame
+        if scope.kind == "district":
+            if "district_code" in frame:
+                return frame[frame["district_code"] == scope.code].reset_index(drop=True)
+            units = set(self.units_in(scope)["unit_code"])
+            return frame[frame["unit_2025_code"].isin(units)].reset_index(drop=True)
+        return frame[frame["unit_2025_code"] == scope.code].reset_index(drop=True)
+
+    def outline(self, scope: Scope) -> shapely.Geometry:
+        """The scope's own boundary: the province, the former district, or the unit."""
+        if scope.kind == "province":
+            return self.layers["province"].geometry.iloc[0]
+        if scope.kind == "district":
+            d = self.layers["districts_2024"]
+            return d.geometry[d["code"] == scope.code].iloc[0]
+        u = self.layers["units_2025"]
+        return u.geometry[u["code"] == scope.code].iloc[0]
+
+    def simplified(self, name: str, scope: Scope, tolerance: float) -> gpd.GeoDataFrame:
+        """The scope's rows of a polygon layer, simplified as one coverage (shared edges stay shared)."""
+        with self._lock:
+            if (name, tolerance) not in self._simplified:
+                frame = self.layers[name]
+                geoms = shapely.coverage_simplify(frame.geometry.values, tolerance)
+                self._simplified[(name, tolerance)] = gpd.GeoSeries(geoms, index=frame.index, crs=4326)
+            simple = self._simplified[(name, tolerance)]
+        if name == "map_units":
+            rows = self.units_in(scope)
+            key = "unit_code"
+        else:
+            rows = self.select(name, scope)
+            key = "code"
+        lookup = dict(zip(self.layers[name][key], simple.values, strict=True))
+        return rows.set_geometry([lookup[k] for k in rows[key]], crs=4326)
+
+    def projected(self, name: str, crs: str) -> gpd.GeoDataFrame:
+        """A whole layer in another CRS (kept)."""
+        with self._lock:
+            if (name, crs) not in self._projected:
+                self._projected[(name, crs)] = self.layers[name].to_crs(crs)
+            return self._projected[(name, crs)]
+
+    # ------------------------------------------------------------------------------------------------
+    def synthetic(self, *names: str) -> bool:
+        """Whether any of these layers holds synthetic (demo) rows."""
+        meta = self.metadata.set_index("layer")
+        return any(bool(meta.loc[n, "synthetic"]) for n in names if n in meta.index)
+
+    def attributions(self, *names: str) -> tuple[list[str], list[str]]:
+        """The sources behind these layers and their licences, each once, in order."""
+        meta = self.metadata.set_index("layer")
+        sources: dict[str, None] = {}
+        licences: dict[str, None] = {}
+        for n in names:
+            if n in meta.index:
+                for part in str(meta.loc[n, "attribution"]).split(" | "):
+                    sources.setdefault(part.strip(), None)
+                for part in str(meta.loc[n, "licences"]).split("; "):
+                    licences.setdefault(part.strip(), None)
+        return [s for s in sources if s], [x for x in licences if x]
+
+
+def series(row: pd.Series) -> list[tuple[int, float]]:
+    """(year, poverty rate) pairs of a unit row that has them."""
+    out = []
+    for year in SERIES_YEARS:
+        value = row.get(f"poor_rate_{year}")
+        if value is not None and not (isinstance(value, float) and np.isnan(value)):
+            out.append((year, float(value)))
+    return out
+
+
+_CACHE: dict[tuple[str, int], MapData] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def map_data_for(warehouse: Path) -> MapData:
+    """The map data of a warehouse file, shared while the file is unchanged."""
+    warehouse = Path(warehouse)
+    if not warehouse.is_file():
+        raise MapError(f"no warehouse at {warehouse}: run `atlas build` first")
+    key = (str(warehouse.resolve()), warehouse.stat().st_mtime_ns)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            for old in [k for k in _CACHE if k[0] == key[0]]:
+                del _CACHE[old]
+            _CACHE[key] = MapData.load(warehouse)
+        return _CACHE[key]
+
+
+def to_geojson(frame: gpd.GeoDataFrame, columns: list[str], precision: int = 5) -> dict[str, object]:
+    """A compact GeoJSON FeatureCollection of some columns (coordinates rounded)."""
+    keep = [c for c in columns if c in frame.columns]
+    out = frame[[*keep, "geometry"]].copy()
+    out["geometry"] = shapely.set_precision(out.geometry.values, 10**-precision)
+    text = out.to_json(na="null", drop_id=True)
+    result: dict[str, object] = json.loads(text)
+    return result

@@ -1,0 +1,513 @@
+"""Self-contained folium web maps of the province, a former district or a 2025 unit.
+
+Every script and style sheet is inlined (from the folium-offline package's copies of the same files
+folium links to), so a map opens from a USB stick with no internet. No basemap is needed: the
+choropleths are the base layers; an OpenStreetMap background can be switched on where there is a
+connection. Colours come from layers.styles, the same scales as the tiles and the printed maps.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from branca.element import Element, MacroElement
+from folium import plugins
+from folium.elements import JSCSSMixin
+from jinja2 import Template
+
+from layers.mapdata import MapData, MapError, Scope, series, to_geojson
+from layers.styles import POVERTY_RATE, PRIORITY_TIER, ColourScale
+
+# simplification of unit polygons by scope (degrees; about 80 m, 30 m, 10 m)
+TOLERANCE = {"province": 0.0008, "district": 0.0003, "unit": 0.0001}
+SURFACE_COLOURS = {"nhựa": "#404040", "bê tông": "#1b7837", "cấp phối": "#bf812d", "đất": "#8c510a"}
+POINT_STYLES: dict[str, tuple[str, str, str, str]] = {
+    # layer: (colour, Vietnamese title, English title, key column)
+    "health_stations": ("#e7298a", "Trạm y tế", "Health stations", "facility_id"),
+    "schools": ("#7570b3", "Trường học", "Schools", "facility_id"),
+    "markets": ("#66a61e", "Chợ", "Markets", "facility_id"),
+    "bridges": ("#1f78b4", "Cầu, ngầm", "Bridges and fords", "bridge_id"),
+}
+DEMO_NOTICE = (
+    "Dữ liệu minh họa (mô phỏng): số liệu nghèo, phân vùng và hạ tầng không phải số liệu chính thức. "
+    "<br><i>Demo data (synthetic): poverty, region and infrastructure figures are not official.</i>"
+)
+
+
+def _fmt(value: Any, digits: int = 1, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return "có / yes" if value else "không / no"
+    if isinstance(value, int | np.integer) or (isinstance(value, float) and digits == 0):
+        return f"{round(float(value)):,}".replace(",", ".") + unit
+    return f"{float(value):.{digits}f}".replace(".", ",") + unit
+
+
+def _table(rows: list[tuple[str, str]], title: str) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f'<div class="atlas-popup"><b>{html.escape(title)}</b><table>{body}</table></div>'
+
+
+def unit_popup(row: pd.Series, synthetic: bool) -> str:
+    """Bilingual popup of a 2025 unit: figures, trend, priority."""
+    trend = " → ".join(f"{y}: {_fmt(r)}%" for y, r in series(row))
+    rows = [
+        ("Mã / code", str(row["unit_code"])),
+        ("Huyện cũ / former district", str(row.get("former_districts") or "–")),
+        ("Số hộ / households", _fmt(row.get("households"), 0)),
+        ("Hộ nghèo / poor households", _fmt(row.get("poor_households"), 0)),
+        ("Tỷ lệ hộ nghèo / poverty rate", _fmt(row.get("poor_rate"), 2, "%")),
+        ("Tỷ lệ cận nghèo / near-poverty rate", _fmt(row.get("near_poor_rate"), 2, "%")),
+        ("Xu hướng / trend", trend or "–"),
+        ("Thay đổi 2021→2025 / change", _fmt(row.get("poor_rate_change_pp"), 2, " điểm % / pp")),
+        ("Tụt lại / falling behind", _fmt(bool(row.get("falling_behind")))),
+        ("Bản ĐBKK / especially difficult villages", _fmt(row.get("n_especially_difficult_villages"), 0)),
+        ("Hộ ở xã khu vực III / households in region III", _fmt(row.get("region_iii_household_share"), 1, "%")),
+        ("Mức ưu tiên / priority tier", str(row.get("tier_label") or "–")),
+        ("Thứ hạng / rank", f"{_fmt(row.get('rank'), 0)} / 75 (điểm / score {_fmt(row.get('score'), 1)})"),
+        ("Độ ổn định / stability", str(row.get("stability") or "–")),
+    ]
+    if synthetic:
+        rows.append(("Dữ liệu / data", "minh họa / demo (synthetic)"))
+    return _table(rows, str(row.get("unit_name") or row["unit_code"]))
+
+
+# village popups are built in the page from the feature's properties (2,303 prepared popups weigh 3 MB)
+VILLAGE_POPUP_ROWS: list[tuple[str, str, str]] = [
+    ("Mã bản / village id", "village_id", "text"),
+    ("Xã 2024 / commune 2024", "commune_2024_code", "text"),
+    ("Số hộ 2025 / households", "households_2025", "int"),
+    ("Tỷ lệ hộ nghèo 2025 / poverty rate", "poor_rate_2025", "pct"),
+    ("Tỷ lệ hộ nghèo 2021 / poverty rate 2021", "poor_rate_2021", "pct"),
+    ("Bản ĐBKK / especially difficult", "especially_difficult", "bool"),
+    ("Đường cứng hóa đến trung tâm xã / paved road to centre", "paved_road_to_centre", "bool"),
+    ("Điện lưới / grid power", "grid_power_pct", "pct"),
+]
+
+
+class Legend(MacroElement):
+    """A fixed legend box with one section per colour scale and the point symbols."""
+
+    _template = Template(
+        """
+        {% macro html(this, kwargs) %}
+        <div class="atlas-legend" id="{{ this.get_name() }}">{{ this.body }}</div>
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, scales: list[ColourScale], symbols: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._name = "Legend"
+        parts = []
+        for scale in scales:
+            items = "".join(
+                f'<div><span class="sw" style="background:{c}"></span>{html.escape(label)}</div>'
+                for c, label in zip(scale.colours, scale.labels(), strict=True)
+            )
+            parts.append(f"<h4>{html.escape(scale.title_vi)} / {html.escape(scale.title_en)}</h4>{items}")
+        dots = "".join(
+            f'<div><span class="dot" style="background:{c}"></span>{html.escape(label)}</div>' for c, label in symbols
+        )
+        self.body = "".join(parts) + (f"<h4>Ký hiệu / symbols</h4>{dots}" if dots else "")
+
+
+class GeoJsonMiniMap(JSCSSMixin, MacroElement):
+    """leaflet-minimap showing the province's districts instead of a tile layer (works offline)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }}_layer = L.geoJson({{ this.data|tojson }}, {
+                style: function () { return {color: "#555", weight: 1, fillColor: "#ddd", fillOpacity: 0.8}; }
+            });
+            var {{ this.get_name() }} = new L.Control.MiniMap({{ this.get_name() }}_layer, {
+                toggleDisplay: false, position: "bottomright", zoomLevelOffset: -3, width: 160, height: 160
+            }).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+    default_js = plugins.MiniMap.default_js
+    default_css = plugins.MiniMap.default_css
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "GeoJsonMiniMap"
+        self.data = data
+
+
+STYLE = """
+<style>
+.atlas-title { position: absolute; top: 10px; left: 60px; z-index: 1000; background: rgba(255,255,255,.92);
+  padding: 6px 10px; border-radius: 4px; font: 14px "DejaVu Sans", Arial, sans-serif; max-width: 60%; }
+.atlas-title h1 { font-size: 17px; margin: 0 0 2px 0; } .atlas-title .en { color: #555; font-style: italic; }
+.atlas-demo { margin-top: 4px; background: #fde2b8; border: 1px solid #d08c2a; padding: 3px 6px;
+  border-radius: 3px; font-size: 12px; }
+.atlas-legend { position: absolute; bottom: 24px; right: 180px; z-index: 1000; background: rgba(255,255,255,.92);
+  padding: 6px 8px; border-radius: 4px; font: 11px "DejaVu Sans", Arial, sans-serif; max-height: 60%;
+  overflow-y: auto; }
+.atlas-legend h4 { margin: 4px 0 2px 0; font-size: 12px; }
+.atlas-legend .sw { display: inline-block; width: 14px; height: 10px; margin-right: 5px; border: 1px solid #999; }
+.atlas-legend .dot { display: inline-block; width: 9px; height: 9px; margin-right: 5px; border-radius: 50%; }
+.atlas-sources { position: absolute; bottom: 4px; left: 110px; z-index: 1000; background: rgba(255,255,255,.9);
+  font: 11px "DejaVu Sans", Arial, sans-serif; padding: 2px 6px; border-radius: 3px; max-width: 40%; }
+.atlas-sources summary { cursor: pointer; }
+.leaflet-control-layers { font: 12px "DejaVu Sans", Arial, sans-serif; }
+.atlas-popup table { border-collapse: collapse; font-size: 12px; }
+.atlas-popup th { text-align: left; font-weight: normal; color: #444; padding: 1px 6px 1px 0; }
+.atlas-popup td { font-weight: bold; }
+</style>
+"""
+
+
+def _style(scale: ColourScale) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def style(feature: dict[str, Any]) -> dict[str, Any]:
+        value = feature["properties"].get(scale.field)
+        return {"fillColor": scale.colour(value), "color": "#333", "weight": 0.8, "fillOpacity": 0.8}
+
+    return style
+
+
+def _add_units(
+    fmap: folium.Map, units: gpd.GeoDataFrame, scale: ColourScale, name: str, show: bool, synthetic: bool
+) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=name, overlay=False, show=show)
+    data = to_geojson(units, ["unit_code", "unit_name", scale.field])
+    popups = [unit_popup(row, synthetic) for _, row in units.iterrows()]
+    layer = folium.GeoJson(
+        data,
+        name=name,
+        style_function=_style(scale),
+        highlight_function=lambda _: {"weight": 2.5, "color": "#000"},
+        tooltip=folium.GeoJsonTooltip(["unit_name"], aliases=[""], labels=False),
+        zoom_on_click=False,
+    )
+    # one popup per feature, bound in the page by feature order
+    layer.add_child(_PopupBinder(layer, popups))
+    layer.add_to(group)
+    group.add_to(fmap)
+    return group
+
+
+class _PopupTemplate(MacroElement):
+    """Binds to each feature a bilingual popup table built in the page from its properties."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function () {
+                var rows = {{ this.rows|tojson }};
+                function fmt(v, kind) {
+                    if (v === null || v === undefined) { return "–"; }
+                    if (kind === "bool") { return v ? "có / yes" : "không / no"; }
+                    if (kind === "int") { return Math.round(v).toLocaleString("vi-VN"); }
+                    if (kind === "pct") { return v.toLocaleString("vi-VN", {maximumFractionDigits: 1}) + "%"; }
+                    return String(v);
+                }
+                function esc(t) {
+                    return String(t).replace(/[&<>"]/g, function (c) {
+                        return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c];
+                    });
+                }
+                {{ this.layer.get_name() }}.eachLayer(function (l) {
+                    var p = l.feature.properties;
+                    var body = rows.map(function (r) {
+                        return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(fmt(p[r[1]], r[2])) + "</td></tr>";
+                    }).join("");
+                    if (p.synthetic) { body += "<tr><th>Dữ liệu / data</th><td>minh họa / demo (synthetic)</td></tr>"; }
+                    l.bindPopup('<div class="atlas-popup"><b>' + esc(p[{{ this.title|tojson }}]) + "</b><table>"
+                        + body + "</table></div>", {maxWidth: 380});
+                });
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer: folium.GeoJson, title: str, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self._name = "PopupTemplate"
+        self.layer = layer
+        self.title = title
+        self.rows = [list(r) for r in rows]
+
+
+class _PopupBinder(MacroElement):
+    """Binds a prepared HTML popup to each feature of a GeoJson layer, by feature order."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function () {
+                var popups = {{ this.popups|tojson }};
+                var i = 0;
+                {{ this.layer.get_name() }}.eachLayer(function (l) {
+                    l.bindPopup(popups[i++], {maxWidth: 420});
+                });
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer: folium.GeoJson, popups: list[str]) -> None:
+        super().__init__()
+        self._name = "PopupBinder"
+        self.layer = layer
+        self.popups = popups
+
+
+def _dot(colour: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def style(_: dict[str, Any]) -> dict[str, Any]:
+        return {"radius": 4, "color": colour, "fillColor": colour, "fillOpacity": 1.0, "fill": True}
+
+    return style
+
+
+def _points(
+    group: folium.FeatureGroup,
+    frame: gpd.GeoDataFrame,
+    columns: list[str],
+    style: Callable[[dict[str, Any]], dict[str, Any]],
+    popups: list[str] | None,
+    tooltip: str,
+    template: tuple[str, list[tuple[str, str, str]]] | None = None,
+) -> None:
+    """One GeoJson layer of circle markers (fast to render), with prepared or templated popups."""
+    if frame.empty:
+        return
+    layer = folium.GeoJson(
+        to_geojson(frame, columns),
+        marker=folium.CircleMarker(),
+        style_function=style,
+        tooltip=folium.GeoJsonTooltip([tooltip], aliases=[""], labels=False),
+        zoom_on_click=False,
+    )
+    if popups is not None:
+        layer.add_child(_PopupBinder(layer, popups))
+    if template is not None:
+        layer.add_child(_PopupTemplate(layer, *template))
+    layer.add_to(group)
+
+
+def build_web_map(data: MapData, scope: Scope) -> folium.Map:
+    """The folium map of a scope: choropleths, both boundary vintages, villages, infrastructure, the plan."""
+    units = data.simplified("map_units", scope, TOLERANCE[scope.kind])
+    if units.empty:
+        raise MapError(f"{scope.name}: no 2025 unit to draw")
+    synthetic = data.synthetic("priority_units_2025", "indicators_units_2025", "demo_villages")
+    west, south, east, north = units.total_bounds
+    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], tiles=None, control_scale=True, zoom_start=9)
+    # Leaflet alone: the atlas uses no Bootstrap, jQuery or icon fonts (1 MB less in every page)
+    fmap.default_js = [js for js in fmap.default_js if js[0] == "leaflet"]
+    fmap.default_css = [css for css in fmap.default_css if css[0] == "leaflet_css"]
+    fmap.fit_bounds([[south, west], [north, east]])
+    root = fmap.get_root()
+    root.header.add_child(Element(STYLE), name="atlas_style")  # type: ignore[attr-defined]
+
+    _add_units(fmap, units, POVERTY_RATE, "Tỷ lệ hộ nghèo 2025 / Poverty rate 2025", True, synthetic)
+    _add_units(fmap, units, PRIORITY_TIER, "Mức ưu tiên / Priority tier", False, synthetic)
+
+    folium.TileLayer(
+        "OpenStreetMap", name="Nền OpenStreetMap (cần internet) / OSM background (online)", overlay=True, show=False
+    ).add_to(fmap)
+
+    # boundaries of both vintages
+    communes = data.simplified("map_communes", scope, TOLERANCE[scope.kind])
+    group = folium.FeatureGroup(name="Ranh giới xã trước sáp nhập (2024) / pre-merger communes", show=False)
+    folium.GeoJson(
+        to_geojson(communes, ["code", "name", "poor_rate", "region_class"]),
+        style_function=lambda _: {"color": "#2b5d8a", "weight": 1.2, "dashArray": "4 3", "fill": False},
+        tooltip=folium.GeoJsonTooltip(
+            ["name", "poor_rate", "region_class"],
+            aliases=["Xã 2024 / commune", "Tỷ lệ hộ nghèo / poverty rate %", "Khu vực / region"],
+        ),
+    ).add_to(group)
+    group.add_to(fmap)
+    group = folium.FeatureGroup(name="Ranh giới xã, phường 2025 / 2025 units", show=True)
+    folium.GeoJson(
+        to_geojson(units, ["unit_code", "unit_name"]),
+        style_function=lambda _: {"color": "#111", "weight": 1.6, "fill": False},
+        interactive=False,
+    ).add_to(group)
+    group.add_to(fmap)
+    if scope.kind != "unit":
+        districts = data.layers["districts_2024"]
+        if scope.kind == "district":
+            districts = districts[districts["code"] == scope.code]
+        group = folium.FeatureGroup(name="Ranh giới huyện cũ / former districts", show=scope.kind == "province")
+        folium.GeoJson(
+            to_geojson(districts.assign(geometry=districts.geometry.simplify(0.0005)), ["code", "name"]),
+            style_function=lambda _: {"color": "#6a3d9a", "weight": 2.5, "fill": False},
+            interactive=False,
+        ).add_to(group)
+        group.add_to(fmap)
+
+    # roads by surface
+    roads = data.select("roads", scope)
+    if len(roads):
+        group = folium.FeatureGroup(name="Đường giao thông / roads", show=scope.kind != "province")
+        folium.GeoJson(
+            to_geojson(roads, ["road_id", "road_class", "surface", "length_km"]),
+            style_function=lambda f: {
+                "color": SURFACE_COLOURS.get(str(f["properties"]["surface"]).split(" / ")[0], "#777"),
+                "weight": 1.5,
+            },
+            tooltip=folium.GeoJsonTooltip(
+                ["road_class", "surface", "length_km"], aliases=["Loại / class", "Mặt đường / surface", "km"]
+            ),
+        ).add_to(group)
+        group.add_to(fmap)
+
+    # villages, especially difficult ones in red
+    villages = data.select("demo_villages", scope)
+    group = folium.FeatureGroup(name="Bản (đỏ: bản ĐBKK) / villages (red: especially difficult)", show=True)
+    radius = 4 if scope.kind != "province" else 2.5
+    _points(
+        group,
+        villages.assign(grid_power_pct=100 * villages["grid_power_share"].astype(float)),
+        ["name", "synthetic", *(r[1] for r in VILLAGE_POPUP_ROWS)],
+        lambda f: {
+            "radius": radius,
+            "color": "#7f0000" if f["properties"]["especially_difficult"] else "#08519c",
+            "weight": 0.8,
+            "fillColor": "#d7301f" if f["properties"]["especially_difficult"] else "#6baed6",
+            "fillOpacity": 0.9,
+            "fill": True,
+        },
+        None,
+        "name",
+        ("name", VILLAGE_POPUP_ROWS),
+    )
+    group.add_to(fmap)
+
+    symbols = [("#d7301f", "Bản ĐBKK / especially difficult village"), ("#6baed6", "Bản / village")]
+    for layer, (colour, vi, en, key) in POINT_STYLES.items():
+        frame = data.select(layer, scope)
+        if frame.empty:
+            continue
+        group = folium.FeatureGroup(name=f"{vi} / {en}", show=False)
+        label_col = "name" if "name" in frame else "bridge_type"
+        _points(
+            group,
+            frame.assign(label=f"{vi} / {en}: " + frame[label_col].astype(str)),
+            [key, "label"],
+            _dot(colour),
+            None,
+            "label",
+        )
+        group.add_to(fmap)
+        symbols.append((colour, f"{vi} / {en}"))
+
+    # the investment plan
+    plan = data.select("investment_plan", scope)
+    plan_roads = data.select("investment_plan_roads", scope)
+    if len(plan) or len(plan_roads):
+        group = folium.FeatureGroup(name="Kế hoạch đầu tư (đề xuất) / investment plan (proposed)", show=True)
+        if len(plan_roads):
+            folium.GeoJson(
+                to_geojson(plan_roads, ["project_id", "name_vi", "cost_vnd"]),
+                style_function=lambda _: {"color": "#ff7f00", "weight": 4, "opacity": 0.9},
+                tooltip=folium.GeoJsonTooltip(["name_vi"], aliases=[""], labels=False),
+            ).add_to(group)
+        popups = []
+        for _, row in plan.iterrows():
+            rows = [
+                ("Loại / kind", str(row["kind_label"])),
+                ("Chi phí / cost", f"{_fmt(row['cost_vnd'] / 1e9, 2)} tỷ đồng / billion VND"),
+                ("Hộ nghèo được phục vụ / poor households served", _fmt(row["poor_households_served"], 1)),
+                ("Người được tiếp cận / people reached", _fmt(row["people_reached"], 0)),
+                ("Dữ liệu / data", "minh họa / demo (synthetic)" if row.get("synthetic") else "–"),
+            ]
+            popups.append(_table(rows, f"{row['name_vi']} / {row['name_en']}"))
+        _points(
+            group,
+            plan,
+            ["project_id", "name_vi"],
+            lambda _: {
+                "radius": 7,
+                "color": "#7f2704",
+                "weight": 2.5,
+                "fillColor": "#ff7f00",
+                "fillOpacity": 0.95,
+                "fill": True,
+            },
+            popups,
+            "name_vi",
+        )
+        group.add_to(fmap)
+        symbols.append(("#ff7f00", "Dự án đề xuất / proposed project"))
+
+    demo = f'<div class="atlas-demo">{DEMO_NOTICE}</div>' if synthetic else ""
+    title = (
+        f'<div class="atlas-title"><h1>{html.escape(scope.label_vi)}</h1>'
+        f'<div class="en">{html.escape(scope.label_en[:1].upper() + scope.label_en[1:])}</div>'
+        f"<div>Nghèo, ưu tiên và hạ tầng · poverty, priority and infrastructure · "
+        f"dữ liệu / data {html.escape(data.built_at[:10])}</div>{demo}</div>"
+    )
+    root.html.add_child(Element(title), name="atlas_title")  # type: ignore[attr-defined]
+    sources, licences = data.attributions(
+        "units_2025", "communes_2024", "districts_2024", "demo_villages", "priority_units_2025"
+    )
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sources)
+    footer = (
+        "<details><summary>Nguồn và giấy phép / sources and licences</summary>"
+        f"<ul>{items}</ul>Giấy phép / licences: {html.escape(', '.join(licences))}. "
+        "Sơn La Poverty Atlas (MIT).</details>"
+    )
+    root.html.add_child(Element(f'<div class="atlas-sources">{footer}</div>'), name="atlas_sources")  # type: ignore[attr-defined]
+    fmap.add_child(Legend([POVERTY_RATE, PRIORITY_TIER], symbols))
+    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    plugins.Fullscreen(title="Toàn màn hình / full screen", title_cancel="Thoát / exit").add_to(fmap)
+    plugins.MeasureControl(
+        position="topleft", primary_length_unit="kilometers", primary_area_unit="hectares", localization="en"
+    ).add_to(fmap)
+    province = data.layers["districts_2024"]
+    fmap.add_child(GeoJsonMiniMap(to_geojson(province.assign(geometry=province.geometry.simplify(0.003)), ["name"], 3)))
+    return fmap
+
+
+_SCRIPT = re.compile(r'<script src="(https?://[^"]+)"></script>')
+_LINK = re.compile(r'<link rel="stylesheet" href="(https?://[^"]+)"\s*/?>')
+
+
+def _offline_assets() -> dict[str, str]:
+    from offlinefolium import elements
+
+    return dict(elements._res)
+
+
+def inline_assets(page: str, assets: dict[str, str] | None = None) -> str:
+    """Replace every linked script and style sheet by its content, so the page needs no network."""
+    assets = _offline_assets() if assets is None else assets
+
+    def script(match: re.Match[str]) -> str:
+        url = match.group(1)
+        if url not in assets:
+            raise MapError(f"no offline copy of {url}: the web map would need the internet")
+        return "<script>" + assets[url].replace("</script", "<\\/script") + "</script>"
+
+    def link(match: re.Match[str]) -> str:
+        url = match.group(1)
+        if url not in assets:
+            raise MapError(f"no offline copy of {url}: the web map would need the internet")
+        return "<style>" + assets[url] + "</style>"
+
+    return _LINK.sub(link, _SCRIPT.sub(script, page))
+
+
+def render_web_map(data: MapData, scope: Scope) -> bytes:
+    """The scope's map as one self-contained HTML page (UTF-8)."""
+    fmap = build_web_map(data, scope)
+    page = fmap.get_root().render()
+    page = page.replace("<head>", '<head>\n<meta charset="utf-8">', 1)
+    page = page.replace("<html>", '<html lang="vi">', 1)
+    page = re.sub(r"<title>.*?</title>", "", page, flags=re.S)
+    page = page.replace("<head>", f"<head>\n<title>{html.escape(scope.label_vi)} – Atlas nghèo Sơn La</title>", 1)
+    return inline_assets(page).encode("utf-8")
