@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -64,10 +67,47 @@ def boundaries_figure(warehouse: Path, out: Path) -> Path:
     return out
 
 
+def webmap_figure(warehouse: Path, out: Path, slug: str = "district-125") -> Path:
+    """A screenshot of a web map in headless Chromium (Debian's chromium), popup of the top unit open."""
+    from playwright.sync_api import sync_playwright
+
+    from layers.mapdata import map_data_for
+    from layers.webmap import render_web_map
+
+    data = map_data_for(warehouse)
+    with tempfile.TemporaryDirectory() as tmp:
+        page_file = Path(tmp) / "map.html"
+        page_file.write_bytes(render_web_map(data, data.by_slug(slug)))
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium")
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(page_file.as_uri())
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(out))
+            browser.close()
+    return out
+
+
+def print_figure(warehouse: Path, out: Path, slug: str = "district-125") -> Path:
+    """The first page of a printed A3 sheet, rendered from the PDF by poppler's pdftoppm."""
+    from layers.mapdata import map_data_for
+    from layers.printmap import PrintOptions, render_print_map
+
+    data = map_data_for(warehouse)
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = Path(tmp) / "sheet.pdf"
+        pdf.write_bytes(render_print_map(data, data.by_slug(slug), PrintOptions(paper="A3")))
+        subprocess.run(["pdftoppm", "-r", "75", "-png", "-singlefile", str(pdf), str(out.with_suffix(""))], check=True)
+    return out
+
+
 def main() -> None:
-    """Write docs/img/boundaries.png from the configured (or given) warehouse."""
+    """Write the README's pictures (docs/img) from the configured (or given) warehouse."""
     warehouse = Path(sys.argv[1]) if len(sys.argv) > 1 else DataSettings().warehouse
-    print(boundaries_figure(warehouse, PROJECT_ROOT / "docs" / "img" / "boundaries.png"))
+    img = PROJECT_ROOT / "docs" / "img"
+    print(boundaries_figure(warehouse, img / "boundaries.png"))
+    print(webmap_figure(warehouse, img / "webmap.png"))
+    print(print_figure(warehouse, img / "print_district.png"))
 
 
 if __name__ == "__main__":
