@@ -23,6 +23,7 @@ from geo.analysis import (
 from geo.errors import WarehouseError
 from geo.plan import Candidates, Costs, PlanOptions, PlanResult, add_imported, network_candidates, plan
 from geo.priority import Profile
+from layers.warehouse import PerFile
 
 INPUT_LAYERS = (
     "demo_villages",
@@ -95,22 +96,14 @@ class Analysis:
         return plan_tables(result, self.criteria.synthetic, costs)
 
 
-_CACHE: dict[tuple[str, int], Analysis] = {}
-_CACHE_LOCK = threading.Lock()
+_ANALYSES: PerFile[Analysis] = PerFile(lambda path: Analysis(read_inputs(path)))
 
 
 def analysis_for(warehouse: Path) -> Analysis:
     """The analysis of a warehouse file, shared while the file is unchanged."""
-    warehouse = Path(warehouse)
-    if not warehouse.is_file():
+    if not Path(warehouse).is_file():
         raise WarehouseError(f"no warehouse at {warehouse}: run `atlas build` first")
-    key = (str(warehouse.resolve()), warehouse.stat().st_mtime_ns)
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            for old in [k for k in _CACHE if k[0] == key[0]]:
-                del _CACHE[old]
-            _CACHE[key] = Analysis(read_inputs(warehouse))
-        return _CACHE[key]
+    return _ANALYSES.get(warehouse)
 
 
 def write_outputs(folder: Path, name: str, layers: dict[str, pd.DataFrame]) -> list[Path]:

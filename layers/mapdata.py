@@ -21,7 +21,7 @@ import shapely
 
 from geo.errors import GeoError
 from geo.names import fold_ascii
-from layers.warehouse import LAYERS_TABLE, read_build_info
+from layers.warehouse import LAYERS_TABLE, PerFile, read_build_info
 
 ScopeKind = Literal["province", "district", "unit"]
 POLYGON_LAYERS = ("province", "districts_2024", "communes_2024", "units_2025")
@@ -248,22 +248,14 @@ def series(row: pd.Series) -> list[tuple[int, float]]:
     return out
 
 
-_CACHE: dict[tuple[str, int], MapData] = {}
-_CACHE_LOCK = threading.Lock()
+_MAPS: PerFile[MapData] = PerFile(MapData.load)
 
 
 def map_data_for(warehouse: Path) -> MapData:
     """The map data of a warehouse file, shared while the file is unchanged."""
-    warehouse = Path(warehouse)
-    if not warehouse.is_file():
+    if not Path(warehouse).is_file():
         raise MapError(f"no warehouse at {warehouse}: run `atlas build` first")
-    key = (str(warehouse.resolve()), warehouse.stat().st_mtime_ns)
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            for old in [k for k in _CACHE if k[0] == key[0]]:
-                del _CACHE[old]
-            _CACHE[key] = MapData.load(warehouse)
-        return _CACHE[key]
+    return _MAPS.get(warehouse)
 
 
 def to_geojson(frame: gpd.GeoDataFrame, columns: list[str], precision: int = 5) -> dict[str, object]:
