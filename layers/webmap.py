@@ -56,7 +56,7 @@ def _table(rows: list[tuple[str, str]], title: str) -> str:
     return f'<div class="atlas-popup"><b>{html.escape(title)}</b><table>{body}</table></div>'
 
 
-def unit_popup(row: pd.Series, synthetic: bool) -> str:
+def unit_popup(row: pd.Series, synthetic: bool, ranked: int) -> str:
     """Bilingual popup of a 2025 unit: figures, trend, priority."""
     trend = " → ".join(f"{y}: {_fmt(r)}%" for y, r in series(row))
     rows = [
@@ -72,7 +72,7 @@ def unit_popup(row: pd.Series, synthetic: bool) -> str:
         ("Bản ĐBKK / especially difficult villages", _fmt(row.get("n_especially_difficult_villages"), 0)),
         ("Hộ ở xã khu vực III / households in region III", _fmt(row.get("region_iii_household_share"), 1, "%")),
         ("Mức ưu tiên / priority tier", str(row.get("tier_label") or "–")),
-        ("Thứ hạng / rank", f"{_fmt(row.get('rank'), 0)} / 75 (điểm / score {_fmt(row.get('score'), 1)})"),
+        ("Thứ hạng / rank", f"{_fmt(row.get('rank'), 0)} / {ranked} (điểm / score {_fmt(row.get('score'), 1)})"),
         ("Độ ổn định / stability", str(row.get("stability") or "–")),
     ]
     if synthetic:
@@ -177,11 +177,11 @@ def _style(scale: ColourScale) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 
 def _add_units(
-    fmap: folium.Map, units: gpd.GeoDataFrame, scale: ColourScale, name: str, show: bool, synthetic: bool
+    fmap: folium.Map, units: gpd.GeoDataFrame, scale: ColourScale, name: str, show: bool, synthetic: bool, ranked: int
 ) -> folium.FeatureGroup:
     group = folium.FeatureGroup(name=name, overlay=False, show=show)
     data = to_geojson(units, ["unit_code", "unit_name", scale.field])
-    popups = [unit_popup(row, synthetic) for _, row in units.iterrows()]
+    popups = [unit_popup(row, synthetic, ranked) for _, row in units.iterrows()]
     layer = folium.GeoJson(
         data,
         name=name,
@@ -299,6 +299,7 @@ def _points(
 def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     """The folium map of a scope: choropleths, both boundary vintages, villages, infrastructure, the plan."""
     units = data.simplified("map_units", scope, TOLERANCE[scope.kind])
+    ranked = len(data.layers["map_units"])
     if units.empty:
         raise MapError(f"{scope.name}: no 2025 unit to draw")
     synthetic = data.synthetic("priority_units_2025", "indicators_units_2025", "demo_villages")
@@ -311,8 +312,8 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     root = fmap.get_root()
     root.header.add_child(Element(STYLE), name="atlas_style")  # type: ignore[attr-defined]
 
-    _add_units(fmap, units, POVERTY_RATE, "Tỷ lệ hộ nghèo 2025 / Poverty rate 2025", True, synthetic)
-    _add_units(fmap, units, PRIORITY_TIER, "Mức ưu tiên / Priority tier", False, synthetic)
+    _add_units(fmap, units, POVERTY_RATE, "Tỷ lệ hộ nghèo 2025 / Poverty rate 2025", True, synthetic, ranked)
+    _add_units(fmap, units, PRIORITY_TIER, "Mức ưu tiên / Priority tier", False, synthetic, ranked)
 
     folium.TileLayer(
         "OpenStreetMap", name="Nền OpenStreetMap (cần internet) / OSM background (online)", overlay=True, show=False
