@@ -95,7 +95,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     built_at = datetime.fromisoformat(build["built_at"])
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     validator = app.state.build["fingerprint"] + service_digest()  # new data or new code: new ETags
-    app.add_middleware(RevalidationMiddleware, build=lambda: (validator, built_at))
+    app.add_middleware(RevalidationMiddleware, build=lambda: (validator, built_at), daily=("/maps/print/",))
     templates = Jinja2Templates(directory=str(TEMPLATES))
     add_exception_handlers(app)
 

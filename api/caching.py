@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -21,9 +21,17 @@ VARY = ("accept", "accept-language", "accept-encoding")
 class RevalidationMiddleware:
     """Add ETag, Last-Modified and Cache-Control to GET responses; answer 304 to matching revalidations."""
 
-    def __init__(self, app: ASGIApp, build: Callable[[], tuple[str, datetime] | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        build: Callable[[], tuple[str, datetime] | None],
+        daily: tuple[str, ...] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.app = app
         self.build = build
+        self.daily = daily  # path prefixes whose responses also change with the date (printed maps)
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -36,6 +44,10 @@ class RevalidationMiddleware:
         fingerprint, built_at = build
         headers = Headers(scope=scope)
         digest = hashlib.sha256(fingerprint.encode())
+        if self.daily and scope["path"].startswith(self.daily):
+            today = self.clock().replace(hour=0, minute=0, second=0, microsecond=0)
+            digest.update(today.date().isoformat().encode())
+            built_at = max(built_at, today)
         digest.update(scope["path"].encode())
         digest.update(scope.get("query_string", b""))
         for name in VARY:

@@ -3,6 +3,7 @@ and the batch writer behind `atlas maps` and `atlas print --all` (parallel over 
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import os
 import threading
@@ -75,7 +76,7 @@ class WarehouseMaps(MapBackend):
         """The printed sheet of a scope."""
         data = self.data
         scope = data.by_slug(slug)
-        key = ("sheet", slug, *(str(v) for v in asdict(options).values()))
+        key = ("sheet", slug, dt.date.today().isoformat(), *(str(v) for v in asdict(options).values()))
         return self._get(key, lambda: render_print_map(data, scope, options))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyogrio
@@ -53,3 +54,36 @@ def test_exception_status_map() -> None:
     assert status_for(InputDataError("f.csv", "bad", row=3)) == 400
     assert status_for(ChecksumError("s", "p", "a" * 64, "b" * 64)) == 503
     assert status_for(ValueError("x")) == 500
+
+
+def test_printed_maps_revalidate_per_day() -> None:
+    """A sheet carries its print date, so its validators change at midnight; other responses do not."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from starlette.responses import PlainTextResponse
+
+    from api.caching import RevalidationMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse("sheet")(scope, receive, send)
+
+    built = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+    async def etags(day: int) -> tuple[str, str, int]:
+        wrapped = RevalidationMiddleware(
+            app,
+            build=lambda: ("fp", built),
+            daily=("/maps/print/",),
+            clock=lambda: datetime(2026, 11, day, 9, tzinfo=UTC),
+        )
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://atlas") as client:
+            sheet = await client.get("/maps/print/province.pdf")
+            other = await client.get("/ogc/collections")
+            since = {"If-Modified-Since": "Sun, 01 Nov 2026 10:00:00 GMT"}
+            stale = await client.get("/maps/print/province.pdf", headers=since)
+            return sheet.headers["ETag"], other.headers["ETag"], stale.status_code
+
+    day1, day2 = asyncio.run(etags(1)), asyncio.run(etags(2))
+    assert day1[0] != day2[0] and day1[1] == day2[1]
+    assert day1[2] == 304 and day2[2] == 200  # a sheet of 1 November is stale on 2 November
