@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo.errors import GeoError, InputDataError, SourceError, WarehouseError
+from geo.errors import GeoError, InputDataError, SourceError, WarehouseError, validation_problem
 from layers.mapdata import MapError, UnknownMapError
 from layers.tiles import TileError
 
@@ -62,7 +62,7 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = validation_problem(exc.errors(), every=True)
         return JSONResponse({"code": "InvalidParameterValue", "description": problems}, status_code=400)
 
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+
+def validation_problem(errors: Sequence[Mapping[str, Any]], every: bool = False) -> str:
+    """'location: message' of the first validation error (pydantic's list), or of every one joined by '; '."""
+    shown = errors if every else errors[:1]
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in shown)
 
 
 class GeoError(Exception):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError, field_validator
 
-from geo.errors import InputDataError
+from geo.errors import InputDataError, validation_problem
 from geo.names import clean_name, normalize_code
 
 
@@ -69,8 +69,7 @@ class Lineage(BaseModel):
         except tomllib.TOMLDecodeError as exc:
             raise InputDataError(path, f"is not valid TOML: {exc}") from exc
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InputDataError(path, f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
+            raise InputDataError(path, validation_problem(exc.errors())) from exc
         for kind, codes in (("names", [r.code for r in rules.names]), ("lineage", [r.code for r in rules.lineage])):
             dup = sorted({c for c in codes if codes.count(c) > 1})
             if dup:

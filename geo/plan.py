@@ -41,7 +41,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from geo.access import MAX_SNAP_KM, Snap, facility_sources, nearest_by_road, road_graph, snap, walk_minutes
-from geo.errors import GeoError, InputDataError
+from geo.errors import GeoError, InputDataError, validation_problem
 from geo.harmonise import METRIC_CRS
 
 PAVED = ("nhựa", "bê tông")
@@ -89,8 +89,7 @@ class Costs(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InputDataError(path, f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
+            raise InputDataError(path, validation_problem(exc.errors())) from exc
 
     def upgrade_per_km(self, surface: str) -> float:
         """Cost per km of bringing a link of this surface to concrete."""

@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from geo.errors import InputDataError
+from geo.errors import InputDataError, validation_problem
 
 TIER_LABELS = ("thấp / low", "trung bình / medium", "cao / high", "rất cao / very high")
 STABLE_SHARE = 0.8
@@ -90,8 +90,7 @@ class Profile(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InputDataError(where, f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from exc
+            raise InputDataError(where, validation_problem(exc.errors())) from exc
 
 
 @dataclass

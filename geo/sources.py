@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from geo.errors import ChecksumError, SourceError
+from geo.errors import ChecksumError, SourceError, validation_problem
 
 
 class Source(BaseModel):
@@ -64,8 +64,7 @@ class Manifest(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-            raise SourceError(f"manifest {path} is invalid: {problems}") from exc
+            raise SourceError(f"manifest {path} is invalid: {validation_problem(exc.errors(), every=True)}") from exc
 
     def get(self, source_id: str) -> Source:
         """The source with this id; SourceError if the manifest does not declare it."""

@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import ValidationError
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
-from geo.errors import GeoError
+from geo.errors import GeoError, validation_problem
 from geo.indicators import COUNTS, aggregate
 from geo.plan import Costs, PlanOptions
 from geo.priority import Profile
@@ -379,8 +379,7 @@ class PlanProcessor(BaseProcessor):
         try:
             return Costs.model_validate(raw)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ProcessorExecuteError(f"input 'costs': {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+            raise ProcessorExecuteError(f"input 'costs': {validation_problem(exc.errors())}") from exc
 
     def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Solve the plan; return totals, the chosen projects as GeoJSON and the next best ones."""

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from geo.errors import GeoError
+from geo.errors import GeoError, validation_problem
 from geo.settings import DataSettings
 from geo.sources import FetchResult, Manifest
 from geo.tables import rows
@@ -351,8 +351,7 @@ def plan(
             }
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise GeoError(f"invalid plan option {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+        raise GeoError(f"invalid plan option {validation_problem(exc.errors())}") from exc
     imported = [(read_candidate_file(path), str(path)) for path in candidates or []]
     with _progress() as progress:
         progress.add_task("candidates and the MILP", total=None)
