@@ -148,18 +148,6 @@ def _tile_properties(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[str]:
     return [c for c in wanted if c in frame.columns]
 
 
-def _clean(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 @dataclass
 class VectorLayer:
     """One warehouse layer ready for tiling."""
@@ -181,7 +169,8 @@ class VectorLayer:
         assert isinstance(frame, gpd.GeoDataFrame)
         geoms = frame.geometry.to_crs("EPSG:3857").values
         columns = _tile_properties(spec, frame)
-        props = [{k: _clean(rec[k]) for k in columns if rec.get(k) is not None} for rec in loaded.properties]
+        # load_layer's properties are JSON-ready already (NaN → None, numpy scalars → Python)
+        props = [{k: rec[k] for k in columns if rec.get(k) is not None} for rec in loaded.properties]
         fields = {k: loaded.fields[k]["type"] for k in columns}
         for scale in SCALES.values():  # the class index each shared colour scale gives each feature
             if scale.field not in columns:
