@@ -27,16 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.wrk import load  # noqa: E402
 from geo.settings import DataSettings  # noqa: E402
 
 STOCK_VENV = ROOT / "bench" / ".stock-venv"
-WRK_LUA = """
-done = function(summary, latency, requests)
-  io.write(string.format('{"requests": %d, "seconds": %f, "p50": %f, "p95": %f, "errors": %d}\\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(95) / 1000,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout))
-end
-"""
 # (label, atlas path, stock path); the stock SQLiteGPKG provider ignores CQL2, so its "filtered" request
 # asks the same question with a property filter (same answer, checked below).
 CASES = (
@@ -193,19 +187,6 @@ def same_content(ours: bytes, stock: bytes) -> str:
     return f"same {len(fa)} feature(s)"
 
 
-def load(url: str, seconds: int, connections: int, lua: Path) -> dict[str, float]:
-    """wrk's measurements for one URL."""
-    out = subprocess.run(
-        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "60s", "-s", str(lua), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    stats = json.loads(out.strip().splitlines()[-1])
-    stats["rps"] = stats["requests"] / stats["seconds"]
-    return stats
-
-
 def main() -> None:
     """Run both servers, check content, load each endpoint, print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -217,8 +198,6 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        lua = folder / "report.lua"
-        lua.write_text(WRK_LUA)
         rows = []
         for label, ours_path, stock_path in CASES:
             # fresh servers for every request type: a backlog left by one run must not slow the next
@@ -260,8 +239,8 @@ def main() -> None:
                 wait(f"{base_stock}/collections?f=json", stock)
                 a, b = fetch(base_ours + ours_path), fetch(base_stock + stock_path)
                 check = same_content(a, b)
-                ra = load(base_ours + ours_path, args.seconds, args.connections, lua)
-                rb = load(base_stock + stock_path, args.seconds, args.connections, lua)
+                ra = load(base_ours + ours_path, args.seconds, args.connections, "60s")
+                rb = load(base_stock + stock_path, args.seconds, args.connections, "60s")
                 rows.append((label, ra, rb, len(a), len(b), check))
                 print(f"{label}: atlas {ra['rps']:.1f} req/s, stock {rb['rps']:.1f} req/s, {check}", file=sys.stderr)
             finally:

@@ -11,7 +11,6 @@ on single URLs for the warm tile and the floor. Prints Markdown tables for the R
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -26,13 +25,6 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-WRK_LUA = """
-done = function(summary, latency, requests)
-  io.write(string.format('{"requests": %d, "seconds": %f, "p50": %f, "p95": %f}\\n', summary.requests,
-    summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(95) / 1000))
-end
-"""
 
 
 def serve(warehouse: Path, port: int, tile_cache: Path) -> None:
@@ -60,21 +52,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def wrk(url: str, seconds: int, lua: Path) -> dict[str, float]:
-    """wrk's throughput and latency for one URL (1 thread, 4 connections)."""
-    out = subprocess.run(
-        ["wrk", "-t", "1", "-c", "4", "-d", f"{seconds}s", "-s", str(lua), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    stats = json.loads(out.strip().splitlines()[-1])
-    stats["rps"] = stats["requests"] / stats["seconds"]
-    return stats
-
-
 def main() -> None:
     """Measure, print the tables."""
+    from bench import wrk
     from geo.settings import DataSettings
     from layers.provider import load_layer
     from layers.tiles import province_tiles
@@ -97,8 +77,6 @@ def main() -> None:
     layers = ("units_2025", "indicators_units_2025")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        lua = folder / "report.lua"
-        lua.write_text(WRK_LUA)
         port = 8000 + rng.randrange(1000, 8000)
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve", str(args.warehouse), str(port), str(folder / "tiles")],
@@ -136,12 +114,11 @@ def main() -> None:
                     client.get(f"{base}/floor/{tile.z}/{tile.x}/{tile.y}").raise_for_status()
                     floor.append((time.perf_counter() - start) * 1000)
             sample = tiles[len(tiles) // 2]
-            warm_load = wrk(
+            warm_load = wrk.load(
                 f"{base}/ogc/collections/units_2025/tiles/WebMercatorQuad/{sample.z}/{sample.y}/{sample.x}",
                 args.seconds,
-                lua,
             )
-            floor_load = wrk(f"{base}/floor/{sample.z}/{sample.x}/{sample.y}", args.seconds, lua)
+            floor_load = wrk.load(f"{base}/floor/{sample.z}/{sample.x}/{sample.y}", args.seconds)
         finally:
             server.terminate()
             server.wait(timeout=20)
