@@ -15,7 +15,7 @@ import pandas as pd
 
 from geo.access import SERVICES, unit_access, village_access
 from geo.errors import InputDataError
-from geo.plan import Candidates, Costs, PlanInputs, PlanOptions, PlanResult, network_candidates, plan, plan_layers
+from geo.plan import Candidates, Costs, PlanInputs, PlanResult, network_candidates, plan_layers
 from geo.priority import Profile, priority, trend
 
 FIRST_YEAR, LAST_YEAR = 2021, 2025
@@ -228,11 +228,3 @@ def plan_tables(result: PlanResult, synthetic: bool, costs: Costs) -> tuple[gpd.
     points, lines = plan_layers(result)
     stamp = {"budget_vnd": result.totals["budget_vnd"], "costs_version": costs.version, "synthetic": synthetic}
     return points.assign(**stamp), lines.assign(**stamp)
-
-
-def run_plan(
-    layers: dict[str, pd.DataFrame], costs: Costs, options: PlanOptions, cand: Candidates | None = None
-) -> PlanResult:
-    """Candidates and the optimal portfolio for the warehouse layers."""
-    cand = candidates(layers, costs) if cand is None else cand
-    return plan(cand, options, unit_names(layers))

@@ -130,12 +130,12 @@ class Project:
     name_en: str
     components: tuple[str, ...]
     commune_2024_code: str
-    unit_2025_code: str
     point: shapely.Point
     line: shapely.MultiLineString | None = None
     length_km: float = 0.0
     road_ids: str = ""
     source: str = "network"
+    unit_2025_code: str = ""  # set from the commune by _Builder.project
 
 
 @dataclass(frozen=True)
@@ -323,6 +323,7 @@ class _Builder:
     def project(self, p: Project) -> None:
         if p.id in self.projects:
             raise InputDataError("candidates", f"project id {p.id!r} is used twice")
+        p.unit_2025_code = self.unit_of.get(p.commune_2024_code, "")
         self.projects[p.id] = p
 
     def clause(self, key: str, *components: str) -> str:
@@ -420,7 +421,6 @@ def network_candidates(inputs: PlanInputs, costs: Costs) -> Candidates:
                     name_en=f"Concrete road from {names[i]} to the centre of {centre_name}",
                     components=tuple(parts),
                     commune_2024_code=commune,
-                    unit_2025_code=b.unit_of.get(commune, ""),
                     point=v.geometry.iloc[i],
                     line=shapely.MultiLineString([g for rid in rids for g in _lines(road_geom[rid])]),
                     length_km=km,
@@ -442,7 +442,6 @@ def network_candidates(inputs: PlanInputs, costs: Costs) -> Candidates:
                 name_en=f"All-season crossing on the track {between}",
                 components=(cid,),
                 commune_2024_code=comp.commune_2024_code,
-                unit_2025_code=b.unit_of.get(comp.commune_2024_code, ""),
                 point=line.interpolate(0.5, normalized=True),
                 road_ids=rid,
             )
@@ -484,7 +483,6 @@ def network_candidates(inputs: PlanInputs, costs: Costs) -> Candidates:
                     name_en=f"{label_en} at {names[s]}",
                     components=(cid,),
                     commune_2024_code=communes[s],
-                    unit_2025_code=b.unit_of.get(communes[s], ""),
                     point=v.geometry.iloc[s],
                 )
             )
@@ -520,7 +518,6 @@ def network_candidates(inputs: PlanInputs, costs: Costs) -> Candidates:
                 name_en=f"{label_en} to {names[i]}",
                 components=(cid,),
                 commune_2024_code=communes[i],
-                unit_2025_code=b.unit_of.get(communes[i], ""),
                 point=v.geometry.iloc[i],
                 length_km=km,
             )
@@ -701,7 +698,6 @@ def add_imported(cand: Candidates, inputs: PlanInputs, costs: Costs, frame: gpd.
                 name_en=f"{label_en}: {name}",
                 components=(cid,),
                 commune_2024_code=commune,
-                unit_2025_code=b.unit_of.get(commune, ""),
                 point=point,
                 line=shapely.MultiLineString(_lines(geom)) if kind == "road" else None,
                 length_km=length,

@@ -75,9 +75,10 @@ class Analysis:
     def candidates(self, costs: Costs, imported: list[tuple[gpd.GeoDataFrame, str]] | None = None) -> Candidates:
         """Network candidates for these costs (kept), plus imported ones (computed afresh)."""
         if imported:
-            cand = network_candidates(plan_inputs(self.layers), costs)
+            inputs = plan_inputs(self.layers)
+            cand = network_candidates(inputs, costs)
             for frame, source in imported:
-                add_imported(cand, plan_inputs(self.layers), costs, frame, source)
+                add_imported(cand, inputs, costs, frame, source)
             return cand
         key = costs.model_dump_json()
         with self._lock:
