@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -932,6 +932,16 @@ def _district_road(
 # ----------------------------------------------------------------------------------------------------
 
 
+FACILITY_COLUMNS = ["facility_id", "name", "facility_type", "commune_2024_code", "village_id", "geometry"]
+
+
+def _facilities(rows: Sequence[tuple[object, ...]]) -> gpd.GeoDataFrame:
+    """A synthetic facility layer from (id, name, type, commune, village, point) rows."""
+    frame = gpd.GeoDataFrame(pd.DataFrame(rows, columns=FACILITY_COLUMNS), geometry="geometry", crs="EPSG:4326")
+    frame["synthetic"] = True
+    return frame
+
+
 def _infrastructure(
     communes: gpd.GeoDataFrame, villages: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, rng: np.random.Generator
 ) -> dict[str, gpd.GeoDataFrame]:
@@ -986,14 +996,7 @@ def _infrastructure(
                 rec.geometry,
             )
         )
-    schools = gpd.GeoDataFrame(
-        pd.DataFrame(
-            school_rows, columns=["facility_id", "name", "facility_type", "commune_2024_code", "village_id", "geometry"]
-        ),
-        geometry="geometry",
-        crs="EPSG:4326",
-    )
-    schools["synthetic"] = True
+    schools = _facilities(school_rows)
     hh = villages.groupby("commune_2024_code")["households"].sum()
     market_centres = centres[centres["commune_2024_code"].map(hh) >= 700]
     big = villages[
@@ -1022,14 +1025,7 @@ def _infrastructure(
         )
         for r in big.itertuples()
     ]
-    markets = gpd.GeoDataFrame(
-        pd.DataFrame(
-            market_rows, columns=["facility_id", "name", "facility_type", "commune_2024_code", "village_id", "geometry"]
-        ),
-        geometry="geometry",
-        crs="EPSG:4326",
-    )
-    markets["synthetic"] = True
+    markets = _facilities(market_rows)
     long_links = roads[roads["length_km"] >= 3.0]
     pick = long_links[rng.uniform(size=len(long_links)) < 0.35]
     bridges = gpd.GeoDataFrame(
