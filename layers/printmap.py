@@ -321,11 +321,10 @@ def _legend(ax: Axes, scale: ColourScale, counts: list[int], size: float, has_pl
     legend.get_title().set_fontweight("bold")
 
 
-def _inset(ax: Axes, data: MapData, scope: Scope) -> None:
+def _inset(ax: Axes, data: MapData, outline: gpd.GeoSeries) -> None:
     ax.set_axis_off()
     districts = data.projected("districts_2024", PRINT_CRS)
     districts.plot(ax=ax, color="#e6e6e6", edgecolor="#888", lw=0.3)
-    outline = gpd.GeoSeries([data.outline(scope)], crs=4326).to_crs(PRINT_CRS)
     outline.plot(ax=ax, color="#d7301f", edgecolor="#7f0000", lw=0.6, alpha=0.9)
     ax.set_aspect("equal")
     ax.set_title("Vị trí / location", fontsize=7, fontfamily=FONT, loc="left")
@@ -495,7 +494,7 @@ def build_print_map(
         inset_ax = fig.add_axes((sx + sw * 0.62, sy + sh * 0.5, sw * 0.38, sh * 0.5))
         table_ax = fig.add_axes((sx, sy, sw, sh * 0.42))
     _legend(legend_ax, scale, counts, 6.5 * k, bool(len(plan)))
-    _inset(inset_ax, data, scope)
+    _inset(inset_ax, data, outline)
     _top_table(table_ax, units, 6.2 * k, 10 if scope.kind == "province" else 8)
 
     # footer: sources, licences, dates

@@ -469,8 +469,10 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     plugins.MeasureControl(
         position="topleft", primary_length_unit="kilometers", primary_area_unit="hectares", localization="en"
     ).add_to(fmap)
-    province = data.layers["districts_2024"]
-    fmap.add_child(GeoJsonMiniMap(to_geojson(province.assign(geometry=province.geometry.simplify(0.003)), ["name"], 3)))
+    districts = data.layers["districts_2024"]
+    fmap.add_child(
+        GeoJsonMiniMap(to_geojson(districts.assign(geometry=districts.geometry.simplify(0.003)), ["name"], 3))
+    )
     return fmap
 
 
