@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.settings import PROJECT_ROOT
@@ -24,6 +26,11 @@ class ServerSettings(BaseSettings):
     tile_cache_dir: Path | None = None  # tiles of each build; default cache_dir / "tiles"
     profile: Path = PROJECT_ROOT / "data" / "profiles" / "default.yaml"  # default of the `priority` process
     costs: Path = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"  # unit costs of the `plan` process
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)  # larger request bodies are refused (413)
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; none by default
+    process_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # `priority`/`plan` at once
+    process_retry_after: int = Field(default=10, ge=1)  # seconds a client is told to wait when all are busy (429)
+    plan_time_limit: float = Field(default=30.0, gt=0)  # seconds the `plan` solver may run per request
 
     def base_url(self) -> str:
         """Root URL of the service as clients see it."""
