@@ -14,10 +14,9 @@ import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount
 
-from api.caching import RevalidationMiddleware
+from api.caching import CachingMiddleware, ResponseCache
 from api.errors import WarehouseUnavailableError, add_exception_handlers
 from api.maps import map_routes
 from api.ogc import build_api, ogc_routes, pygeoapi_config
@@ -93,9 +92,17 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.ogc_config = ogc_config
     ogc_api = build_api(ogc_config)
     built_at = datetime.fromisoformat(build["built_at"])
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
     validator = app.state.build["fingerprint"] + service_digest()  # new data or new code: new ETags
-    app.add_middleware(RevalidationMiddleware, build=lambda: (validator, built_at), daily=("/maps/print/",))
+    app.state.response_cache = ResponseCache(
+        settings.response_cache_mb * 1024 * 1024, settings.response_cache_entry_mb * 1024 * 1024
+    )
+    app.add_middleware(
+        CachingMiddleware,
+        build=lambda: (validator, built_at),
+        cache=app.state.response_cache,
+        daily=("/maps/print/",),
+        uncached=("/health", f"{OGC_PREFIX}/jobs"),
+    )
     templates = Jinja2Templates(directory=str(TEMPLATES))
     add_exception_handlers(app)
 

@@ -31,6 +31,8 @@ class ServerSettings(BaseSettings):
     process_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # `priority`/`plan` at once
     process_retry_after: int = Field(default=10, ge=1)  # seconds a client is told to wait when all are busy (429)
     plan_time_limit: float = Field(default=30.0, gt=0)  # seconds the `plan` solver may run per request
+    response_cache_mb: int = Field(256, ge=1)  # answers kept in memory with their gzip/Brotli/zstd codings
+    response_cache_entry_mb: int = Field(64, ge=1)  # larger answers are streamed as they are, never kept
 
     def base_url(self) -> str:
         """Root URL of the service as clients see it."""

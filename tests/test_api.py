@@ -63,7 +63,7 @@ def test_printed_maps_revalidate_per_day() -> None:
 
     from starlette.responses import PlainTextResponse
 
-    from api.caching import RevalidationMiddleware
+    from api.caching import CachingMiddleware
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await PlainTextResponse("sheet")(scope, receive, send)
@@ -71,7 +71,7 @@ def test_printed_maps_revalidate_per_day() -> None:
     built = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
     async def etags(day: int) -> tuple[str, str, int]:
-        wrapped = RevalidationMiddleware(
+        wrapped = CachingMiddleware(
             app,
             build=lambda: ("fp", built),
             daily=("/maps/print/",),
