@@ -14,10 +14,12 @@ import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
 from api.caching import CachingMiddleware, ResponseCache
 from api.errors import WarehouseUnavailableError, add_exception_handlers
+from api.limits import RequestLimitsMiddleware, cors_origins
 from api.maps import map_routes
 from api.ogc import build_api, ogc_routes, pygeoapi_config
 from api.settings import ServerSettings
@@ -64,6 +66,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         port=settings.port,
         profile=settings.profile,
         costs=settings.costs,
+        plan_time_limit=settings.plan_time_limit,
     )
 
     @asynccontextmanager
@@ -203,6 +206,15 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )
 
     app.router.routes.append(
-        Mount(OGC_PREFIX, routes=ogc_routes(ogc_api))
+        Mount(OGC_PREFIX, routes=ogc_routes(ogc_api, settings.process_workers, settings.process_retry_after))
     )  # after the tile routes, which share the prefix
+    # outermost: CORS (preflights answered for the allowed origins only), then the body and content-type guards
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cors_origins(settings.cors_origins),
+        allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Content-Type", "Accept", "Accept-Language", "If-None-Match", "Prefer"],
+        expose_headers=["ETag", "Location", "Retry-After", "Content-Crs"],
+    )
     return app

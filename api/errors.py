@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -46,11 +49,39 @@ def status_for(exc: Exception) -> int:
     return 500
 
 
+_PATH = re.compile(r"(?<![\w:/.])(?:/[\w.\-]+)+/([\w.\-]+)")  # an absolute path, not a URL
+
+
+def scrub(text: str) -> str:
+    """A message fit for a client: file paths cut to their last name, one line, at most 1,000 characters."""
+    line = " ".join(_PATH.sub(r"\1", str(text)).split())
+    return line if len(line) <= 1000 else line[:999] + "…"
+
+
+class OneLineErrors(logging.Filter):
+    """Log pygeoapi's errors (mostly bad requests) as one warning line, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite a pygeoapi record in place; other records pass unchanged."""
+        if record.name.startswith("pygeoapi") and record.levelno < logging.CRITICAL:
+            record.msg, record.args = " ".join(record.getMessage().split())[:500], None
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_client_errors() -> None:
+    """Attach OneLineErrors to the root logger's handlers (where pygeoapi's records end up), once."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, OneLineErrors) for f in handler.filters):
+            handler.addFilter(OneLineErrors())
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     """Register OGC-style JSON handlers (code, description) for our exceptions, HTTP errors and bad parameters."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"code": type(exc).__name__, "description": str(exc)}, status_code=status_for(exc))
+        return JSONResponse({"code": type(exc).__name__, "description": scrub(str(exc))}, status_code=status_for(exc))
 
     for cls in STATUS_CODES:
         app.add_exception_handler(cls, handler)
@@ -58,7 +89,8 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "NotFound", 405: "InvalidParameterValue"}.get(exc.status_code, "NoApplicableCode")
-        return JSONResponse({"code": code, "description": str(exc.detail)}, status_code=exc.status_code)
+        body = {"code": code, "description": scrub(str(exc.detail))}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)  # e.g. Allow of a 405
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

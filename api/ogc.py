@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -24,6 +26,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from api.errors import quiet_client_errors, scrub
+from api.openapi import self_contained
 from geo.settings import PROJECT_ROOT
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
@@ -124,6 +128,7 @@ def pygeoapi_config(
     catalog: tuple[LayerSpec, ...] = CATALOG,
     profile: Path = DEFAULT_PROFILE,
     costs: Path = DEFAULT_COSTS,
+    plan_time_limit: float = 30.0,
 ) -> dict[str, Any]:
     """The pygeoapi configuration for every layer of the catalog in this warehouse."""
     present = {name for name, _ in pyogrio.list_layers(warehouse)}
@@ -186,7 +191,12 @@ def pygeoapi_config(
         }
         resources["plan"] = {
             "type": "process",
-            "processor": {"name": "layers.processes.PlanProcessor", "data": str(warehouse), "costs": str(costs)},
+            "processor": {
+                "name": "layers.processes.PlanProcessor",
+                "data": str(warehouse),
+                "costs": str(costs),
+                "time_limit": plan_time_limit,
+            },
         }
     return {
         "server": {
@@ -196,7 +206,7 @@ def pygeoapi_config(
             "encoding": "utf-8",
             "gzip": False,
             "languages": ["vi", "en"],
-            "cors": True,
+            "cors": False,  # CORS is the app's CORSMiddleware, with the origins of ATLAS_CORS_ORIGINS
             "pretty_print": False,
             "limits": {"default_items": 10, "max_items": MAX_ITEMS, "on_exceed": "error"},
             "map": {
@@ -246,6 +256,8 @@ def pygeoapi_config(
 
 
 def _to_response(headers: dict[str, str], status: int, content: Any) -> Response:
+    if status >= 400 and isinstance(content, dict) and isinstance(content.get("description"), str):
+        content = {**content, "description": scrub(content["description"])}
     if headers.get("Content-Type") == "text/html":
         response: Response = HTMLResponse(content=content, status_code=status)
     elif isinstance(content, dict):
@@ -267,8 +279,44 @@ def parse_filter_text(text: str) -> Any:
         return parse_ecql(text)
 
 
-def ogc_routes(api: API) -> list[Route | Mount]:
-    """Starlette routes calling pygeoapi's handlers with this app's API object."""
+def _exception(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"code": code, "description": description}, status_code=status, headers=headers)
+
+
+def execution_problem(body: bytes) -> str | None:
+    """Why a process execution body is not an execute request (UTF-8 JSON object with object inputs), or None."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "request body is not UTF-8 text"
+    except RecursionError:
+        return "request body is nested too deeply"
+    except ValueError as exc:
+        return f"request body is not JSON: {exc}"
+    if not isinstance(data, dict):
+        return "request body must be a JSON object with 'inputs' (an object of input id → value)"
+    for key in ("inputs", "outputs", "subscriber"):
+        if key in data and not isinstance(data[key], dict):
+            return f"'{key}' of the request body must be an object"
+    if data.get("response", "raw") not in ("raw", "document"):
+        return "'response' of the request body must be 'raw' or 'document'"
+    return None
+
+
+def sortby_problem(value: str | None) -> str | None:
+    """Why a `sortby` value is malformed (an empty property), or None."""
+    if value is None:
+        return None
+    if any(not part.strip().lstrip("+-").strip() for part in value.split(",")):
+        return f"sortby {value!r}: give comma-separated property names, each optionally prefixed by + or -"
+    return None
+
+
+def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> list[Route | Mount]:
+    """Starlette routes calling pygeoapi's handlers with this app's API object.
+
+    Process executions run in a pool of `process_workers` threads; when all are busy the answer is 429.
+    """
     import pygeoapi
     import pygeoapi.api as core_api
     import pygeoapi.api.itemtypes as itemtypes_api
@@ -277,8 +325,16 @@ def ogc_routes(api: API) -> list[Route | Mount]:
     # pygeoapi reads `filter` with the ECQL grammar only, which lacks CQL2's spatial functions
     itemtypes_api.parse_ecql_text = parse_filter_text
 
+    pool = ThreadPoolExecutor(max_workers=process_workers, thread_name_prefix="atlas-process")
+    running = 0
+
     async def run(
-        handler: Callable[..., Any], request: Request, *args: Any, check: bool = True, raw_geometry: bool = False
+        handler: Callable[..., Any],
+        request: Request,
+        *args: Any,
+        check: bool = True,
+        raw_geometry: bool = False,
+        executor: ThreadPoolExecutor | None = None,
     ) -> Response:
         api_request = await APIRequest.from_starlette(request, api.locales)
         if check and not api_request.is_valid():
@@ -289,7 +345,7 @@ def ogc_routes(api: API) -> list[Route | Mount]:
             if raw_geometry:
                 context.run(RAW_GEOMETRY.set, True)
             headers, status, content = await loop.run_in_executor(
-                None, partial(context.run, handler, api, api_request, *args)
+                executor, partial(context.run, handler, api, api_request, *args)
             )
             if raw_geometry and isinstance(content, str):
                 content = splice_geometries(content)
@@ -351,17 +407,37 @@ def ogc_routes(api: API) -> list[Route | Mount]:
                     f"offset {offset} is beyond the largest allowed ({MAX_OFFSET})",
                 )
             )
+        problem = sortby_problem(request.query_params.get("sortby"))
+        if request.method == "POST":
+            problem = problem or execution_problem(await request.body())
+        if problem:
+            return _exception(400, "InvalidParameterValue", problem)
         item = request.path_params.get("item_id")
         raw = geojson_in_storage_crs(request)
         if item is not None:
-            return await run(itemtypes_api.get_collection_item, request, collection, item, raw_geometry=raw)
-        return await run(itemtypes_api.get_collection_items, request, collection, check=False, raw_geometry=raw)
+            response = await run(itemtypes_api.get_collection_item, request, collection, item, raw_geometry=raw)
+        else:
+            response = await run(itemtypes_api.get_collection_items, request, collection, check=False, raw_geometry=raw)
+        if response.status_code == 200 and response.headers.get("content-type", "").startswith("application/json"):
+            response.headers["content-type"] = "application/geo+json"  # GeoJSON, as the OpenAPI document says
+        return response
 
     async def processes(request: Request) -> Response:
         return await run(processes_api.describe_processes, request, request.path_params.get("process_id"))
 
     async def execute(request: Request) -> Response:
-        return await run(processes_api.execute_process, request, request.path_params["process_id"])
+        nonlocal running
+        problem = execution_problem(await request.body())
+        if problem:
+            return _exception(400, "InvalidParameterValue", problem)
+        if running >= process_workers:
+            busy = f"all {process_workers} process workers are busy; retry in {retry_after} s"
+            return _exception(429, "TooManyRequests", busy, {"Retry-After": str(retry_after)})
+        running += 1
+        try:
+            return await run(processes_api.execute_process, request, request.path_params["process_id"], executor=pool)
+        finally:
+            running -= 1
 
     async def jobs(request: Request) -> Response:
         job = request.path_params.get("job_id")
@@ -394,7 +470,9 @@ def ogc_routes(api: API) -> list[Route | Mount]:
 
 
 def build_api(config: dict[str, Any]) -> API:
-    """A pygeoapi API object with the OpenAPI document generated from the configuration."""
+    """A pygeoapi API object with a self-contained OpenAPI document generated from the configuration."""
     from pygeoapi.openapi import get_oas
 
-    return API(config, get_oas(config, fail_on_invalid_collection=False))
+    api = API(config, self_contained(get_oas(config, fail_on_invalid_collection=False), config))
+    quiet_client_errors()  # pygeoapi has just configured logging; its errors become one line
+    return api

@@ -25,7 +25,21 @@ from geo.priority import Profile
 from layers.analysis import analysis_for
 from layers.provider import load_layer
 
-COUNT_SCHEMA = {"type": "integer", "minimum": 0}
+# Bounds that keep every valid request within a stated time and size (named in the OpenAPI document).
+MAX_COUNT = 10**9  # a count of households or persons in one commune
+MAX_ROWS = 10_000  # rows of one carry-to-2025 request (200 communes × many years)
+YEARS = (2000, 2100)
+MAX_CRITERIA = 50  # criteria per scope of a profile sent with a priority request
+MAX_DRAWS = 2000  # Monte-Carlo weight draws of a priority request
+MAX_CANDIDATES = 2000  # extra candidate projects sent with a plan request
+MAX_BUDGET = 1e15  # VND
+
+COUNT_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_COUNT}
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
 
 CARRY_METADATA: dict[str, Any] = {
     "version": "1.0.0",
@@ -46,12 +60,14 @@ CARRY_METADATA: dict[str, Any] = {
             "description": "Objects with unit_code (5 digits), year and any of: " + ", ".join(COUNTS),
             "schema": {
                 "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_ROWS,
                 "items": {
                     "type": "object",
                     "required": ["unit_code", "year"],
                     "properties": {
                         "unit_code": {"type": "string", "pattern": "^[0-9]{5}$"},
-                        "year": {"type": "integer"},
+                        "year": {"type": "integer", "minimum": YEARS[0], "maximum": YEARS[1]},
                         **{c: COUNT_SCHEMA for c in COUNTS},
                     },
                 },
@@ -63,7 +79,12 @@ CARRY_METADATA: dict[str, Any] = {
     "outputs": {
         "units_2025": {
             "title": "Figures of the 2025 units",
-            "schema": {"type": "array", "contentMediaType": "application/json"},
+            "schema": {
+                "type": "object",
+                "required": ["id", "value"],
+                "properties": {"id": {"type": "string"}, "value": {"type": "array", "items": {"type": "object"}}},
+                "contentMediaType": "application/json",
+            },
         }
     },
     "example": {"inputs": {"rows": [{"unit_code": "03646", "year": 2024, "households": 1200, "poor_households": 12}]}},
@@ -80,11 +101,26 @@ class CarryTo2025Processor(BaseProcessor):
     def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """Validate the rows and return their sums per 2025 unit and year."""
         rows = data.get("rows")
-        if not isinstance(rows, list) or not rows:
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
             raise ProcessorExecuteError("input 'rows' must be a non-empty list of objects")
+        if len(rows) > MAX_ROWS:
+            raise ProcessorExecuteError(f"input 'rows': {len(rows)} rows, more than the limit of {MAX_ROWS}")
+        for number, row in enumerate(rows, start=1):
+            if "unit_code" not in row or "year" not in row:
+                raise ProcessorExecuteError(f"input 'rows', row {number}: every row needs unit_code and year")
+            code = row["unit_code"]
+            if not isinstance(code, str) or len(code) != 5 or not code.isascii() or not code.isdigit():
+                raise ProcessorExecuteError(f"input 'rows', row {number}: unit_code must be a 5-digit string")
+            if not _whole(row["year"], *YEARS):
+                raise ProcessorExecuteError(
+                    f"input 'rows', row {number}: year must be a whole number from {YEARS[0]} to {YEARS[1]}"
+                )
+            for column in COUNTS:
+                if column in row and not _whole(row[column], 0, MAX_COUNT):
+                    raise ProcessorExecuteError(
+                        f"input 'rows', row {number}: {column} must be a whole number from 0 to {MAX_COUNT}"
+                    )
         frame = pd.DataFrame(rows)
-        if not {"unit_code", "year"} <= set(frame.columns):
-            raise ProcessorExecuteError("every row needs unit_code and year")
         crosswalk = load_layer(self.warehouse, "crosswalk_2025", "old_code").frame.set_index("old_code")["new_code"]
         frame["unit_code"] = frame["unit_code"].astype(str).str.zfill(5)
         unknown = sorted(set(frame["unit_code"]) - set(crosswalk.index))
@@ -160,25 +196,30 @@ PRIORITY_METADATA: dict[str, Any] = {
         },
         "profile": {
             "title": "A whole profile (the YAML profile as JSON); default: the server's profile",
+            "description": f"At most {MAX_CRITERIA} criteria per scope",
             "schema": {"type": "object"},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
         "weights": {
             "title": 'Weight changes by criterion id, applied to the profile (e.g. {"poor_rate": 0.4})',
-            "schema": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+            "schema": {
+                "type": "object",
+                "maxProperties": 2 * MAX_CRITERIA,
+                "additionalProperties": {"type": "number", "minimum": 0},
+            },
             "minOccurs": 0,
             "maxOccurs": 1,
         },
         "draws": {
             "title": "Monte-Carlo weight draws",
-            "schema": {"type": "integer", "minimum": 10, "maximum": 5000, "default": 500},
+            "schema": {"type": "integer", "minimum": 10, "maximum": MAX_DRAWS, "default": 500},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
         "limit": {
             "title": "How many of the highest ranked to return (default all)",
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100_000},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -227,6 +268,12 @@ class PriorityProcessor(BaseProcessor):
         given = data.get("profile")
         if given is not None and not isinstance(given, dict):
             raise ProcessorExecuteError("input 'profile' must be an object (a profile as JSON)")
+        for scope in ("units", "villages"):
+            criteria = (given or {}).get(scope)
+            if isinstance(criteria, list) and len(criteria) > MAX_CRITERIA:
+                raise ProcessorExecuteError(
+                    f"input 'profile': {len(criteria)} {scope} criteria, more than the limit of {MAX_CRITERIA}"
+                )
         profile = Profile.from_dict(given, "input 'profile'") if given else Profile.load(self.profile_path)
         weights = data.get("weights") or {}
         if not isinstance(weights, dict):
@@ -253,10 +300,10 @@ class PriorityProcessor(BaseProcessor):
         if scope not in ("units", "villages"):
             raise ProcessorExecuteError("input 'scope' must be 'units' or 'villages'")
         draws, limit = data.get("draws", 500), data.get("limit")
-        if not isinstance(draws, int) or isinstance(draws, bool) or not 10 <= draws <= 5000:
-            raise ProcessorExecuteError("input 'draws' must be a whole number from 10 to 5000")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise ProcessorExecuteError("input 'limit' must be a whole number of at least 1")
+        if not _whole(draws, 10, MAX_DRAWS):
+            raise ProcessorExecuteError(f"input 'draws' must be a whole number from 10 to {MAX_DRAWS}")
+        if limit is not None and not _whole(limit, 1, 100_000):
+            raise ProcessorExecuteError("input 'limit' must be a whole number from 1 to 100000")
         geometry = data.get("geometry", scope == "villages")
         if not isinstance(geometry, bool):
             raise ProcessorExecuteError("input 'geometry' must be true or false")
@@ -302,7 +349,7 @@ PLAN_METADATA: dict[str, Any] = {
     "inputs": {
         "budget": {
             "title": "Budget in VND (e.g. 50000000000 for 50 billion đồng)",
-            "schema": {"type": "number", "exclusiveMinimum": 0},
+            "schema": {"type": "number", "minimum": 1, "maximum": MAX_BUDGET},
             "minOccurs": 1,
             "maxOccurs": 1,
         },
@@ -314,7 +361,7 @@ PLAN_METADATA: dict[str, Any] = {
         },
         "max_projects_per_unit": {
             "title": "At most this many projects per 2025 unit",
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -332,6 +379,7 @@ PLAN_METADATA: dict[str, Any] = {
         },
         "candidates": {
             "title": "Extra candidate projects: GeoJSON FeatureCollection (EPSG:4326) with project_id and kind",
+            "description": f"At most {MAX_CANDIDATES} features",
             "schema": {"type": "object", "contentMediaType": "application/geo+json"},
             "minOccurs": 0,
             "maxOccurs": 1,
@@ -354,6 +402,7 @@ class PlanProcessor(BaseProcessor):
         super().__init__(processor_def, PLAN_METADATA)
         self.warehouse = Path(processor_def["data"])
         self.costs_path = Path(processor_def["costs"])
+        self.time_limit = float(processor_def.get("time_limit", 30.0))
 
     def costs(self, data: dict[str, Any]) -> Costs:
         """The server's unit costs with the request's changes."""
@@ -385,6 +434,12 @@ class PlanProcessor(BaseProcessor):
         """Solve the plan; return totals, the chosen projects as GeoJSON and the next best ones."""
         if "budget" not in data:
             raise ProcessorExecuteError("input 'budget' (VND) is required")
+        budget = data["budget"]
+        if isinstance(budget, bool) or not isinstance(budget, int | float) or not 1 <= budget <= MAX_BUDGET:
+            raise ProcessorExecuteError(f"input 'budget' must be a number of VND from 1 to {MAX_BUDGET:.0e}")
+        for name, high in (("max_projects_per_unit", 10_000), ("next_best", 100)):
+            if data.get(name) is not None and not _whole(data[name], 0, high):
+                raise ProcessorExecuteError(f"input '{name}' must be a whole number of at most {high}")
         try:
             options = PlanOptions.model_validate(
                 {
@@ -392,6 +447,7 @@ class PlanProcessor(BaseProcessor):
                     for k in ("budget", "min_region_iii_share", "max_projects_per_unit", "next_best")
                     if data.get(k) is not None
                 }
+                | {"time_limit": self.time_limit}
             )
         except ValidationError as exc:
             err = exc.errors()[0]
@@ -402,6 +458,13 @@ class PlanProcessor(BaseProcessor):
         if given:
             if not isinstance(given, dict) or given.get("type") != "FeatureCollection":
                 raise ProcessorExecuteError("input 'candidates' must be a GeoJSON FeatureCollection")
+            features = given.get("features")
+            if not isinstance(features, list) or not all(isinstance(f, dict) for f in features):
+                raise ProcessorExecuteError("input 'candidates': 'features' must be a list of GeoJSON features")
+            if len(features) > MAX_CANDIDATES:
+                raise ProcessorExecuteError(
+                    f"input 'candidates': {len(features)} features, more than the limit of {MAX_CANDIDATES}"
+                )
             try:
                 frame = gpd.GeoDataFrame.from_features(given["features"], crs="EPSG:4326")
             except Exception as exc:  # shapely/geopandas raise several kinds on bad GeoJSON

@@ -1,0 +1,242 @@
+"""The OGC OpenAPI document made self-contained and true to what the service answers.
+
+pygeoapi's generated document refers to schemas on remote hosts (schemas.opengis.net, GitHub), so validators
+and offline clients cannot load it. `self_contained` replaces every remote `$ref` by a local component (the
+OGC definitions restated here, as far as this service uses them), documents the status codes and media types
+the service really answers (400, 404, 413, 415, 429; GeoJSON as `application/geo+json`), drops operations it
+does not serve (OPTIONS) and gives each item route the id of a real feature as its example.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pyogrio
+
+OGC = "https://schemas.opengis.net/ogcapi/"
+FEATURES_1 = OGC + "features/part1/1.0/openapi/ogcapi-features-1.yaml"
+PROCESSES_1 = OGC + "processes/part1/1.0/openapi/"
+
+EXCEPTION: dict[str, Any] = {
+    "type": "object",
+    "required": ["code"],
+    "properties": {"code": {"type": "string"}, "type": {"type": "string"}, "description": {"type": "string"}},
+}
+LINK: dict[str, Any] = {
+    "type": "object",
+    "required": ["href"],
+    "properties": {
+        "href": {"type": "string"},
+        "rel": {"type": "string"},
+        "type": {"type": "string"},
+        "hreflang": {"type": "string"},
+        "title": {"type": "string"},
+    },
+}
+HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}, **HTML},
+    }
+
+
+def _document(schema: dict[str, Any], description: str, media: str = "application/json") -> dict[str, Any]:
+    content = {media: {"schema": schema}, **HTML}
+    if media != "application/ld+json":
+        content["application/ld+json"] = {"schema": {"type": "object"}}
+    return {"description": description, "content": content}
+
+
+FEATURE_COLLECTION = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": {"type": "object"}},
+        "links": {"type": "array", "items": {"$ref": "#/components/schemas/link"}},
+        "numberMatched": {"type": "integer", "minimum": 0},
+        "numberReturned": {"type": "integer", "minimum": 0},
+    },
+}
+FEATURE = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"type": "string", "enum": ["Feature"]}, "properties": {"type": ["object", "null"]}},
+}
+
+# Local definitions of the remote components pygeoapi refers to: (section, name, definition).
+REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
+    FEATURES_1 + "#/components/parameters/datetime": (
+        "parameters",
+        "datetime",
+        {
+            "name": "datetime",
+            "in": "query",
+            "description": "A date-time or an interval (RFC 3339, open ends as '..'); only yearly layers use it.",
+            "required": False,
+            "style": "form",
+            "explode": False,
+            "schema": {"type": "string"},
+        },
+    ),
+    FEATURES_1 + "#/components/parameters/featureId": (
+        "parameters",
+        "featureId",
+        {
+            "name": "featureId",
+            "in": "path",
+            "description": "local identifier of a feature",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+    ),
+    "https://raw.githubusercontent.com/opengeospatial/ogcapi-records/master/core/openapi/parameters/sortby.yaml": (
+        "parameters",
+        "sortby",
+        {
+            "name": "sortby",
+            "in": "query",
+            "description": "Comma-separated property names to sort by, each optionally prefixed by + or -.",
+            "required": False,
+            "style": "form",
+            "explode": False,
+            "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^[+-]?[A-Za-z_]\\w*$"}},
+        },
+    ),
+    FEATURES_1 + "#/components/responses/LandingPage": (
+        "responses",
+        "LandingPage",
+        _document(
+            {"type": "object", "required": ["links"], "properties": {"links": {"type": "array"}}}, "landing page"
+        ),
+    ),
+    FEATURES_1 + "#/components/responses/Collection": (
+        "responses",
+        "Collection",
+        _document({"type": "object", "required": ["id", "links"]}, "a collection"),
+    ),
+    FEATURES_1 + "#/components/responses/Features": (
+        "responses",
+        "Features",
+        _document(FEATURE_COLLECTION, "a page of features (GeoJSON)", "application/geo+json"),
+    ),
+    FEATURES_1 + "#/components/responses/Feature": (
+        "responses",
+        "Feature",
+        _document(FEATURE, "one feature (GeoJSON)", "application/geo+json"),
+    ),
+    FEATURES_1 + "#/components/responses/InvalidParameter": ("responses", "InvalidParameter", _error("bad request")),
+    FEATURES_1 + "#/components/responses/NotFound": ("responses", "NotFound", _error("not found")),
+    FEATURES_1 + "#/components/responses/ServerError": ("responses", "ServerError", _error("server error")),
+    PROCESSES_1 + "responses/NotFound.yaml": ("responses", "NotFound", _error("not found")),
+    PROCESSES_1 + "responses/ServerError.yaml": ("responses", "ServerError", _error("server error")),
+    PROCESSES_1 + "responses/ProcessList.yaml": (
+        "responses",
+        "ProcessList",
+        _document(
+            {"type": "object", "required": ["processes"], "properties": {"processes": {"type": "array"}}},
+            "the processes",
+        ),
+    ),
+    PROCESSES_1 + "responses/ExecuteAsync.yaml": (
+        "responses",
+        "ExecuteAsync",
+        {"description": "job started", "content": {"application/json": {"schema": {"type": "object"}}}},
+    ),
+    PROCESSES_1 + "schemas/exception.yaml": ("schemas", "exception", EXCEPTION),
+    PROCESSES_1 + "schemas/execute.yaml": (
+        "schemas",
+        "execute",
+        {
+            "type": "object",
+            "properties": {
+                "inputs": {"type": "object"},
+                "outputs": {"type": "object"},
+                "response": {"type": "string", "enum": ["raw", "document"], "default": "raw"},
+                "subscriber": {"type": "object"},
+            },
+        },
+    ),
+    OGC + "tiles/part1/1.0/openapi/ogcapi-tiles-1.yaml#/components/schemas/link": ("schemas", "link", LINK),
+}
+
+# Answers of the request guards (api.limits) and the process pool, documented where they can happen.
+GUARDS: dict[str, dict[str, Any]] = {
+    "413": _error("request body larger than ATLAS_MAX_BODY_BYTES"),
+    "415": _error("Content-Type is not application/json"),
+    "429": {
+        **_error("all process workers are busy; retry after the seconds of Retry-After"),
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    },
+}
+
+
+class OpenApiError(ValueError):
+    """The generated document refers to a remote component this module does not define."""
+
+
+def _bundle(node: Any, components: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            if ref not in REMOTE:
+                raise OpenApiError(f"OpenAPI document refers to {ref}, which has no local definition")
+            section, name, definition = REMOTE[ref]
+            components.setdefault(section, {})[name] = _bundle(copy.deepcopy(definition), components)
+            return {"$ref": f"#/components/{section}/{name}"}
+        return {k: _bundle(v, components) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_bundle(v, components) for v in node]
+    return node
+
+
+def _first_id(resource: dict[str, Any]) -> str | None:
+    provider = resource.get("providers", [{}])[0]
+    data, layer = provider.get("data"), provider.get("options", {}).get("layer")
+    if not data or not layer or not Path(data).is_file():
+        return None
+    field = provider.get("id_field")
+    if not field:
+        return "1"  # layers without a key number their rows from 1
+    frame = pyogrio.read_dataframe(data, layer=layer, columns=[field], max_features=1, read_geometry=False)
+    return str(frame[field].iloc[0]) if len(frame) else None
+
+
+def self_contained(document: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The document with local components only, the service's real answers, and real feature ids as examples."""
+    added: dict[str, Any] = {}
+    doc = _bundle(document, added)
+    components = doc.setdefault("components", {})
+    for section, entries in added.items():
+        components.setdefault(section, {}).update(entries)
+    components.setdefault("schemas", {})["exception"] = EXCEPTION
+    components["responses"]["default"] = _error("unexpected error")
+    components["responses"].update({"InvalidParameter": _error("bad request"), "NotFound": _error("not found")})
+    resources = config.get("resources", {})
+    for path, operations in doc["paths"].items():
+        operations.pop("options", None)
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            responses.setdefault("400", {"$ref": "#/components/responses/InvalidParameter"})
+            if "{" in path or path.startswith(("/collections/", "/processes/", "/jobs")):
+                responses.setdefault("404", {"$ref": "#/components/responses/NotFound"})
+            if method == "post":
+                responses.update({k: v for k, v in GUARDS.items() if k != "429" or path.endswith("/execution")})
+            if path.endswith("/items/{featureId}"):
+                collection = path.split("/")[2]
+                example = _first_id(resources.get(collection, {}))
+                parameter = copy.deepcopy(components["parameters"]["featureId"])
+                if example is not None:
+                    parameter["example"] = example
+                operation["parameters"] = [
+                    parameter if p == {"$ref": "#/components/parameters/featureId"} else p
+                    for p in operation.get("parameters", [])
+                ]
+    return doc
