@@ -13,7 +13,9 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from pyproj import CRS
+from shapely.errors import GEOSException
 
 from geo.crs import is_vn2000, normalise, parse_crs
 from geo.errors import InputDataError
@@ -23,6 +25,25 @@ from geo.tabular import COUNT_FIELDS, RATE_FIELDS, Cell, parse_count, parse_rate
 
 YEARS = range(2015, 2031)
 RATE_CHECK_PP = 0.15  # a rate written in the file may differ this much from the counts (rounding)
+
+
+class ImportLimits(BaseSettings):
+    """Bounds on an imported file, checked before and while it is parsed (ATLAS_IMPORT_MAX_BYTES, _MAX_ROWS)."""
+
+    model_config = SettingsConfigDict(env_prefix="ATLAS_IMPORT_", env_file=".env", extra="ignore")
+
+    max_bytes: int = 100_000_000
+    max_rows: int = 100_000
+
+    def check_size(self, path: Path) -> None:
+        """Refuse a file larger than max_bytes before reading it."""
+        size = Path(path).stat().st_size
+        if size > self.max_bytes:
+            raise InputDataError(
+                path,
+                f"is {size:,} bytes, more than the import limit of {self.max_bytes:,} (ATLAS_IMPORT_MAX_BYTES); "
+                "split the file or raise the limit",
+            )
 
 
 @dataclass
@@ -127,10 +148,14 @@ def import_indicators(
     encoding: str | None = None,
     sheet: str | None = None,
     district: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> tuple[pd.DataFrame, ImportReport]:
     """Read a commune table into rows (unit_code, year, indicators...) keyed to the pre-merger communes."""
     path = Path(path)
-    grid = read_grid(path, encoding=encoding, sheet=sheet)
+    limits = limits or ImportLimits()
+    if path.is_file():
+        limits.check_size(path)
+    grid = read_grid(path, encoding=encoding, sheet=sheet, max_rows=limits.max_rows)
     table = parse_table(grid, path)
     report = ImportReport(str(path), "commune_indicators")
     report.details["encoding"] = table.encoding
@@ -300,6 +325,7 @@ def import_vector(
     crs: str | None = None,
     layer: str | None = None,
     encoding: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
     """Read an infrastructure layer (Shapefile, GeoPackage, GeoJSON) into EPSG:4326 with commune codes."""
     path = Path(path)
@@ -309,10 +335,7 @@ def import_vector(
     report = ImportReport(str(path), kind)
     if not path.exists():
         raise InputDataError(path, "file does not exist")
-    try:
-        frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
-    except Exception as exc:  # pyogrio raises several DataSourceError flavours
-        raise InputDataError(path, f"cannot be read as a vector layer: {exc}") from exc
+    frame = _read_features(path, layer, encoding, limits or ImportLimits(), report)
     if not isinstance(frame, gpd.GeoDataFrame) or frame.empty:
         raise InputDataError(path, "has no features with geometry")
     declared = frame.crs
@@ -342,18 +365,18 @@ def import_vector(
             report.add(i + 1, "error", f"invalid geometry ({shapely.is_valid_reason(geom)})")
     if report.errors:
         raise ImportFailed(report)
-    frame = frame.to_crs("EPSG:4326")
+    frame, rows_of = _single_parts(frame.to_crs("EPSG:4326"), kind, report)
     province = shapely.union_all(communes.geometry.values).buffer(PROVINCE_MARGIN_DEG)
-    outside = [i for i, g in enumerate(frame.geometry) if not g.intersects(province)]
-    if len(outside) == len(frame):
+    outside = sorted({rows_of[i] for i, g in enumerate(frame.geometry) if not g.intersects(province)})
+    if len(outside) == len(set(rows_of)):
         minx, miny, maxx, maxy = frame.total_bounds
         raise InputDataError(
             path,
             f"no feature falls in Sơn La after reprojecting from {frame.crs and declared}: bounds {minx:.4f}, "
             f"{miny:.4f}, {maxx:.4f}, {maxy:.4f}. The declared CRS is probably wrong; pass --crs",
         )
-    for i in outside:
-        report.add(i + 1, "error", "outside Sơn La")
+    for row in outside:
+        report.add(row, "error", "outside Sơn La")
     if report.errors:
         raise ImportFailed(report)
     anchors = gpd.GeoSeries(
@@ -398,9 +421,6 @@ def import_vector(
         ]
         out["road_class"] = frame[type_col].astype(str).map(nfc).to_numpy() if type_col else "không rõ / unknown"
         out["length_km"] = (out.to_crs(3405).length / 1000).round(3)
-        geometry_type = "LineString"
-        out["geometry"] = [shapely.line_merge(g) if g.geom_type == "MultiLineString" else g for g in out.geometry]
-        out = out[[g.geom_type == geometry_type for g in out.geometry]]
     elif kind == "bridges":
         out["bridge_type"] = frame[type_col].astype(str).map(nfc).to_numpy() if type_col else "cầu / bridge"
         out["road_id"] = None
@@ -414,5 +434,68 @@ def import_vector(
             out["facility_type"] = [nfc(t) if t.strip() and t != "None" else default_type for t in types]
     report.details["features"] = str(len(out))
     for i in range(len(out)):
-        report.add(i + 1, "imported", f"in commune {out['commune_2024_code'].iloc[i]}")
+        report.add(rows_of[i], "imported", f"in commune {out['commune_2024_code'].iloc[i]}")
     return out.reset_index(drop=True), report
+
+
+def _read_features(
+    path: Path, layer: str | None, encoding: str | None, limits: ImportLimits, report: ImportReport
+) -> pd.DataFrame:
+    """The features of a vector file within the limits; a geometry GEOS cannot build is refused with its row."""
+    limits.check_size(path)
+    try:
+        features = int(pyogrio.read_info(path, layer=layer, encoding=encoding, force_feature_count=True)["features"])
+    except Exception as exc:  # pyogrio raises several DataSourceError flavours
+        raise InputDataError(path, f"cannot be read as a vector layer: {exc}") from exc
+    if features > limits.max_rows:
+        raise InputDataError(
+            path,
+            f"has {features:,} features, more than the import limit of {limits.max_rows:,} "
+            "(ATLAS_IMPORT_MAX_ROWS); split the file or raise the limit",
+        )
+    try:
+        return pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+    except GEOSException:
+        pass  # one geometry is malformed (e.g. a one-point line): find which, below
+    except Exception as exc:  # pyogrio raises several DataSourceError flavours
+        raise InputDataError(path, f"cannot be read as a vector layer: {exc}") from exc
+    _, _, wkb, _ = pyogrio.raw.read(path, layer=layer, encoding=encoding, columns=[])
+    for i, item in enumerate(wkb):
+        try:
+            shapely.from_wkb(item)
+        except GEOSException as exc:
+            report.add(i + 1, "error", f"malformed geometry: {_geos_message(exc)}")
+    if not report.errors:
+        raise InputDataError(path, "cannot be read as a vector layer: a geometry is malformed")
+    raise ImportFailed(report)
+
+
+def _geos_message(exc: GEOSException) -> str:
+    text = str(exc).split(": ", 1)[-1]
+    if "point array must contain 0 or >1 elements" in text:
+        return "a line with a single point (a line needs at least two)"
+    if "Points of LinearRing do not form a closed linestring" in text:
+        return "a polygon ring that is not closed"
+    return text
+
+
+def _single_parts(frame: gpd.GeoDataFrame, kind: str, report: ImportReport) -> tuple[gpd.GeoDataFrame, list[int]]:
+    """One feature per part: a multi-part geometry becomes several features (lines merged where they join).
+
+    Returns the frame and, for each of its features, the 1-based row of the file it comes from.
+    """
+    keep: list[int] = []
+    geoms: list[shapely.Geometry] = []
+    for i, geom in enumerate(frame.geometry):
+        if not geom.geom_type.startswith("Multi"):
+            keep.append(i)
+            geoms.append(geom)
+            continue
+        merged = shapely.line_merge(geom) if geom.geom_type == "MultiLineString" else geom
+        parts = [p for p in shapely.get_parts(merged) if not p.is_empty]
+        if len(parts) > 1:
+            report.add(i + 1, "warning", f"{geom.geom_type} of {len(parts)} parts stored as {len(parts)} {kind}")
+        keep += [i] * len(parts)
+        geoms += parts
+    out = gpd.GeoDataFrame(frame.drop(columns=frame.geometry.name).iloc[keep], geometry=geoms, crs=frame.crs)
+    return out.reset_index(drop=True), [i + 1 for i in keep]

@@ -12,6 +12,7 @@ import csv
 import io
 import itertools
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,12 +118,18 @@ class ParsedTable:
     title_year: int | None = None
 
 
-def _decode_bytes(data: bytes) -> tuple[str, str, str]:
+def _decode_bytes(data: bytes, path: Path) -> tuple[str, str, str]:
     """(text, byte encoding, legacy reading) under which the bytes look most Vietnamese."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        candidates = [(data[3:].decode("utf-8"), "utf-8")]
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        candidates = [(data.decode("utf-16"), "utf-16")]
+    if data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        base = "utf-8" if data.startswith(b"\xef\xbb\xbf") else "utf-16"
+        try:
+            candidates = [(data.decode("utf-8-sig" if base == "utf-8" else base), base)]
+        except UnicodeDecodeError as exc:
+            raise InputDataError(
+                path,
+                f"starts with a {base.upper()} byte-order mark but cannot be decoded as {base.upper()} "
+                f"({exc.reason} at byte {exc.start:,} of {len(data):,}); is the file truncated or damaged?",
+            ) from None
     else:
         try:
             candidates = [(data.decode("utf-8"), "utf-8")]
@@ -138,14 +145,27 @@ def _decode_bytes(data: bytes) -> tuple[str, str, str]:
     return best[1], best[2], best[3]
 
 
-def read_grid(path: Path, *, encoding: str | None = None, sheet: str | None = None) -> Grid:
-    """Read a CSV or XLSX file into a grid of cells, converting legacy Vietnamese text to Unicode."""
+def _too_many_rows(path: Path, max_rows: int) -> InputDataError:
+    return InputDataError(
+        path,
+        f"has more than {max_rows:,} rows, the import limit (ATLAS_IMPORT_MAX_ROWS); reading stopped there. "
+        "Split the file or raise the limit",
+    )
+
+
+def read_grid(
+    path: Path, *, encoding: str | None = None, sheet: str | None = None, max_rows: int | None = None
+) -> Grid:
+    """Read a CSV or XLSX file into a grid of cells, converting legacy Vietnamese text to Unicode.
+
+    Reading stops with an error as soon as the file proves longer than max_rows rows.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputDataError(path, "file does not exist")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        rows, sheet_name = _xlsx_rows(path, sheet)
+        rows, sheet_name = _xlsx_rows(path, sheet, max_rows)
         legacy = encoding if encoding in ENCODINGS else detect([c.text for r in rows for c in r if c.text])
         return Grid(
             [[Cell(to_unicode(c.text, legacy), c.number, c.percent) for c in r] for r in rows],
@@ -158,11 +178,11 @@ def read_grid(path: Path, *, encoding: str | None = None, sheet: str | None = No
     if b"\x00" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputDataError(path, "is not a text file (it contains NUL bytes); is it an old .xls? save it as .xlsx")
     if encoding in (None, "auto"):
-        text, base, legacy = _decode_bytes(data)
+        text, base, legacy = _decode_bytes(data, path)
     elif encoding in ENCODINGS:
         text, base, legacy = data.decode("cp1252", errors="replace"), "cp1252", encoding
         if encoding == "unicode":
-            text, base, _ = _decode_bytes(data)
+            text, base, _ = _decode_bytes(data, path)
     else:
         try:
             text, base, legacy = data.decode(encoding), encoding, "unicode"
@@ -173,42 +193,78 @@ def read_grid(path: Path, *, encoding: str | None = None, sheet: str | None = No
     if dialect is csv.excel and text.count(";") > text.count(","):
         dialect = "semicolon"
         csv.register_dialect("semicolon", delimiter=";")
-    rows = [[Cell(nfc(v)) for v in row] for row in csv.reader(io.StringIO(text), dialect)]
-    return Grid(rows, f"{base} ({legacy})" if legacy != "unicode" else base)
+    lines: list[list[Cell]] = []
+    for row in csv.reader(io.StringIO(text), dialect):
+        if max_rows is not None and len(lines) >= max_rows:
+            raise _too_many_rows(path, max_rows)
+        lines.append([Cell(nfc(v)) for v in row])
+    return Grid(lines, f"{base} ({legacy})" if legacy != "unicode" else base)
 
 
-def _xlsx_rows(path: Path, sheet: str | None) -> tuple[list[list[Cell]], str]:
+def _xlsx_rows(path: Path, sheet: str | None, max_rows: int | None = None) -> tuple[list[list[Cell]], str]:
+    """The cells of one sheet, streamed (openpyxl read-only mode) and stopped past max_rows."""
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(path, data_only=True, read_only=False)
+        book = load_workbook(path, data_only=True, read_only=True)
     except Exception as exc:  # openpyxl raises many kinds for broken files
         raise InputDataError(path, f"cannot be read as an Excel workbook: {exc}") from exc
-    if sheet is not None and sheet not in book.sheetnames:
-        raise InputDataError(path, f"has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
-    ws = book[sheet] if sheet else book.worksheets[0]
-    merged = {}
-    for rng in ws.merged_cells.ranges:
-        anchor = ws.cell(rng.min_row, rng.min_col)
-        for r in range(rng.min_row, rng.max_row + 1):
-            for c in range(rng.min_col, rng.max_col + 1):
-                merged[(r, c)] = anchor
-    rows: list[list[Cell]] = []
-    for r in range(1, (ws.max_row or 0) + 1):
-        row = []
-        for c in range(1, (ws.max_column or 0) + 1):
-            cell = merged.get((r, c), ws.cell(r, c))
-            value = cell.value
-            if value is None:
-                row.append(Cell(""))
-            elif isinstance(value, bool):
-                row.append(Cell(str(value)))
-            elif isinstance(value, int | float):
-                row.append(Cell(repr(value), float(value), "%" in (cell.number_format or "")))
-            else:
-                row.append(Cell(nfc(str(value))))
-        rows.append(row)
-    return rows, ws.title
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise InputDataError(path, f"has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
+        ws = book[sheet] if sheet else book.worksheets[0]
+        rows: list[list[Cell]] = []
+        try:
+            for values in ws.iter_rows():
+                if max_rows is not None and len(rows) >= max_rows:
+                    raise _too_many_rows(path, max_rows)
+                rows.append([_xlsx_cell(cell) for cell in values])
+            merged = _merged_ranges(ws)
+        except InputDataError:
+            raise
+        except Exception as exc:  # a damaged sheet part: zip, XML or value errors
+            raise InputDataError(path, f"cannot be read as an Excel workbook: {exc}") from exc
+        title = str(ws.title)
+    finally:
+        book.close()
+    width = max((len(r) for r in rows), default=0)
+    for row in rows:
+        row.extend(Cell("") for _ in range(width - len(row)))
+    for min_row, min_col, max_row, max_col in merged:  # every cell of a merged range shows its anchor
+        if min_row > len(rows) or min_col > width:
+            continue
+        anchor = rows[min_row - 1][min_col - 1]
+        for r in range(min_row, min(max_row, len(rows)) + 1):
+            for c in range(min_col, min(max_col, width) + 1):
+                rows[r - 1][c - 1] = anchor
+    return rows, title
+
+
+def _xlsx_cell(cell: Any) -> Cell:
+    value = getattr(cell, "value", None)
+    if value is None:
+        return Cell("")
+    if isinstance(value, bool):
+        return Cell(str(value))
+    if isinstance(value, int | float):
+        return Cell(repr(value), float(value), "%" in (getattr(cell, "number_format", None) or ""))
+    return Cell(nfc(str(value)))
+
+
+def _merged_ranges(ws: Any) -> list[tuple[int, int, int, int]]:
+    """(min_row, min_col, max_row, max_col) of each merged range, read from the sheet's XML (read-only mode)."""
+    from openpyxl.utils.cell import range_boundaries
+
+    found: list[tuple[int, int, int, int]] = []
+    with ws._get_source() as src:  # read-only worksheets do not parse <mergeCells>
+        for _, elem in ET.iterparse(src):
+            tag = elem.tag.rsplit("}", 1)[-1]
+            if tag == "mergeCell" and elem.get("ref"):
+                min_col, min_row, max_col, max_row = range_boundaries(str(elem.get("ref")))
+                found.append((int(min_row or 1), int(min_col or 1), int(max_row or 1), int(max_col or 1)))
+            elif tag in ("row", "c"):
+                elem.clear()
+    return found
 
 
 def parse_table(grid: Grid, path: Path) -> ParsedTable:

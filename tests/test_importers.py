@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 from pyproj import CRS
-from shapely.geometry import LineString, Point
+from shapely.geometry import LineString, MultiLineString, MultiPoint, Point
 
 from geo.encodings import detect, from_unicode, to_unicode
 from geo.errors import InputDataError
-from geo.importing import ImportFailed, UnitIndex, import_indicators, import_vector
+from geo.importing import ImportFailed, ImportLimits, UnitIndex, import_indicators, import_vector
 from geo.tabular import Cell, parse_count, parse_rate
 from layers.warehouse import read_table
 from tests.conftest import Built
@@ -244,6 +244,43 @@ def test_bad_encoding_is_a_clear_error(tmp_path: Path, reference: tuple) -> None
         import_indicators(binary, index)
 
 
+def test_truncated_utf16_is_one_line_naming_the_file(tmp_path: Path, reference: tuple) -> None:
+    index, _, communes = reference
+    whole = f"Mã xã,Năm,Tổng số hộ,Số hộ nghèo\n{communes.index[0]},2024,1000,100\n".encode("utf-16")
+    path = tmp_path / "cut.csv"
+    path.write_bytes(whole[:-1])  # an odd number of bytes: the last character is cut in half
+    with pytest.raises(InputDataError, match=r"cut\.csv: starts with a UTF-16 byte-order mark.*truncated") as caught:
+        import_indicators(path, index)
+    assert "\n" not in str(caught.value)
+    path.write_bytes(whole)
+    frame, _ = import_indicators(path, index)
+    assert list(frame["poor_households"]) == [100]
+
+
+def test_limits_stop_long_and_large_files_early(tmp_path: Path, reference: tuple) -> None:
+    index, _, communes = reference
+    rows = [[code, "2024", "1000", "100", "50"] for code in communes.index[:30]]
+    path = _simple_csv(tmp_path, rows)
+    with pytest.raises(InputDataError, match=r"t\.csv: has more than 20 rows.*ATLAS_IMPORT_MAX_ROWS"):
+        import_indicators(path, index, limits=ImportLimits(max_rows=20))
+    with pytest.raises(InputDataError, match=rf"t\.csv: is {path.stat().st_size:,} bytes.*ATLAS_IMPORT_MAX_BYTES"):
+        import_indicators(path, index, limits=ImportLimits(max_bytes=100))
+    assert len(import_indicators(path, index, limits=ImportLimits(max_rows=31))[0]) == 30
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(["Mã xã", "Năm", "Tổng số hộ", "Số hộ nghèo"])
+    for i in range(5000):
+        ws.append([communes.index[i % 200], 2015 + i // 200, 1000, 100])
+    big = tmp_path / "big.xlsx"
+    wb.save(big)
+    with pytest.raises(InputDataError, match=r"big\.xlsx: has more than 1,000 rows"):
+        import_indicators(big, index, limits=ImportLimits(max_rows=1000))
+    points = tmp_path / "many.geojson"
+    gpd.GeoDataFrame(geometry=[Point(103.9, 21.3)] * 12, crs="EPSG:4326").to_file(points)
+    with pytest.raises(InputDataError, match=r"many\.geojson: has 12 features, more than the import limit of 10"):
+        import_vector(points, "schools", communes.reset_index(), limits=ImportLimits(max_rows=10))
+
+
 def test_ambiguous_name_without_district(tmp_path: Path, reference: tuple) -> None:
     index, _, _ = reference
     path = tmp_path / "names.csv"
@@ -378,3 +415,39 @@ def test_roads_with_surface_classes(tmp_path: Path, reference: tuple) -> None:
     assert out["length_km"].iloc[0] == pytest.approx(3.86, rel=0.05)
     with pytest.raises(ImportFailed, match="a health_stations layer needs Points"):
         import_vector(path, "health_stations", communes)
+
+
+def test_multi_part_features_are_split_by_part_never_dropped(tmp_path: Path, reference: tuple) -> None:
+    _, communes, _ = reference
+    apart = MultiLineString([[(103.90, 21.30), (103.95, 21.32)], [(104.00, 21.35), (104.05, 21.37)]])
+    joined = MultiLineString([[(103.90, 21.40), (103.92, 21.41)], [(103.92, 21.41), (103.94, 21.43)]])
+    path = tmp_path / "r.geojson"
+    gpd.GeoDataFrame({"ten": ["QL6", "ĐT 108"]}, geometry=[apart, joined], crs="EPSG:4326").to_file(path)
+    out, report = import_vector(path, "roads", communes)
+    assert list(out.geom_type) == ["LineString"] * 3  # two parts apart, two that join into one line
+    assert list(out["name"]) == ["QL6", "QL6", "ĐT 108"]
+    assert out.geometry.iloc[2].length == pytest.approx(joined.length)
+    assert [(w.row, w.message) for w in report.lines if w.status == "warning"] == [
+        (1, "MultiLineString of 2 parts stored as 2 roads")
+    ]
+    assert [line.row for line in report.lines if line.status == "imported"] == [1, 1, 2]
+    schools = tmp_path / "s.geojson"
+    multi = MultiPoint([(103.90, 21.32), (103.95, 21.30)])
+    gpd.GeoDataFrame({"ten": ["Trường A"]}, geometry=[multi], crs="EPSG:4326").to_file(schools)
+    out, _ = import_vector(schools, "schools", communes)
+    assert [(g.x, g.y) for g in out.geometry] == [(103.90, 21.32), (103.95, 21.30)]
+
+
+def test_one_point_line_is_refused_naming_its_row(tmp_path: Path, reference: tuple) -> None:
+    _, communes, _ = reference
+    path = tmp_path / "one.geojson"
+    path.write_text(
+        '{"type":"FeatureCollection","features":['
+        '{"type":"Feature","properties":{"ten":"a"},"geometry":{"type":"LineString","coordinates":[[103.9,21.3],[104,21.3]]}},'
+        '{"type":"Feature","properties":{"ten":"b"},"geometry":{"type":"LineString","coordinates":[[103.9,21.3]]}}]}',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ImportFailed, match=r"one\.geojson: 1 problem.*row 2: malformed geometry: a line with a single point"
+    ):
+        import_vector(path, "roads", communes)
