@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import geo
 import layers
@@ -21,8 +24,26 @@ from geo.importing import ImportReport
 from geo.population import PopulationGrid
 from geo.settings import DataSettings
 from geo.sources import Fetcher, FetchResult, Manifest
-from layers.imports import ImportEntry, ImportStore
-from layers.warehouse import quick_check, read_build_info, read_table, write_warehouse
+from layers.imports import Change, ImportEntry, ImportStore
+from layers.warehouse import (
+    checkpoint,
+    quick_check,
+    read_build_info,
+    read_table,
+    remove_stale_temporaries,
+    warehouse_lock,
+    write_warehouse,
+)
+
+SHRINK_LIMIT = 0.5  # an import leaving fewer than this share of a layer's rows needs allow_shrink
+
+
+class LockSettings(BaseSettings):
+    """How long a build or import waits for another one that holds the warehouse lock (ATLAS_LOCK_TIMEOUT, s)."""
+
+    model_config = SettingsConfigDict(env_prefix="ATLAS_", env_file=".env", extra="ignore")
+
+    lock_timeout: float = 600.0
 
 
 @dataclass
@@ -79,22 +100,55 @@ def input_fingerprint(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+@contextmanager
+def exclusive(settings: DataSettings, on_wait: Callable[[str], None] | None = None) -> Iterator[list[str]]:
+    """Hold the warehouse lock; finish or undo an interrupted import and delete stale temporaries first.
+
+    on_wait hears once that another build or import holds the lock; yields notes on what was cleaned up.
+    """
+    with warehouse_lock(settings.warehouse, LockSettings().lock_timeout, on_wait or (lambda _: None)):
+        notes = [f"removed {p.name}, left by a build that died" for p in remove_stale_temporaries(settings.warehouse)]
+        info = read_build_info(settings.warehouse)
+        done = ImportStore(settings.imports_dir).recover(info.get("fingerprint") if info else None)
+        if done:
+            notes.append(done)
+        yield notes
+
+
 def build_warehouse(
     settings: DataSettings,
     *,
     force: bool = False,
     on_step: Callable[[str], None] = lambda _: None,
     on_fetch: Callable[[FetchResult], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> BuildOutcome:
     """Fetch sources and (re)build the warehouse; skip when the existing one has the same fingerprint."""
+    with exclusive(settings, on_wait or on_step) as cleaned:
+        outcome = _build(settings, ImportStore(settings.imports_dir), force=force, on_step=on_step, on_fetch=on_fetch)
+    outcome.notes[:0] = cleaned
+    return outcome
+
+
+def _build(
+    settings: DataSettings,
+    store: ImportStore,
+    *,
+    force: bool = False,
+    on_step: Callable[[str], None] = lambda _: None,
+    on_fetch: Callable[[FetchResult], None] | None = None,
+    on_fingerprint: Callable[[str], None] = lambda _: None,
+) -> BuildOutcome:
+    """build_warehouse with the lock held, applying `store`; on_fingerprint hears the fingerprint before any write."""
     start = time.perf_counter()
     manifest = Manifest.load(settings.manifest)
     fetcher = fetcher_for(settings, manifest)
     on_step("fetching sources")
     fetcher.fetch_all(on_fetch)
+    checkpoint("build:fetched")
     target = settings.warehouse
-    store = ImportStore(settings.imports_dir)
     fingerprint = input_fingerprint(manifest, settings.lineage, store, settings)
+    on_fingerprint(fingerprint)
     info = read_build_info(target)
     if not force and info is not None and info.get("fingerprint") == fingerprint:
         on_step("checking the existing warehouse")
@@ -133,6 +187,7 @@ def build_warehouse(
         layers[kind] = frame  # a real layer replaces the demo one
         notes.append(f"{kind}: imported layer ({len(frame)} features) replaces the demo data")
     notes += add_analysis(layers, settings, on_step)
+    checkpoint("build:layers")
     on_step("writing and validating the warehouse")
     write_warehouse(target, layers, manifest, fingerprint, notes)
     return BuildOutcome(
@@ -198,45 +253,103 @@ def import_file(
     path: Path,
     *,
     options: dict[str, str | None] | None = None,
+    allow_shrink: bool = False,
     on_step: Callable[[str], None] = lambda _: None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> ImportOutcome:
-    """Check a file, store its normalised copy and rebuild; on any failure nothing stays stored."""
-    from geo.importing import VECTOR_KINDS, UnitIndex, import_indicators, import_vector
+    """Check a file, store its normalised copy and rebuild, all or nothing even if the process is killed.
+
+    A vector import that would leave fewer than SHRINK_LIMIT of the layer's rows needs allow_shrink.
+    """
+    from geo.importing import VECTOR_KINDS, ImportLimits, UnitIndex, import_indicators, import_vector
 
     opts = {k: v for k, v in (options or {}).items() if v is not None}
-    if not settings.warehouse.is_file():
-        raise WarehouseError(f"no warehouse at {settings.warehouse}: run `atlas build` before importing")
-    communes = read_table(settings.warehouse, "communes_2024")
-    on_step(f"checking {Path(path).name}")
-    frame: pd.DataFrame
-    if kind == "commune_indicators":
-        index = UnitIndex(communes, read_table(settings.warehouse, "districts_2024"))
-        year = opts.get("year")
-        frame, report = import_indicators(
-            path,
-            index,
-            year=int(year) if year else None,
-            encoding=opts.get("encoding"),
-            sheet=opts.get("sheet"),
-            district=opts.get("district"),
-        )
-    elif kind in VECTOR_KINDS:
-        assert isinstance(communes, gpd.GeoDataFrame)
-        frame, report = import_vector(
-            path, kind, communes, crs=opts.get("crs"), layer=opts.get("layer"), encoding=opts.get("encoding")
-        )
-    else:
-        raise InputDataError(
-            path, f"unknown import kind {kind!r}; one of commune_indicators, " + ", ".join(VECTOR_KINDS)
-        )
-    store = ImportStore(settings.imports_dir)
-    before = store.entries()
-    entry = store.add(kind, Path(path), frame, {k: str(v) for k, v in opts.items()})
+    limits = ImportLimits()
+    with exclusive(settings, on_wait or on_step):
+        if not settings.warehouse.is_file():
+            raise WarehouseError(f"no warehouse at {settings.warehouse}: run `atlas build` before importing")
+        communes = read_table(settings.warehouse, "communes_2024")
+        on_step(f"checking {Path(path).name}")
+        frame: pd.DataFrame
+        if kind == "commune_indicators":
+            index = UnitIndex(communes, read_table(settings.warehouse, "districts_2024"))
+            year = opts.get("year")
+            frame, report = import_indicators(
+                path,
+                index,
+                year=int(year) if year else None,
+                encoding=opts.get("encoding"),
+                sheet=opts.get("sheet"),
+                district=opts.get("district"),
+                limits=limits,
+            )
+        elif kind in VECTOR_KINDS:
+            assert isinstance(communes, gpd.GeoDataFrame)
+            frame, report = import_vector(
+                path,
+                kind,
+                communes,
+                crs=opts.get("crs"),
+                layer=opts.get("layer"),
+                encoding=opts.get("encoding"),
+                limits=limits,
+            )
+        else:
+            raise InputDataError(
+                path, f"unknown import kind {kind!r}; one of commune_indicators, " + ", ".join(VECTOR_KINDS)
+            )
+        store = ImportStore(settings.imports_dir)
+        report.details["replaces"] = _replacement(settings.warehouse, store, kind, Path(path), frame, allow_shrink)
+        change = store.stage_add(kind, Path(path), frame, {k: str(v) for k, v in opts.items()})
+        checkpoint("import:staged")
+        build = _apply(settings, change, on_step)
+    return ImportOutcome(report, change.entry, build)
+
+
+def remove_import(
+    settings: DataSettings,
+    entry_id: str,
+    on_step: Callable[[str], None] = lambda _: None,
+    on_wait: Callable[[str], None] | None = None,
+) -> tuple[ImportEntry, BuildOutcome]:
+    """Forget a stored import and rebuild without it, all or nothing."""
+    with exclusive(settings, on_wait or on_step):
+        change = ImportStore(settings.imports_dir).stage_remove(entry_id)
+        return change.entry, _apply(settings, change, on_step)
+
+
+def _apply(settings: DataSettings, change: Change, on_step: Callable[[str], None]) -> BuildOutcome:
+    """Rebuild with a staged change and commit it; on failure keep whichever state the warehouse has."""
     try:
-        build = build_warehouse(settings, force=True, on_step=on_step)
+        build = _build(settings, change.view(), force=True, on_step=on_step, on_fingerprint=change.prepare)
+        change.commit()
     except BaseException:
-        store.restore(before)
-        (store.root / entry.data).unlink(missing_ok=True)
+        info = read_build_info(settings.warehouse)
+        change.store.recover(info.get("fingerprint") if info else None)
         raise
-    store.prune()
-    return ImportOutcome(report, entry, build)
+    return build
+
+
+def _replacement(
+    warehouse: Path, store: ImportStore, kind: str, path: Path, frame: pd.DataFrame, allow_shrink: bool
+) -> str:
+    """What the import replaces, as one line; refuses an empty import, or one removing most of a layer."""
+    if frame.empty:
+        raise InputDataError(path, "holds no rows to import")
+    if kind == "commune_indicators":
+        return (
+            f"commune_indicators: {len(frame):,} commune-year row(s) of the 2024 communes replace earlier "
+            "values cell by cell; other rows are unchanged"
+        )
+    layers = {name for name, _ in pyogrio.list_layers(warehouse)}
+    before = int(pyogrio.read_info(warehouse, layer=kind)["features"]) if kind in layers else 0
+    previous = [e for e in store.entries() if e.kind == kind]
+    origin = f"import {previous[-1].id} of {previous[-1].file}" if previous else "demo data"
+    line = f"{kind}: {before:,} rows ({origin}) → {len(frame):,} rows from {path.name}"
+    if len(frame) < SHRINK_LIMIT * before and not allow_shrink:
+        raise InputDataError(
+            path,
+            f"would remove most of the {kind} layer ({line}); pass --allow-shrink if the file really "
+            f"replaces the whole layer (refused below {SHRINK_LIMIT:.0%} of the current rows)",
+        )
+    return line

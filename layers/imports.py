@@ -1,14 +1,25 @@
-"""The import store: normalised copies of imported files that every build applies over the demo data."""
+"""The import store: normalised copies of imported files that every build applies over the demo data.
+
+Changes are transactions whose commit point is the replacement of the warehouse. A change stages its
+data file under a hidden name, writes a journal (the index to be, and the fingerprint of the warehouse
+that applies it), rebuilds the warehouse, then publishes the file and the index and deletes the journal.
+`recover` finishes or undoes a change interrupted at any moment: it rolls forward when the warehouse
+carries the journal's fingerprint (the rebuild replaced it) and back otherwise. Call every writing
+method with the warehouse lock held.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -17,8 +28,13 @@ import pyogrio
 from geo.dataset import IndicatorImport
 from geo.errors import WarehouseError
 from geo.sources import sha256_file
+from layers.warehouse import checkpoint
 
 INDEX = "index.json"
+JOURNAL = ".transaction.json"
+STAGED = ".staged-"
+# the files the store writes: copies, staged copies and their SQLite side files, temporary JSON
+STORE_FILE = re.compile(r"^(\.staged-)?\d{8}T\d{12}-\w+\.(gpkg|csv)(-journal|-wal|-shm)?$|^\..*\.json\.part$")
 
 
 @dataclass(frozen=True)
@@ -35,14 +51,44 @@ class ImportEntry:
     options: dict[str, str]
 
 
-class ImportStore:
-    """A folder of normalised imports with an index; writes are atomic."""
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
-    def __init__(self, root: Path) -> None:
+
+def _write_json(path: Path, payload: object) -> None:
+    """Write JSON to path atomically (temporary file, fsync, rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json.part")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _sync_dir(path.parent)
+
+
+class ImportStore:
+    """A folder of normalised imports with an index; or a view of it as a pending change would leave it."""
+
+    def __init__(
+        self, root: Path, entries: list[ImportEntry] | None = None, staged: Mapping[str, Path] | None = None
+    ) -> None:
         self.root = Path(root)
+        self._entries = entries
+        self._staged = dict(staged or {})
 
     def entries(self) -> list[ImportEntry]:
         """Stored imports, oldest first."""
+        if self._entries is not None:
+            return list(self._entries)
         index = self.root / INDEX
         if not index.is_file():
             return []
@@ -52,28 +98,33 @@ class ImportStore:
             raise WarehouseError(f"import index {index} is not valid JSON: {exc}") from exc
         return [ImportEntry(**e) for e in raw]
 
+    def path(self, entry: ImportEntry) -> Path:
+        """Where the normalised copy of an entry is (its staged file while its change is pending)."""
+        return self._staged.get(entry.data, self.root / entry.data)
+
     def digest(self) -> str:
         """sha256 of the index and stored files, for the build fingerprint."""
         h = hashlib.sha256()
         for entry in self.entries():
             h.update(json.dumps(asdict(entry), sort_keys=True).encode())
-            path = self.root / entry.data
+            path = self.path(entry)
             h.update(path.read_bytes() if path.is_file() else b"missing")
         return h.hexdigest()
 
-    def add(self, kind: str, source: Path, frame: pd.DataFrame, options: dict[str, str]) -> ImportEntry:
-        """Store a normalised import; a vector kind replaces the previous import of that kind."""
+    def stage_add(self, kind: str, source: Path, frame: pd.DataFrame, options: dict[str, str]) -> Change:
+        """Stage a normalised import; a vector kind will replace the previous import of that kind."""
         self.root.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         entry_id = f"{stamp}-{kind}"
         spatial = isinstance(frame, gpd.GeoDataFrame)
         data = f"{entry_id}.gpkg" if spatial else f"{entry_id}.csv"
-        tmp = self.root / f".{data}.part"
+        staged = self.root / f"{STAGED}{data}"
         if spatial:
-            pyogrio.write_dataframe(frame, tmp, layer=kind, driver="GPKG")
+            pyogrio.write_dataframe(frame, staged, layer=kind, driver="GPKG")
         else:
-            frame.to_csv(tmp, index=False, encoding="utf-8")
-        os.replace(tmp, self.root / data)
+            frame.to_csv(staged, index=False, encoding="utf-8")
+        with open(staged, "rb") as fh:
+            os.fsync(fh.fileno())
         entry = ImportEntry(
             entry_id,
             kind,
@@ -84,37 +135,75 @@ class ImportStore:
             data,
             options,
         )
-        kept = [e for e in self.entries() if not (spatial and e.kind == kind)]
-        self._write_index([*kept, entry])
-        return entry
+        current = self.entries()
+        replaced = [e for e in current if spatial and e.kind == kind]
+        kept = [e for e in current if e not in replaced]
+        return Change(self, [*kept, entry], {data: staged.name}, [e.data for e in replaced], entry, replaced)
 
-    def remove(self, entry_id: str) -> ImportEntry:
-        """Forget a stored import and delete its copy."""
-        entries = self.entries()
-        match = [e for e in entries if e.id == entry_id]
+    def stage_remove(self, entry_id: str) -> Change:
+        """Stage forgetting a stored import (its copy is deleted when the change commits)."""
+        current = self.entries()
+        match = [e for e in current if e.id == entry_id]
         if not match:
-            raise WarehouseError(f"no stored import {entry_id!r}")
-        self._write_index([e for e in entries if e.id != entry_id])
-        (self.root / match[0].data).unlink(missing_ok=True)
-        return match[0]
+            known = ", ".join(e.id for e in current) or "none"
+            raise WarehouseError(f"no stored import {entry_id!r} (stored: {known})")
+        return Change(self, [e for e in current if e.id != entry_id], {}, [match[0].data], match[0], match)
 
-    def restore(self, entries: list[ImportEntry]) -> None:
-        """Put back an earlier index (the files of its entries must still exist)."""
-        self._write_index(entries)
+    def pending(self) -> dict[str, Any] | None:
+        """The journal of a change that neither committed nor rolled back, if any."""
+        journal = self.root / JOURNAL
+        if not journal.is_file():
+            return None
+        try:
+            payload = json.loads(journal.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return None  # written atomically, so never half-written; treat a damaged one as absent
+        return payload if isinstance(payload, dict) else None
+
+    def recover(self, warehouse_fingerprint: str | None) -> str | None:
+        """Finish or undo an interrupted change, then delete leftover temporaries; says what it did."""
+        if not self.root.is_dir():
+            return None
+        done = None
+        journal = self.pending()
+        if journal is not None:
+            if warehouse_fingerprint is not None and journal.get("fingerprint") == warehouse_fingerprint:
+                self._publish(journal)
+                done = "finished an interrupted import change (the warehouse already applied it)"
+            else:
+                done = "undid an interrupted import change (the warehouse never applied it)"
+        (self.root / JOURNAL).unlink(missing_ok=True)
+        self.prune()
+        return done
 
     def prune(self) -> None:
-        """Delete stored copies no entry refers to any more."""
+        """Delete staged and temporary files and stored copies no entry refers to (not while a change is pending)."""
+        if self.pending() is not None:
+            return
         live = {e.data for e in self.entries()}
         for path in self.root.glob("*"):
-            if path.name != INDEX and not path.name.startswith(".") and path.name not in live:
+            if STORE_FILE.match(path.name) and path.name not in live:
                 path.unlink()
+
+    def _publish(self, journal: Mapping[str, Any]) -> None:
+        """Move staged files to their names, write the index, delete dropped copies (idempotent)."""
+        for final, staged in journal["staged"].items():
+            if (self.root / staged).is_file():
+                os.replace(self.root / staged, self.root / final)
+        checkpoint("import:publishing")
+        _write_json(self.root / INDEX, journal["entries"])
+        live = {e["data"] for e in journal["entries"]}
+        for name in journal["drop"]:
+            if name not in live:
+                (self.root / name).unlink(missing_ok=True)
+        (self.root / JOURNAL).unlink(missing_ok=True)
 
     def indicator_imports(self) -> list[IndicatorImport]:
         """Stored commune tables, oldest first (later imports win where they overlap)."""
         out = []
         for entry in self.entries():
             if entry.kind == "commune_indicators":
-                table = pd.read_csv(self.root / entry.data, dtype={"unit_code": str})
+                table = pd.read_csv(self.path(entry), dtype={"unit_code": str})
                 out.append(IndicatorImport(f"import: {entry.file} ({entry.imported_at})", table))
         return out
 
@@ -123,14 +212,42 @@ class ImportStore:
         out = {}
         for entry in self.entries():
             if entry.data.endswith(".gpkg"):
-                frame = pyogrio.read_dataframe(self.root / entry.data)
+                frame = pyogrio.read_dataframe(self.path(entry))
                 assert isinstance(frame, gpd.GeoDataFrame)
                 out[entry.kind] = frame
         return out
 
-    def _write_index(self, entries: list[ImportEntry]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".index.", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump([asdict(e) for e in entries], fh, ensure_ascii=False, indent=1)
-        os.replace(tmp, self.root / INDEX)
+
+@dataclass
+class Change:
+    """A staged change of the store: the index it leads to, its staged files and the copies it drops."""
+
+    store: ImportStore
+    entries: list[ImportEntry]
+    staged: dict[str, str]  # final file name -> staged file name, both in store.root
+    drop: list[str]
+    entry: ImportEntry  # the import added or removed
+    replaced: list[ImportEntry] = field(default_factory=list)  # stored imports it removes
+
+    def view(self) -> ImportStore:
+        """The store as it will be once the change commits (what the rebuild reads)."""
+        root = self.store.root
+        return ImportStore(root, self.entries, {k: root / v for k, v in self.staged.items()})
+
+    def prepare(self, fingerprint: str) -> None:
+        """Write the journal: the change commits when a warehouse with this fingerprint replaces the old one."""
+        _write_json(self.store.root / JOURNAL, self._journal(fingerprint))
+        checkpoint("import:journal")
+
+    def commit(self) -> None:
+        """Publish the change once the rebuilt warehouse has replaced the old one."""
+        self.store._publish(self._journal(""))
+        self.store.prune()
+
+    def _journal(self, fingerprint: str) -> dict[str, Any]:
+        return {
+            "fingerprint": fingerprint,
+            "entries": [asdict(e) for e in self.entries],
+            "staged": self.staged,
+            "drop": self.drop,
+        }

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
+import signal
 import sqlite3
+import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -25,6 +31,90 @@ T = TypeVar("T")
 BUILD_TABLE = "atlas_build"
 LAYERS_TABLE = "atlas_layers"
 TILING_TOLERANCE_DEG2 = 1e-9  # about 10 m² of symmetric difference between a 2025 unit and its rebuilt communes
+KILL_AT_ENV = "ATLAS_TEST_KILL_AT"
+
+
+class WarehouseBusy(WarehouseError):
+    """Another build or import holds the warehouse lock."""
+
+
+def checkpoint(stage: str) -> None:
+    """Test hook: SIGKILL this process at a named stage when ATLAS_TEST_KILL_AT names it (crash-safety tests)."""
+    if os.environ.get(KILL_AT_ENV) == stage:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _temporary(target: Path, pid: int) -> Path:
+    return target.with_name(f".{target.stem}.{pid}.building.gpkg")
+
+
+def lock_path(target: Path) -> Path:
+    """The lock file every build and import of a warehouse holds (beside it, never deleted)."""
+    return Path(target).with_name(f".{Path(target).stem}.lock")
+
+
+@contextmanager
+def warehouse_lock(
+    target: Path, timeout: float = 0.0, on_wait: Callable[[str], None] = lambda _: None
+) -> Iterator[None]:
+    """Hold the exclusive lock of a warehouse (fcntl.flock, released by the kernel if the process dies).
+
+    Waits up to timeout seconds for another holder, then raises WarehouseBusy naming it.
+    """
+    path = lock_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = path.read_text(encoding="utf-8", errors="replace").strip() or "another process"
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"another build or import ({holder}) holds the lock {path}"
+                        + (f"; waited {timeout:g} s (ATLAS_LOCK_TIMEOUT)" if timeout > 0 else "")
+                        + "; try again when it has finished"
+                    ) from None
+                if not waited:
+                    on_wait(f"waiting for another build or import ({holder}) to finish")
+                    waited = True
+                time.sleep(0.2)
+        started = datetime.now(UTC).replace(microsecond=0).isoformat()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, `{' '.join(sys.argv[:3])}`, since {started}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Delete the temporary files of builds that died (call with the warehouse lock held); returns them.
+
+    Every writer holds the lock while its temporary file exists, so under the lock any other one is stale.
+    """
+    target = Path(target)
+    pattern = re.compile(rf"^\.{re.escape(target.stem)}\.(\d+)\.building\.gpkg(-journal|-wal|-shm)?$")
+    removed = []
+    for path in target.parent.glob(f".{target.stem}.*.building.gpkg*"):
+        match = pattern.match(path.name)
+        if match and int(match.group(1)) != os.getpid():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_layer(path: Path, spec: LayerSpec, frame: pd.DataFrame) -> None:
@@ -94,7 +184,7 @@ def write_warehouse(
     """Write every catalog layer to a temporary GeoPackage, validate it, then atomically replace target."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.building.gpkg")
+    tmp = _temporary(target, os.getpid())
     tmp.unlink(missing_ok=True)
     built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     try:
@@ -102,6 +192,7 @@ def write_warehouse(
             if spec.id not in layers:
                 raise WarehouseError(f"the build produced no layer '{spec.id}'")
             _write_layer(tmp, spec, layers[spec.id])
+            checkpoint("warehouse:writing")
         meta, build = _metadata_frames(layers, manifest, fingerprint, notes, built_at, catalog)
         pyogrio.write_dataframe(meta, tmp, layer=LAYERS_TABLE, driver="GPKG")
         pyogrio.write_dataframe(build, tmp, layer=BUILD_TABLE, driver="GPKG")
@@ -110,7 +201,10 @@ def write_warehouse(
             raise WarehouseError(
                 f"the new warehouse failed validation, {target} was left unchanged: " + "; ".join(problems)
             )
+        _fsync(tmp)
+        checkpoint("warehouse:validated")
         os.replace(tmp, target)
+        checkpoint("warehouse:replaced")
     finally:
         tmp.unlink(missing_ok=True)
     return target

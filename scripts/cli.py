@@ -9,6 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -95,13 +96,16 @@ def build(
     settings = _settings(warehouse)
     with _progress() as progress:
         task = progress.add_task("starting", total=None)
-        outcome = build_warehouse(settings, force=force, on_step=lambda s: progress.update(task, description=s))
+        outcome = build_warehouse(
+            settings, force=force, on_step=lambda s: progress.update(task, description=s), on_wait=_waiting
+        )
+    where = escape(str(outcome.warehouse))
     if outcome.skipped:
-        console.print(f"[green]Warehouse {outcome.warehouse} is up to date[/] (inputs unchanged; --force rebuilds).")
+        console.print(f"[green]Warehouse {where} is up to date[/] (inputs unchanged; --force rebuilds).")
     else:
-        console.print(f"[green]Built {outcome.warehouse}[/] in {outcome.seconds:.1f} s")
+        console.print(f"[green]Built {where}[/] in {outcome.seconds:.1f} s")
     for note in outcome.notes:
-        console.print(f"  · {note}")
+        console.print(f"  · {escape(note)}")
     _print_quality(outcome.quality, limit=10)
     if outcome.calibration is not None:
         _print_calibration(outcome.calibration)
@@ -119,6 +123,10 @@ def import_(
         str | None, typer.Option(help="CRS of a vector file lacking one, e.g. vn2000-104, EPSG:3405.")
     ] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer vector file.")] = None,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option("--allow-shrink", help="Accept a layer with fewer than half the rows of the one it replaces."),
+    ] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Import a commune table or an infrastructure layer, then rebuild; a bad file changes nothing."""
@@ -138,14 +146,20 @@ def import_(
         with _progress() as progress:
             task = progress.add_task("starting", total=None)
             outcome = import_file(
-                settings, kind, file, options=options, on_step=lambda s: progress.update(task, description=s)
+                settings,
+                kind,
+                file,
+                options=options,
+                allow_shrink=allow_shrink,
+                on_step=lambda s: progress.update(task, description=escape(s)),
+                on_wait=_waiting,
             )
     except ImportFailed as exc:
         _print_report(exc.report)
         raise
     _print_report(outcome.report)
     console.print(
-        f"[green]Imported {outcome.entry.rows} row(s) from {file.name}[/] as {outcome.entry.id}; "
+        f"[green]Imported {outcome.entry.rows} row(s) from {escape(file.name)}[/] as {outcome.entry.id}; "
         f"warehouse rebuilt in {outcome.build.seconds:.1f} s"
     )
 
@@ -155,28 +169,31 @@ def imports(
     remove: Annotated[str | None, typer.Option(help="Id of a stored import to remove (then rebuild).")] = None,
 ) -> None:
     """List stored imports, or remove one and rebuild."""
-    from layers.build import build_warehouse
+    from layers.build import remove_import
     from layers.imports import ImportStore
 
     settings = _settings()
     store = ImportStore(settings.imports_dir)
     if remove:
-        before = store.entries()
-        gone = store.remove(remove)
-        try:
-            build_warehouse(settings, force=True)
-        except BaseException:
-            store.restore(before)
-            raise
-        store.prune()
-        console.print(f"Removed {gone.id} ({gone.file}) and rebuilt the warehouse")
+        with _progress() as progress:
+            task = progress.add_task("starting", total=None)
+            gone, _ = remove_import(
+                settings, remove, on_step=lambda s: progress.update(task, description=escape(s)), on_wait=_waiting
+            )
+        console.print(f"Removed {gone.id} ({escape(gone.file)}) and rebuilt the warehouse")
         return
-    table = Table(title=f"Stored imports ({settings.imports_dir})")
+    table = Table(title=escape(f"Stored imports ({settings.imports_dir})"))
     for col in ("id", "kind", "file", "rows", "imported_at", "sha256"):
         table.add_column(col)
     for e in store.entries():
-        table.add_row(e.id, e.kind, e.file, str(e.rows), e.imported_at, e.sha256[:12])
+        table.add_row(e.id, e.kind, escape(e.file), str(e.rows), e.imported_at, e.sha256[:12])
+    if store.pending() is not None:
+        console.print("[yellow]An import or removal is in progress or was interrupted[/]; the next build settles it.")
     console.print(table)
+
+
+def _waiting(message: str) -> None:
+    err.print(f"… {escape(message)} (ATLAS_LOCK_TIMEOUT)")
 
 
 def _print_report(report: object) -> None:
@@ -184,15 +201,17 @@ def _print_report(report: object) -> None:
 
     assert isinstance(report, ImportReport)
     for key, value in report.details.items():
-        console.print(f"  {key}: {value}")
+        console.print(f"  {key}: {escape(value)}")
     shown = [line for line in report.lines if line.status != "imported"]
     if shown:
-        table = Table(title=f"import report: {Path(report.file).name}")
+        table = Table(title=f"import report: {escape(Path(report.file).name)}")
         for col in ("row", "status", "message"):
             table.add_column(col)
         colour = {"error": "red", "warning": "yellow", "skipped": "cyan"}
         for line in shown:
-            table.add_row(str(line.row), f"[{colour.get(line.status, 'white')}]{line.status}[/]", line.message)
+            table.add_row(
+                escape(str(line.row)), f"[{colour.get(line.status, 'white')}]{line.status}[/]", escape(line.message)
+            )
         console.print(table)
     console.print(
         f"  {report.count('imported')} row(s) accepted, {report.count('skipped')} skipped, "
@@ -637,7 +656,7 @@ def main() -> None:
     try:
         app()
     except GeoError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(1)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from geo.importing import ImportFailed
 from geo.sources import sha256_file
-from layers.build import build_warehouse, import_file
+from layers.build import build_warehouse, import_file, remove_import
 from layers.imports import ImportStore
 from layers.warehouse import read_table
 from tests.conftest import Built, settings_for
@@ -19,10 +19,11 @@ from tests.conftest import Built, settings_for
 def test_import_is_all_or_nothing_and_applied_by_every_build(built: Built, tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.gpkg"
     shutil.copyfile(built.path, warehouse)
+    assert built.settings.mirror is not None
     settings = settings_for(
         tmp_path,
         built.settings.mirror,
-        warehouse=warehouse,  # type: ignore[arg-type]
+        warehouse=warehouse,
         cache_dir=built.settings.cache_dir,
         imports_dir=tmp_path / "imports",
     )
@@ -64,8 +65,12 @@ def test_import_is_all_or_nothing_and_applied_by_every_build(built: Built, tmp_p
     again = build_warehouse(settings)  # the import is part of the inputs: nothing changed, nothing rebuilt
     assert again.skipped
 
-    store.remove(store.entries()[0].id)
-    build_warehouse(settings)
+    gone, _ = remove_import(settings, store.entries()[0].id)
+    assert (
+        gone.file == "rasoat_2024.csv"
+        and store.entries() == []
+        and sorted(p.name for p in store.root.iterdir()) == ["index.json"]
+    )
     restored = read_table(warehouse, "commune_indicators")
     demo = restored[(restored["vintage"] == "2024") & (restored["year"] == 2024)].set_index("unit_code")
     assert demo.loc[codes[0], "poor_households"] != 123 or demo.loc[codes[0], "households"] != 1000
