@@ -22,6 +22,7 @@ from api.errors import WarehouseUnavailableError, add_exception_handlers
 from api.limits import RequestLimitsMiddleware, cors_origins
 from api.maps import map_routes
 from api.ogc import build_api, ogc_routes, pygeoapi_config
+from api.openapi import app_document
 from api.settings import ServerSettings
 from api.tiles import tile_routes
 from geo.sources import Manifest
@@ -209,6 +210,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         Mount(OGC_PREFIX, routes=ogc_routes(ogc_api, settings.process_workers, settings.process_retry_after))
     )  # after the tile routes, which share the prefix
     # outermost: CORS (preflights answered for the allowed origins only), then the body and content-type guards
+    fastapi_document = app.openapi
+    app.openapi = lambda: app_document(fastapi_document())  # type: ignore[method-assign]
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,

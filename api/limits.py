@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # POSTs that start work: process execution and CQL2 JSON searches; they take JSON only.
@@ -84,4 +85,3 @@ class RequestLimitsMiddleware:
 def cors_origins(value: str) -> list[str]:
     """The allowed CORS origins of a comma-separated setting (empty: none)."""
     return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
-

@@ -337,6 +337,9 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
         executor: ThreadPoolExecutor | None = None,
     ) -> Response:
         api_request = await APIRequest.from_starlette(request, api.locales)
+        if request.query_params.get("f") == "":
+            headers = {"Content-Type": "application/json"}
+            return _to_response(*api.get_exception(400, headers, "json", "InvalidParameterValue", "f is empty"))
         if check and not api_request.is_valid():
             headers, status, content = api.get_format_exception(api_request)
         else:
@@ -472,7 +475,14 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
 def build_api(config: dict[str, Any]) -> API:
     """A pygeoapi API object with a self-contained OpenAPI document generated from the configuration."""
     from pygeoapi.openapi import get_oas
+    from pygeoapi.plugin import load_plugin
 
-    api = API(config, self_contained(get_oas(config, fail_on_invalid_collection=False), config))
+    processes = {
+        name: load_plugin("process", resource["processor"]).metadata
+        for name, resource in config["resources"].items()
+        if resource.get("type") == "process"
+    }
+    document = get_oas(config, fail_on_invalid_collection=False)
+    api = API(config, self_contained(document, config, CRS_URIS, processes))
     quiet_client_errors()  # pygeoapi has just configured logging; its errors become one line
     return api

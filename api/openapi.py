@@ -41,7 +41,11 @@ HTML = {"text/html": {"schema": {"type": "string"}}}
 def _error(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}, **HTML},
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/exception"}},
+            "application/ld+json": {"schema": {"$ref": "#/components/schemas/exception"}},
+            **HTML,
+        },
     }
 
 
@@ -111,9 +115,7 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
     FEATURES_1 + "#/components/responses/LandingPage": (
         "responses",
         "LandingPage",
-        _document(
-            {"type": "object", "required": ["links"], "properties": {"links": {"type": "array"}}}, "landing page"
-        ),
+        _document({"type": "object", "properties": {"links": {"type": "array"}}}, "landing page or conformance"),
     ),
     FEATURES_1 + "#/components/responses/Collection": (
         "responses",
@@ -207,8 +209,37 @@ def _first_id(resource: dict[str, Any]) -> str | None:
     return str(frame[field].iloc[0]) if len(frame) else None
 
 
-def self_contained(document: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """The document with local components only, the service's real answers, and real feature ids as examples."""
+def execute_schema(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The schema of an execute request for one process: its own inputs, no others."""
+    inputs = metadata.get("inputs", {})
+    return {
+        "type": "object",
+        "required": ["inputs"],
+        "additionalProperties": False,
+        "properties": {
+            "inputs": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [k for k, v in inputs.items() if v.get("minOccurs", 0) >= 1],
+                "properties": {k: v["schema"] for k, v in inputs.items()},
+            },
+            "outputs": {"type": "object"},
+            "response": {"type": "string", "enum": ["raw", "document"], "default": "raw"},
+        },
+    }
+
+
+def self_contained(
+    document: dict[str, Any],
+    config: dict[str, Any],
+    crs: tuple[str, ...] = (),
+    processes: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The document with local components only, the service's real answers, and real feature ids as examples.
+
+    `crs` lists the output CRSs every spatial collection serves; `processes` maps process ids to their metadata,
+    whose inputs become the execute request's schema.
+    """
     added: dict[str, Any] = {}
     doc = _bundle(document, added)
     components = doc.setdefault("components", {})
@@ -217,6 +248,19 @@ def self_contained(document: dict[str, Any], config: dict[str, Any]) -> dict[str
     components.setdefault("schemas", {})["exception"] = EXCEPTION
     components["responses"]["default"] = _error("unexpected error")
     components["responses"].update({"InvalidParameter": _error("bad request"), "NotFound": _error("not found")})
+    components["responses"]["Queryables"] = {
+        "description": "a JSON schema of the collection's properties",
+        "content": {
+            "application/schema+json": {"schema": {"type": "object"}},
+            "application/json": {"schema": {"type": "object"}},
+            **HTML,
+        },
+    }
+    parameters = components["parameters"]
+    parameters["lang"]["schema"] = {"type": "string"}  # any language; unknown ones fall back to Vietnamese
+    if crs:
+        for name in ("crs", "bbox-crs"):
+            parameters[name]["schema"] = {"type": "string", "format": "uri", "enum": list(crs)}
     resources = config.get("resources", {})
     for path, operations in doc["paths"].items():
         operations.pop("options", None)
@@ -227,6 +271,13 @@ def self_contained(document: dict[str, Any], config: dict[str, Any]) -> dict[str
             responses.setdefault("400", {"$ref": "#/components/responses/InvalidParameter"})
             if "{" in path or path.startswith(("/collections/", "/processes/", "/jobs")):
                 responses.setdefault("404", {"$ref": "#/components/responses/NotFound"})
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "Prefer":
+                    parameter["schema"] = {"type": "string"}  # RFC 7240: preferences not understood are ignored
+            process = path.removeprefix("/processes/").removesuffix("/execution")
+            if method == "post" and path.endswith("/execution") and process in (processes or {}):
+                body = operation["requestBody"]["content"]["application/json"]
+                body["schema"] = execute_schema((processes or {})[process])
             if method == "post":
                 responses.update({k: v for k, v in GUARDS.items() if k != "429" or path.endswith("/execution")})
             if path.endswith("/items/{featureId}"):
@@ -239,4 +290,26 @@ def self_contained(document: dict[str, Any], config: dict[str, Any]) -> dict[str
                     parameter if p == {"$ref": "#/components/parameters/featureId"} else p
                     for p in operation.get("parameters", [])
                 ]
+    return doc
+
+
+def app_document(document: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's document of the app's own routes with the answers they really give.
+
+    Bad parameters are 400 (api.errors), not FastAPI's 422; routes with path parameters can answer 404;
+    every answer may be 413 when a body is sent past ATLAS_MAX_BODY_BYTES.
+    """
+    doc = copy.deepcopy(document)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["exception"] = EXCEPTION
+    for path, operations in doc.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses.setdefault("400", _error("bad request"))
+            if "{" in path:
+                responses.setdefault("404", _error("not found"))
+            responses.setdefault("413", GUARDS["413"])
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
     return doc
