@@ -293,6 +293,9 @@ def self_contained(
     return doc
 
 
+HTML_PAGES = ("/", "/maps/")  # routes that answer HTML (by Accept or f) as well as JSON
+
+
 def app_document(document: dict[str, Any]) -> dict[str, Any]:
     """FastAPI's document of the app's own routes with the answers they really give.
 
@@ -310,6 +313,8 @@ def app_document(document: dict[str, Any]) -> dict[str, Any]:
             if "{" in path:
                 responses.setdefault("404", _error("not found"))
             responses.setdefault("413", GUARDS["413"])
+            if path in HTML_PAGES and "200" in responses:
+                responses["200"].setdefault("content", {}).update(HTML)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return doc

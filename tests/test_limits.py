@@ -1,0 +1,188 @@
+"""Request bounds and guards over real HTTP: body size, content type, CORS, the process pool, bad bodies."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Built, LiveServer
+
+ORIGIN = "https://planner.sonla.example"
+
+
+@pytest.fixture(scope="module")
+def server(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    env = {
+        "ATLAS_CACHE_DIR": str(built.settings.cache_dir),
+        "ATLAS_TILE_CACHE_DIR": str(tmp_path_factory.mktemp("tiles")),
+        "ATLAS_MAX_BODY_BYTES": "100000",
+        "ATLAS_CORS_ORIGINS": ORIGIN,
+        "ATLAS_PROCESS_WORKERS": "1",
+        "ATLAS_PROCESS_RETRY_AFTER": "7",
+    }
+    with LiveServer(built.path, env=env) as live:
+        yield live
+
+
+def post(server: LiveServer, process: str, body: bytes, **headers: str) -> httpx.Response:
+    """POST raw bytes to a process execution."""
+    headers = {"Content-Type": "application/json", **headers}
+    return httpx.post(f"{server.url}/ogc/processes/{process}/execution", content=body, headers=headers, timeout=120)
+
+
+def test_a_body_past_the_limit_is_413_from_its_length_or_while_streaming(server: LiveServer) -> None:
+    big = b'{"inputs": {"budget": 1e9, "pad": "' + b"x" * 200_000 + b'"}}'
+    response = post(server, "plan", big)
+    assert response.status_code == 413 and "100000 bytes" in response.json()["description"]
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 10_000):
+            yield big[start : start + 10_000]
+
+    streamed = httpx.post(
+        f"{server.url}/ogc/processes/plan/execution",
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+        timeout=120,
+    )
+    assert "content-length" not in streamed.request.headers  # chunked: only counting can stop it
+    assert streamed.status_code == 413 and streamed.json()["code"] == "PayloadTooLarge"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:  # refused before it is sent
+        sock.sendall(
+            b"POST /ogc/processes/plan/execution HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 50000000\r\n\r\n"
+        )
+        head = sock.recv(4096).decode()
+    assert head.startswith("HTTP/1.1 413")
+
+
+def test_costly_posts_take_json_only(server: LiveServer) -> None:
+    form = httpx.post(f"{server.url}/ogc/processes/plan/execution", data={"budget": "1e9"}, timeout=60)
+    assert form.status_code == 415 and "application/json" in form.json()["description"]
+    text = post(server, "plan", b'{"inputs": {"budget": 1e9}}', **{"Content-Type": "text/plain"})
+    assert text.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[null, null]", "JSON object"),
+        (b"null", "JSON object"),
+        (b"0", "JSON object"),
+        (b"false", "JSON object"),
+        (b'"x"', "JSON object"),
+        (b"[1]", "JSON object"),
+        (b'{"inputs": [1]}', "'inputs'"),
+        (b"\xff\xfe{}", "UTF-8"),
+        (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+        (b"{", "not JSON"),
+    ],
+)
+@pytest.mark.parametrize("prefer", [None, "respond-async"])
+def test_bad_execution_bodies_are_400(server: LiveServer, body: bytes, message: str, prefer: str | None) -> None:
+    for process in ("carry-to-2025", "priority", "plan"):
+        response = post(server, process, body, **({"Prefer": prefer} if prefer else {}))
+        assert response.status_code == 400, response.text
+        assert message in response.json()["description"]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"households": 2**63}, "households must be a whole number from 0 to 1000000000"),
+        ({"households": 2**63 - 1}, "from 0 to 1000000000"),
+        ({"households": 10, "year": "x"}, "year must be a whole number"),
+        ({"households": 10, "year": True}, "year must be a whole number"),
+        ({"households": 1.5}, "households must be a whole number"),
+        ({"households": 10, "unit_code": 3646}, "unit_code must be a 5-digit string"),
+    ],
+)
+def test_carry_refuses_counts_and_years_out_of_bounds(server: LiveServer, row: dict[str, Any], message: str) -> None:
+    rows = [{"unit_code": "03646", "year": 2024, **row}, {"unit_code": "03649", "year": 2024, "households": 1}]
+    response = post(server, "carry-to-2025", json.dumps({"inputs": {"rows": rows}}).encode())
+    assert response.status_code == 400, response.text
+    assert message in response.json()["description"]
+
+
+def test_priority_bounds_criteria_and_draws(server: LiveServer) -> None:
+    criterion = {"id": "poor_rate", "column": "poor_rate", "weight": 1}
+    profile = {"profile": "big", "version": "1", "units": [criterion] * 60, "villages": [criterion]}
+    response = post(server, "priority", json.dumps({"inputs": {"profile": profile}}).encode())
+    assert response.status_code == 400 and "more than the limit of 50" in response.json()["description"]
+    draws = post(server, "priority", b'{"inputs": {"draws": 5000}}')
+    assert draws.status_code == 400 and "from 10 to 2000" in draws.json()["description"]
+    described = httpx.get(f"{server.url}/ogc/processes/priority", params={"f": "json"}, timeout=60).json()
+    assert described["inputs"]["draws"]["schema"]["maximum"] == 2000
+
+
+def test_plan_bounds_candidates(server: LiveServer) -> None:
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [104.0, 21.3]},
+        "properties": {"project_id": "X", "kind": "school"},
+    }
+    many = {"type": "FeatureCollection", "features": [feature] * 2001}
+    response = post(server, "plan", json.dumps({"inputs": {"budget": 1e9, "candidates": many}}).encode())
+    assert response.status_code == 400 and "limit of 2000" in response.json()["description"]
+
+
+def test_processes_beyond_the_pool_are_429_with_retry_after(server: LiveServer) -> None:
+    body = json.dumps({"inputs": {"budget": 10e9}}).encode()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(server, "plan", body), range(4)))
+    statuses = sorted(r.status_code for r in answers)
+    assert 200 in statuses and 429 in statuses, statuses
+    busy = next(r for r in answers if r.status_code == 429)
+    assert busy.headers["retry-after"] == "7" and busy.json()["code"] == "TooManyRequests"
+    done = next(r for r in answers if r.status_code == 200)
+    assert done.json()["totals"]["cost_vnd"] <= 10e9
+
+
+def test_cors_preflight_answers_the_configured_origin_only(server: LiveServer) -> None:
+    url = f"{server.url}/ogc/processes/plan/execution"
+    asked = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    allowed = httpx.options(url, headers={"Origin": ORIGIN, **asked}, timeout=30)
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == ORIGIN
+    other = httpx.options(url, headers={"Origin": "https://evil.example", **asked}, timeout=30)
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+    page = httpx.get(f"{server.url}/ogc/collections", headers={"Origin": "https://evil.example"}, timeout=30)
+    assert page.status_code == 200 and "access-control-allow-origin" not in page.headers
+
+
+def test_items_sortby_geojson_type_and_405_allow(server: LiveServer) -> None:
+    items = f"{server.url}/ogc/collections/units_2025/items"
+    empty = httpx.get(items, params={"sortby": ""}, timeout=30)
+    assert empty.status_code == 400 and "sortby" in empty.json()["description"]
+    page = httpx.get(items, params={"limit": 2, "f": "json"}, timeout=30)
+    assert page.headers["content-type"].startswith("application/geo+json")
+    assert len(page.json()["features"]) == 2
+    wrong = httpx.put(f"{server.url}/ogc/collections", timeout=30)
+    assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
+
+
+def test_the_ogc_document_is_self_contained_and_names_the_bounds(server: LiveServer) -> None:
+    document = httpx.get(f"{server.url}/ogc/openapi", params={"f": "json"}, timeout=60).json()
+    text = json.dumps(document)
+    refs = set(re.findall(r'"\$ref": "([^"]+)"', text))
+    assert refs and all(r.startswith("#/") for r in refs), sorted(r for r in refs if not r.startswith("#/"))
+    for ref in refs:  # every local reference resolves
+        node: Any = document
+        for part in ref[2:].split("/"):
+            node = node[part]
+    limit = next(
+        p for p in document["paths"]["/collections/units_2025/items"]["get"]["parameters"] if p.get("name") == "limit"
+    )
+    assert limit["schema"]["maximum"] == 10000
+    execution = document["paths"]["/processes/plan/execution"]["post"]
+    assert {"400", "413", "415", "429"} <= set(execution["responses"])
+    budget = execution["requestBody"]["content"]["application/json"]["schema"]["properties"]["inputs"]
+    assert "exclusiveMinimum" not in json.dumps(budget)
+    item = document["paths"]["/collections/units_2025/items/{featureId}"]["get"]["parameters"][0]
+    assert httpx.get(f"{server.url}/ogc/collections/units_2025/items/{item['example']}", timeout=30).status_code == 200
