@@ -6,7 +6,8 @@ import asyncio
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ import mapbox_vector_tile
 import pytest
 import zstandard
 from PIL import Image
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, StreamingResponse
 
 from api.caching import CachingMiddleware, ResponseCache, accepted_codings, negotiate
 from tests.conftest import Built, LiveServer
@@ -24,7 +25,20 @@ from tests.conftest import Built, LiveServer
 PAGE = "/ogc/collections/units_2025/items?limit=100"
 
 
-def decode(response: httpx.Response) -> bytes:
+@dataclass
+class Wire:
+    """An answer as it came over the wire: status, headers and the body still coded."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    def json(self) -> Any:
+        """The body read as JSON (for answers sent without a coding)."""
+        return json.loads(self.content)
+
+
+def decode(response: Wire | httpx.Response) -> bytes:
     """The body a client gets after undoing the answer's Content-Encoding."""
     raw = response.content
     coding = response.headers.get("content-encoding")
@@ -52,11 +66,11 @@ def raw_client(server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def get(client: httpx.Client, path: str, coding: str, **headers: str) -> httpx.Response:
-    """GET without httpx decoding the body, so the bytes on the wire are checked."""
+def get(client: httpx.Client, path: str, coding: str, **headers: str) -> Wire:
+    """GET without httpx undoing the coding, so the bytes on the wire are checked."""
     with client.stream("GET", path, headers={"Accept-Encoding": coding, **headers}) as response:
-        response.read()
-    return response
+        raw = b"".join(response.iter_raw())
+    return Wire(response.status_code, response.headers, raw)
 
 
 def test_every_coding_decodes_to_the_same_feature_page(raw_client: httpx.Client) -> None:
@@ -101,7 +115,7 @@ def test_revalidation_with_each_coding(raw_client: httpx.Client) -> None:
 
 
 def test_vector_tiles_are_gzip_only_when_asked_and_pngs_never_coded(raw_client: httpx.Client) -> None:
-    tile = "/ogc/collections/units_2025/tiles/WebMercatorQuad/8/113/202"
+    tile = "/ogc/collections/units_2025/tiles/WebMercatorQuad/8/112/201"  # 11 KB
     plain = get(raw_client, tile, "identity")
     assert plain.status_code == 200 and "content-encoding" not in plain.headers
     for coding in ("gzip, br", "gzip, deflate, br, zstd", "gzip"):
@@ -111,7 +125,7 @@ def test_vector_tiles_are_gzip_only_when_asked_and_pngs_never_coded(raw_client: 
     assert "content-encoding" not in get(raw_client, tile, "br, zstd").headers
     layers = mapbox_vector_tile.decode(plain.content)
     assert layers["units_2025"]["features"]
-    png = get(raw_client, "/tiles/poverty_rate_units_2025/8/202/113.png", "gzip, br")
+    png = get(raw_client, "/tiles/poverty_rate_units_2025/8/201/112.png", "gzip, br")
     assert png.status_code == 200 and "content-encoding" not in png.headers
     assert Image.open(io.BytesIO(png.content)).size == (256, 256)
 
@@ -136,11 +150,15 @@ def test_uncacheable_answers_are_coded_for_speed(raw_client: httpx.Client) -> No
     crosswalk = raw_client.get("/ogc/collections/crosswalk_2025/items", params={"limit": 1000}).json()
     codes = [f["properties"]["old_code"] for f in crosswalk["features"]]
     rows = [{"unit_code": code, "year": 2024, "households": 1000, "poor_households": 100} for code in codes]
-    response = raw_client.post(
+    request = raw_client.build_request(
+        "POST",
         "/ogc/processes/carry-to-2025/execution",
         json={"inputs": {"rows": rows}},
         headers={"Accept-Encoding": "gzip, br"},
     )
+    sent = raw_client.send(request, stream=True)
+    response = Wire(sent.status_code, sent.headers, b"".join(sent.iter_raw()))
+    sent.close()
     assert response.status_code == 200 and response.headers["content-encoding"] == "br"
     assert "etag" not in response.headers  # a process result is not a cached answer
     result = json.loads(decode(response))
@@ -151,13 +169,36 @@ def test_uncacheable_answers_are_coded_for_speed(raw_client: httpx.Client) -> No
     assert {p["id"] for p in json.loads(decode(processes))["processes"]} >= {"carry-to-2025", "plan", "priority"}
 
 
-def test_answers_larger_than_an_entry_stream_as_they_are(built: Built) -> None:
-    env = {"ATLAS_CACHE_DIR": str(built.settings.cache_dir), "ATLAS_RESPONSE_CACHE_ENTRY_MB": "1"}
-    with LiveServer(built.path, env=env) as server, httpx.Client(base_url=server.url, timeout=120) as client:
-        big = get(client, PAGE, "gzip, br")
-        assert "content-encoding" not in big.headers and json.loads(big.content)["numberReturned"] == 75
-        small = get(client, "/ogc/collections/units_2025/items?limit=2", "gzip, br")
-        assert small.headers["content-encoding"] == "br" and json.loads(decode(small))["numberReturned"] == 2
+def test_answers_larger_than_an_entry_stream_as_they_are() -> None:
+    calls: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        calls.append(scope["path"])
+        if scope["path"] == "/stream":
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for i in range(50):
+                    yield (str(i) * 1000).encode()
+
+            await StreamingResponse(chunks(), media_type="text/plain")(scope, receive, send)
+        else:
+            await PlainTextResponse("z" * 30_000)(scope, receive, send)
+
+    cache = ResponseCache(max_bytes=1_000_000, max_entry_bytes=20_000)
+    wrapped = CachingMiddleware(app, build=lambda: ("fp", datetime(2026, 11, 1, tzinfo=UTC)), cache=cache)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://atlas") as client:
+            for _ in range(2):
+                streamed = await client.get("/stream", headers={"Accept-Encoding": "gzip, br"})
+                assert "content-encoding" not in streamed.headers and "etag" in streamed.headers
+                assert streamed.content == b"".join((str(i) * 1000).encode() for i in range(50))
+                whole = await client.get("/whole", headers={"Accept-Encoding": "gzip, br"})
+                assert whole.headers["content-encoding"] == "br" and whole.text == "z" * 30_000
+        assert calls == ["/stream", "/whole"] * 2  # neither was kept
+        assert cache.stats()["entries"] == 0
+
+    asyncio.run(run())
 
 
 def test_accept_encoding_parsing() -> None:
