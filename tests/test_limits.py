@@ -22,7 +22,7 @@ def server(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
     env = {
         "ATLAS_CACHE_DIR": str(built.settings.cache_dir),
         "ATLAS_TILE_CACHE_DIR": str(tmp_path_factory.mktemp("tiles")),
-        "ATLAS_MAX_BODY_BYTES": "100000",
+        "ATLAS_MAX_BODY_BYTES": "400000",
         "ATLAS_CORS_ORIGINS": ORIGIN,
         "ATLAS_PROCESS_WORKERS": "1",
         "ATLAS_PROCESS_RETRY_AFTER": "7",
@@ -38,9 +38,9 @@ def post(server: LiveServer, process: str, body: bytes, **headers: str) -> httpx
 
 
 def test_a_body_past_the_limit_is_413_from_its_length_or_while_streaming(server: LiveServer) -> None:
-    big = b'{"inputs": {"budget": 1e9, "pad": "' + b"x" * 200_000 + b'"}}'
+    big = b'{"inputs": {"budget": 1e9, "pad": "' + b"x" * 500_000 + b'"}}'
     response = post(server, "plan", big)
-    assert response.status_code == 413 and "100000 bytes" in response.json()["description"]
+    assert response.status_code == 413 and "400000 bytes" in response.json()["description"]
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(big), 10_000):
