@@ -2,6 +2,8 @@
 
 Run with the Python that has QGIS's bindings (Debian: /usr/bin/python3 with python3-qgis):
     QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/qgis_check.py http://127.0.0.1:8000/ogc units_2025 [out.png]
+        [--bbox=minx,miny,maxx,maxy]
+With --bbox, QGIS is asked for the features of that view only (as when a map is panned there).
 Prints one JSON object: QGIS version, layer validity, feature count, field types, a sample feature.
 """
 
@@ -26,15 +28,22 @@ def main() -> None:
     from qgis.PyQt.QtCore import QSize
     from qgis.PyQt.QtGui import QColor
 
-    base, collection = sys.argv[1], sys.argv[2]
-    image = sys.argv[3] if len(sys.argv) > 3 else None
+    args = [a for a in sys.argv[1:] if not a.startswith("--bbox=")]
+    bbox = [float(v) for a in sys.argv[1:] if a.startswith("--bbox=") for v in a.removeprefix("--bbox=").split(",")]
+    base, collection = args[0], args[1]
+    image = args[2] if len(args) > 2 else None
     app = QgsApplication([], False)
     app.initQgis()
     uri = f"url='{base}' typename='{collection}'"
     layer = QgsVectorLayer(uri, collection, "OAPIF")
     report: dict[str, object] = {"qgis": Qgis.QGIS_VERSION, "valid": layer.isValid(), "uri": uri}
     if layer.isValid():
-        features = list(layer.getFeatures())
+        if bbox:
+            from qgis.core import QgsFeatureRequest, QgsRectangle
+
+            features = list(layer.getFeatures(QgsFeatureRequest().setFilterRect(QgsRectangle(*bbox))))
+        else:
+            features = list(layer.getFeatures())
         fields = layer.fields()
         report["count"] = len(features)
         report["crs"] = layer.crs().authid()
