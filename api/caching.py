@@ -10,7 +10,7 @@ Everything the service answers to a GET is a function of the warehouse build, th
   cached answer costs a dictionary look-up, compressed or not.
 - Encodings: negotiated from `Accept-Encoding` (q-values honoured; Brotli, then zstd, then gzip when the
   client accepts several equally). Vector tiles are gzip-encoded only, and only when asked, as tile clients
-  expect; images and PDFs are sent as they are. An encoding that does not make the body smaller is not used.
+  expect; images are sent as they are. A coding that saves less than 5% (a PDF, mostly) is not used.
 - Answers that cannot be cached (process results, errors) are compressed at a level chosen for speed,
   when they are large enough to gain.
 """
@@ -38,7 +38,8 @@ VARY = ("accept", "accept-language")  # request headers that select the content;
 VARY_HEADER = b"Accept, Accept-Language, Accept-Encoding"
 MVT = "application/vnd.mapbox-vector-tile"
 MIN_COMPRESS_BYTES = 1024  # smaller bodies gain too little to be worth a coding
-INCOMPRESSIBLE = ("image/", "application/pdf", "application/zip", "application/gzip", "font/woff2")
+INCOMPRESSIBLE = ("image/", "application/zip", "application/gzip", "font/woff2")  # compressed already
+GAIN = 0.95  # a coding is used only when it saves at least 5%
 DROPPED = {b"content-length", b"content-encoding", b"etag", b"last-modified", b"vary"}
 
 
@@ -429,7 +430,7 @@ class CachingMiddleware:
         self._coding[(key, token)] = future
         try:
             data: bytes | None = await run_in_threadpool(CODINGS[token].for_size, entry.body)
-            if data is not None and len(data) >= len(entry.body):
+            if data is not None and len(data) > GAIN * len(entry.body):
                 data = None
             if keep:
                 self.cache.add_coding(key, entry, token, data)
@@ -488,7 +489,7 @@ class CachingMiddleware:
         if token is not None:
             coding = CODINGS[token]
             coded = await run_in_threadpool(coding.for_speed if fast else coding.for_size, body)
-            if len(coded) < len(body):
+            if len(coded) <= GAIN * len(body):
                 body = coded
             else:
                 token = None
