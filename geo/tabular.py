@@ -13,6 +13,7 @@ import io
 import itertools
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,8 @@ def _xlsx_rows(path: Path, sheet: str | None, max_rows: int | None = None) -> tu
     """The cells of one sheet, streamed (openpyxl read-only mode) and stopped past max_rows."""
     from openpyxl import load_workbook
 
+    if max_rows is not None:
+        _check_sheet_rows(path, max_rows)
     try:
         book = load_workbook(path, data_only=True, read_only=True)
     except Exception as exc:  # openpyxl raises many kinds for broken files
@@ -238,6 +241,35 @@ def _xlsx_rows(path: Path, sheet: str | None, max_rows: int | None = None) -> tu
             for c in range(min_col, min(max_col, width) + 1):
                 rows[r - 1][c - 1] = anchor
     return rows, title
+
+
+ROW_TAG = re.compile(rb"<(?:\w+:)?row[\s>/]")
+
+
+def _check_sheet_rows(path: Path, max_rows: int) -> None:
+    """Refuse a workbook with a sheet longer than max_rows, counting its row tags in the compressed stream.
+
+    openpyxl scans a whole sheet that declares no dimension before it yields a row, so this runs first.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for part in archive.namelist():
+                if not re.fullmatch(r"xl/worksheets/[^/]+\.xml", part):
+                    continue
+                count, data = 0, b""
+                with archive.open(part) as stream:
+                    while True:
+                        chunk = stream.read(1 << 20)
+                        data += chunk
+                        cut = max(len(data) - 16, 0) if chunk else len(data)  # a tag may straddle two chunks
+                        count += sum(1 for m in ROW_TAG.finditer(data) if m.start() < cut)
+                        data = data[cut:]
+                        if count > max_rows:
+                            raise _too_many_rows(path, max_rows)
+                        if not chunk:
+                            break
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputDataError(path, f"cannot be read as an Excel workbook: {exc}") from exc
 
 
 def _xlsx_cell(cell: Any) -> Cell:
