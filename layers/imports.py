@@ -28,7 +28,7 @@ import pyogrio
 from geo.dataset import IndicatorImport
 from geo.errors import WarehouseError
 from geo.sources import sha256_file
-from layers.warehouse import checkpoint
+from layers.warehouse import checkpoint, fsync_path
 
 INDEX = "index.json"
 JOURNAL = ".transaction.json"
@@ -51,14 +51,6 @@ class ImportEntry:
     options: dict[str, str]
 
 
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_json(path: Path, payload: object) -> None:
     """Write JSON to path atomically (temporary file, fsync, rename)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json.part")
@@ -72,7 +64,7 @@ def _write_json(path: Path, payload: object) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _sync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 class ImportStore:
@@ -123,8 +115,7 @@ class ImportStore:
             pyogrio.write_dataframe(frame, staged, layer=kind, driver="GPKG")
         else:
             frame.to_csv(staged, index=False, encoding="utf-8")
-        with open(staged, "rb") as fh:
-            os.fsync(fh.fileno())
+        fsync_path(staged)
         entry = ImportEntry(
             entry_id,
             kind,

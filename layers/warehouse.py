@@ -109,7 +109,8 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
     return removed
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a folder's) data to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -201,7 +202,7 @@ def write_warehouse(
             raise WarehouseError(
                 f"the new warehouse failed validation, {target} was left unchanged: " + "; ".join(problems)
             )
-        _fsync(tmp)
+        fsync_path(tmp)
         checkpoint("warehouse:validated")
         os.replace(tmp, target)
         checkpoint("warehouse:replaced")

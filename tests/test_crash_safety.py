@@ -272,10 +272,10 @@ def test_killed_imports_and_builds_leave_the_previous_state(site: Site, tmp_path
     killed = site.start("build", "--force", kill_at="warehouse:validated", ATLAS_LOCK_TIMEOUT="600")
     waiter = None
     try:
-        while killed.poll() is None:  # until the build holds the lock
-            code, _, err = site.run("build")
-            if code == 1:
-                assert "holds the lock" in err and f"pid {killed.pid}" in err
+        while killed.poll() is None:  # until the build holds the lock (the probe takes it and builds nothing)
+            code, _, err = site.run("imports", "--remove", "nope")
+            if "holds the lock" in err:
+                assert code == 1 and f"pid {killed.pid}" in err
                 waiter = site.start("build", ATLAS_LOCK_TIMEOUT="600")
                 break
         assert waiter is not None, "the forced build ended before a second one could try"
