@@ -33,6 +33,13 @@ class ServerSettings(BaseSettings):
     plan_time_limit: float = Field(default=30.0, gt=0)  # seconds the `plan` solver may run per request
     response_cache_mb: int = Field(256, ge=1)  # answers kept in memory with their gzip/Brotli/zstd codings
     response_cache_entry_mb: int = Field(64, ge=1)  # larger answers are streamed as they are, never kept
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # server processes (`atlas serve`)
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto are trusted (comma-separated)
+    keep_alive: int = Field(default=5, ge=1)  # seconds an idle client connection is kept open
+    tile_memory_mb: int = Field(default=64, ge=1)  # tiles kept in memory per worker (empty tiles counted)
+    tile_disk_mb: int = Field(default=512, ge=1)  # tiles kept on disk per build, shared by the workers
+    tile_geometry_mb: int = Field(default=160, ge=1)  # simplified layer geometries per worker (one set per zoom)
+    map_cache_mb: int = Field(default=64, ge=1)  # web maps and printed sheets kept in memory per worker
 
     def base_url(self) -> str:
         """Root URL of the service as clients see it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -12,6 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 from geo.errors import GeoError, validation_problem
 from geo.settings import DataSettings
@@ -594,23 +597,57 @@ def serve(
     warehouse: WarehouseOpt = None,
     host: Annotated[str | None, typer.Option(help="Interface to listen on (ATLAS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (ATLAS_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (ATLAS_WORKERS; default: one per core).", min=1)
+    ] = None,
 ) -> None:
-    """Serve the warehouse over HTTP (landing page, health, downloads)."""
+    """Serve the warehouse over HTTP: OGC API, tiles, maps, landing page, health, downloads."""
+    import os
+
     import uvicorn
 
+    from api.settings import ServerSettings
+
+    # each worker builds its app from the environment (serve_factory): pass the options on through it
+    for name, value in (("WAREHOUSE", warehouse), ("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"ATLAS_{name}"] = str(value)
+    settings = ServerSettings()
+    _require_warehouse(settings.warehouse)
+    uvicorn.run(
+        "scripts.cli:serve_factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_keep_alive=settings.keep_alive,
+    )
+
+
+def serve_factory() -> FastAPI:
+    """The app of one server worker, from the ATLAS_* settings as they are when the worker starts."""
     from api.app import create_app
     from api.settings import ServerSettings
 
-    overrides: dict[str, object] = {}
-    if warehouse is not None:
-        overrides["warehouse"] = warehouse
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        overrides["port"] = port
-    settings = ServerSettings(**overrides)  # type: ignore[arg-type]
-    _require_warehouse(settings.warehouse)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    limit_malloc_arenas()
+    return create_app(ServerSettings())
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Fewer glibc malloc arenas: memory freed by request threads is reused instead of kept per thread."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to tune
+        return
 
 
 def _require_warehouse(path: Path) -> None:

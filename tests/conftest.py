@@ -84,7 +84,8 @@ class LiveServer:
     def __init__(self, warehouse: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
         self.warehouse = warehouse
-        self.env = {**os.environ, "ATLAS_HOST": "127.0.0.1", "ATLAS_PORT": str(self.port), **(env or {})}
+        self.env = {**os.environ, "ATLAS_WORKERS": "1", "ATLAS_HOST": "127.0.0.1", "ATLAS_PORT": str(self.port)}
+        self.env.update(env or {})  # one worker unless a test asks for more
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
