@@ -1,13 +1,17 @@
 """Benchmark the atlas's OGC API against stock pygeoapi serving the same GeoPackage, in one run.
 
 Stock pygeoapi runs its own Starlette app under uvicorn with its SQLiteGPKG provider (which needs
-SQLite extension loading: a venv made with Debian's /usr/bin/python3 and libsqlite3-mod-spatialite);
-the atlas runs `atlas serve`. Both get one uvicorn worker on loopback; load comes from wrk.
+SQLite extension loading: a venv made with Debian's /usr/bin/python3 and libsqlite3-mod-spatialite),
+once with its default settings and once with `gzip: true`; the atlas runs `atlas serve`. All get one
+uvicorn worker on loopback; load comes from wrk. Every request is sent as real clients send it: with the
+headers QGIS and Chromium sent in tests/test_clients.py (bench/clients/*.json), and with no
+Accept-Encoding for comparison. QGIS's own pattern is replayed too: the pages of `villages` it asked for
+the view of tests/test_clients.py, with its page size and bbox.
 
     apt-get install -y libsqlite3-mod-spatialite wrk
     .venv/bin/python bench/ogc.py [--seconds 10] [--connections 4]
 
-Prints a Markdown table (requests per second, median and p95 latency, response size) for the README.
+Prints a Markdown table (requests per second, median and p95 latency, bytes on the wire) for the README.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.clients import PROFILES, qgis_pages  # noqa: E402
 from bench.wrk import load  # noqa: E402
 from geo.settings import DataSettings  # noqa: E402
 
@@ -69,10 +74,11 @@ def stock_python() -> Path:
     return python
 
 
-def stock_config(warehouse: Path, port: int, folder: Path) -> tuple[Path, Path]:
-    """pygeoapi configuration and OpenAPI document for units_2025 through the stock SQLiteGPKG provider."""
+def stock_config(warehouse: Path, port: int, folder: Path, gzip: bool) -> tuple[Path, Path]:
+    """pygeoapi configuration and OpenAPI document for units_2025 and villages through stock SQLiteGPKG."""
     config = {
         "server": {
+            "gzip": gzip,
             "bind": {"host": "127.0.0.1", "port": port},
             "url": f"http://127.0.0.1:{port}",
             "mimetype": "application/json; charset=UTF-8",
@@ -111,29 +117,24 @@ def stock_config(warehouse: Path, port: int, folder: Path) -> tuple[Path, Path]:
             },
         },
         "resources": {
-            "units_2025": {
+            layer: {
                 "type": "collection",
-                "title": "units_2025",
-                "description": "units_2025",
+                "title": layer,
+                "description": layer,
                 "keywords": ["x"],
                 "extents": {
                     "spatial": {"bbox": [103, 20, 106, 23], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}
                 },
                 "providers": [
-                    {
-                        "type": "feature",
-                        "name": "SQLiteGPKG",
-                        "data": str(warehouse),
-                        "id_field": "code",
-                        "table": "units_2025",
-                    }
+                    {"type": "feature", "name": "SQLiteGPKG", "data": str(warehouse), "id_field": key, "table": layer}
                 ],
             }
+            for layer, key in (("units_2025", "code"), ("villages", "geonameid"))
         },
     }
-    cfg = folder / "stock.config.yml"
+    cfg = folder / f"stock-{port}.config.yml"
     cfg.write_text(json.dumps(config))  # JSON is YAML
-    openapi = folder / "stock.openapi.yml"
+    openapi = folder / f"stock-{port}.openapi.yml"
     python = stock_python()
     env = {**os.environ, "PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(openapi)}
     subprocess.run(
@@ -160,10 +161,13 @@ def wait(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def fetch(url: str) -> bytes:
-    """One GET without compression."""
-    with urllib.request.urlopen(url, timeout=120) as r:
-        return bytes(r.read())
+def fetch(url: str, headers: dict[str, str]) -> bytes:
+    """One GET with a client's headers, its content coding undone (httpx reads gzip, Brotli and zstd)."""
+    import httpx
+
+    response = httpx.get(url, headers={"Accept-Encoding": "identity", **headers}, timeout=120)
+    response.raise_for_status()
+    return response.content
 
 
 def same_content(ours: bytes, stock: bytes) -> str:
@@ -187,8 +191,78 @@ def same_content(ours: bytes, stock: bytes) -> str:
     return f"same {len(fa)} feature(s)"
 
 
+def serve_atlas(warehouse: Path, port: int) -> subprocess.Popen[bytes]:
+    """`atlas serve` with one worker."""
+    command = [sys.executable, "-m", "scripts.cli", "serve", "--warehouse", str(warehouse), "--port", str(port)]
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "ATLAS_WORKERS": "1"},
+    )
+
+
+def serve_stock(warehouse: Path, port: int, folder: Path, gzip: bool) -> subprocess.Popen[bytes]:
+    """Stock pygeoapi (its Starlette app) under uvicorn, one worker."""
+    cfg, openapi = stock_config(warehouse, port, folder, gzip)
+    command = [str(stock_python()), "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--port", str(port)]
+    return subprocess.Popen(
+        [*command, "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(openapi)},
+    )
+
+
+def run_case(
+    label: str, ours_paths: list[str], stock_paths: list[str], args: argparse.Namespace, folder: Path
+) -> list[tuple[str, str, dict[str, dict[str, float]], str]]:
+    """Fresh servers (atlas, stock, stock with gzip), the content checked per client, then loaded per client."""
+    ports = {"atlas": free_port(), "stock": free_port(), "stock gzip": free_port()}
+    servers = {
+        "atlas": serve_atlas(args.warehouse, ports["atlas"]),
+        "stock": serve_stock(args.warehouse, ports["stock"], folder, gzip=False),
+        "stock gzip": serve_stock(args.warehouse, ports["stock gzip"], folder, gzip=True),
+    }
+    rows = []
+    try:
+        bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        wait(f"{bases['atlas']}/health", servers["atlas"])
+        for name in ("stock", "stock gzip"):
+            wait(f"{bases[name]}/collections?f=json", servers[name])
+        for client, headers in PROFILES.items():
+            checks = {
+                same_content(fetch(bases["atlas"] + a, headers), fetch(bases[name] + b, headers))
+                for a, b in zip(ours_paths, stock_paths, strict=True)
+                for name in ("stock", "stock gzip")
+            }
+            check = "; ".join(sorted(checks))
+            stats = {}
+            for name, paths in (("atlas", ours_paths), ("stock", stock_paths), ("stock gzip", stock_paths)):
+                stats[name] = load(
+                    bases[name] + paths[0],
+                    args.seconds,
+                    args.connections,
+                    "60s",
+                    headers=headers,
+                    paths=paths if len(paths) > 1 else None,
+                )
+            rows.append((label, client, stats, check))
+            summary = ", ".join(f"{n} {st['rps']:.1f} req/s" for n, st in stats.items())
+            print(f"{label} [{client}]: {summary}; {check}", file=sys.stderr)
+    finally:
+        for process in servers.values():
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return rows
+
+
 def main() -> None:
-    """Run both servers, check content, load each endpoint, print the table."""
+    """Run the servers, check content, load each request as each client sends it, print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=4)
@@ -196,71 +270,37 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
+    pages = qgis_pages()
+    cases = [(label, [ours], [stock]) for label, ours, stock in CASES]
+    cases.append((f"QGIS paging villages ({len(pages)} pages, bbox)", ["/ogc" + p for p in pages], pages))
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        rows = []
-        for label, ours_path, stock_path in CASES:
-            # fresh servers for every request type: a backlog left by one run must not slow the next
-            ours_port, stock_port = free_port(), free_port()
-            cfg, openapi = stock_config(args.warehouse, stock_port, folder)
-            ours = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "scripts.cli",
-                    "serve",
-                    "--warehouse",
-                    str(args.warehouse),
-                    "--port",
-                    str(ours_port),
-                ],
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            stock = subprocess.Popen(
-                [
-                    str(stock_python()),
-                    "-m",
-                    "uvicorn",
-                    "pygeoapi.starlette_app:APP",
-                    "--port",
-                    str(stock_port),
-                    "--log-level",
-                    "warning",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env={**os.environ, "PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(openapi)},
-            )
-            try:
-                base_ours, base_stock = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{stock_port}"
-                wait(f"{base_ours}/health", ours)
-                wait(f"{base_stock}/collections?f=json", stock)
-                a, b = fetch(base_ours + ours_path), fetch(base_stock + stock_path)
-                check = same_content(a, b)
-                ra = load(base_ours + ours_path, args.seconds, args.connections, "60s")
-                rb = load(base_stock + stock_path, args.seconds, args.connections, "60s")
-                rows.append((label, ra, rb, len(a), len(b), check))
-                print(f"{label}: atlas {ra['rps']:.1f} req/s, stock {rb['rps']:.1f} req/s, {check}", file=sys.stderr)
-            finally:
-                for p in (ours, stock):
-                    p.terminate()
-                    try:
-                        p.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-    print(f"wrk, 1 thread, {args.connections} connections, {args.seconds} s per endpoint; one uvicorn worker each\n")
+        for label, ours_paths, stock_paths in cases:
+            rows += run_case(label, ours_paths, stock_paths, args, Path(tmp))
     print(
-        "| request | atlas req/s | stock req/s | ratio | atlas p50 / p95 ms | stock p50 / p95 ms | bytes atlas / stock "
-        "| content |"
+        f"wrk, 1 thread, {args.connections} connections, {args.seconds} s per request and client; "
+        "one uvicorn worker each"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for label, ra, rb, size_a, size_b, check in rows:
+    print("stock: pygeoapi with its defaults; stock gzip: with `gzip: true`. Bytes: per answer on the wire.\n")
+    print(
+        "| request | client | atlas req/s | stock req/s | stock gzip req/s | atlas ÷ best stock | atlas p50 / p95 ms "
+        "| stock p50 / p95 ms | stock gzip p50 / p95 ms | bytes atlas / stock / stock gzip | content |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for label, client, stats, check in rows:
+        a, b, c = stats["atlas"], stats["stock"], stats["stock gzip"]
+        best = max(b["rps"], c["rps"])
+        sizes = " / ".join(f"{st['bytes'] / max(st['requests'], 1):,.0f}" for st in (a, b, c))
         print(
-            f"| {label} | {ra['rps']:.1f} | {rb['rps']:.1f} | {ra['rps'] / rb['rps']:.1f}× | {ra['p50']:.1f} / "
-            f"{ra['p95']:.1f} | {rb['p50']:.1f} / {rb['p95']:.1f} | {size_a:,} / {size_b:,} | {check} |"
+            f"| {label} | {client} | {a['rps']:.1f} | {b['rps']:.1f} | {c['rps']:.1f} | {a['rps'] / best:.1f}× | "
+            f"{a['p50']:.1f} / {a['p95']:.1f} | {b['p50']:.1f} / {b['p95']:.1f} | {c['p50']:.1f} / {c['p95']:.1f} | "
+            f"{sizes} | {check} |"
         )
+    print("\nCompressed against uncompressed, atlas (req/s with the client's headers ÷ req/s without compression):")
+    plain = {label: st["atlas"]["rps"] for label, client, st, _ in rows if client == "no compression"}
+    for label, client, stats, _ in rows:
+        if client != "no compression":
+            print(f"- {label}, {client}: {stats['atlas']['rps'] / plain[label]:.2f}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Run with the Python that has QGIS's bindings (Debian: /usr/bin/python3 with python3-qgis):
     QT_QPA_PLATFORM=offscreen /usr/bin/python3 scripts/qgis_check.py http://127.0.0.1:8000/ogc units_2025 [out.png]
         [--bbox=minx,miny,maxx,maxy]
-With --bbox, QGIS is asked for the features of that view only (as when a map is panned there).
+With --bbox, QGIS is asked for the features of that view only (as when a map is panned there), with the
+connection's "Only request features overlapping the view extent" on.
 Prints one JSON object: QGIS version, layer validity, feature count, field types, a sample feature.
 """
 
@@ -35,6 +36,8 @@ def main() -> None:
     app = QgsApplication([], False)
     app.initQgis()
     uri = f"url='{base}' typename='{collection}'"
+    if bbox:  # "Only request features overlapping the view extent", as the README advises on slow links
+        uri += " restrictToRequestBBOX='1'"
     layer = QgsVectorLayer(uri, collection, "OAPIF")
     report: dict[str, object] = {"qgis": Qgis.QGIS_VERSION, "valid": layer.isValid(), "uri": uri}
     if layer.isValid():
