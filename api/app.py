@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from api.settings import ServerSettings
 from api.tiles import tile_routes
 from geo.sources import Manifest
 from layers.maps import WarehouseMaps
-from layers.tiles import Tiler
+from layers.tiles import MB, Tiler
 from layers.warehouse import LAYERS_TABLE, read_build_info, read_table
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -85,10 +86,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
         build["fingerprint"],
         settings.tile_cache_dir or settings.cache_dir / "tiles",
         population if population.is_file() else None,
+        memory_bytes=settings.tile_memory_mb * MB,
+        disk_bytes=settings.tile_disk_mb * MB,
+        geometry_bytes=settings.tile_geometry_mb * MB,
     )
     attribution = {str(r["layer"]): str(r["attribution"]) for r in layers}
     app.include_router(tile_routes(app.state.tiler, base, attribution))
-    app.state.maps = WarehouseMaps(settings.warehouse)
+    app.state.maps = WarehouseMaps(settings.warehouse, max_bytes=settings.map_cache_mb * MB)
     synthetic = any(bool(r["synthetic"]) for r in layers if r["layer"] == "priority_units_2025")
     app.include_router(map_routes(app.state.maps, base, synthetic))
 
@@ -190,7 +194,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
         info = read_build_info(settings.warehouse)
         if info is None:
             raise WarehouseUnavailableError(f"warehouse {settings.warehouse} is missing or unreadable")
-        return {"status": "ok", "built_at": info.get("built_at"), "fingerprint": info.get("fingerprint")}
+        return {
+            "status": "ok",
+            "built_at": info.get("built_at"),
+            "fingerprint": info.get("fingerprint"),
+            "worker": os.getpid(),  # which server process answered (there is one per ATLAS_WORKERS)
+            "caches": {"tiles": app.state.tiler.stats(), "maps": app.state.maps.stats()},
+        }
 
     @app.api_route(
         "/downloads/warehouse.gpkg",

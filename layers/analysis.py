@@ -23,8 +23,10 @@ from geo.analysis import (
 from geo.errors import WarehouseError
 from geo.plan import Candidates, Costs, PlanOptions, PlanResult, add_imported, network_candidates, plan
 from geo.priority import Profile
+from layers.lru import LRU
 from layers.warehouse import PerFile
 
+CANDIDATE_SETS = 4  # network candidate sets kept per warehouse (one per unit-cost set asked for)
 INPUT_LAYERS = (
     "demo_villages",
     "roads",
@@ -57,7 +59,8 @@ class Analysis:
 
     layers: dict[str, pd.DataFrame]
     _criteria: Criteria | None = None
-    _candidates: dict[str, Candidates] = field(default_factory=dict)
+    # network candidates per unit-cost set: requests may send any costs, so only the last few are kept (~1 MB each)
+    _candidates: LRU[Candidates] = field(default_factory=lambda: LRU(2**62, lambda _: 0, max_entries=CANDIDATE_SETS))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -82,9 +85,7 @@ class Analysis:
             return cand
         key = costs.model_dump_json()
         with self._lock:
-            if key not in self._candidates:
-                self._candidates[key] = network_candidates(plan_inputs(self.layers), costs)
-            return self._candidates[key]
+            return self._candidates.get_or_make(key, lambda: network_candidates(plan_inputs(self.layers), costs))
 
     def plan(
         self, costs: Costs, options: PlanOptions, imported: list[tuple[gpd.GeoDataFrame, str]] | None = None

@@ -6,14 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import html
 import os
-import threading
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
+from layers.lru import LRU
 from layers.mapdata import MapData, Scope, map_data_for
 from layers.printmap import PrintOptions, render_print_map
 from layers.webmap import render_web_map
@@ -36,13 +35,11 @@ class MapBackend(ABC):
 
 
 class WarehouseMaps(MapBackend):
-    """Maps drawn from a warehouse file, kept in memory (least recently used first out)."""
+    """Maps drawn from a warehouse file, kept in memory up to a size (least recently used first out)."""
 
-    def __init__(self, warehouse: Path, keep: int = 64) -> None:
+    def __init__(self, warehouse: Path, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.warehouse = Path(warehouse)
-        self.keep = keep
-        self._cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: LRU[bytes] = LRU(max_bytes, len)
 
     @property
     def data(self) -> MapData:
@@ -50,17 +47,11 @@ class WarehouseMaps(MapBackend):
         return map_data_for(self.warehouse)
 
     def _get(self, key: tuple[str, ...], make: Callable[[], bytes]) -> bytes:
-        key = (self.data.fingerprint, *key)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        value = make()
-        with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > self.keep:
-                self._cache.popitem(last=False)
-        return value
+        return self._cache.get_or_make((self.data.fingerprint, *key), make)
+
+    def stats(self) -> dict[str, object]:
+        """Maps kept in memory against their bound."""
+        return self._cache.stats()
 
     def scopes(self) -> list[Scope]:
         """Every map there is."""

@@ -16,9 +16,8 @@ import json
 import math
 import os
 import sqlite3
-import tempfile
 import threading
-from collections import OrderedDict
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.errors import GeoError
 from layers.catalog import CATALOG, LayerSpec
+from layers.lru import LRU
 from layers.provider import load_layer
 from layers.styles import POVERTY_RATE, PRIORITY_TIER, SCALES, ColourScale, hex_to_rgba
 
@@ -43,6 +43,8 @@ BUFFER = 64
 SIMPLIFY_UNITS = 4  # simplification tolerance in tile units: 4/4096 of a tile, half a pixel on a 512-px tile
 TILE_SIZE = 256
 SUPERSAMPLE = 4
+SIMPLIFY_MAX_ZOOM = 15  # deeper zooms reuse z15's geometries: 1.2 m tolerance, half a pixel on a 512-px z18 tile
+MB = 1024 * 1024
 
 
 def _code_version() -> str:
@@ -158,11 +160,11 @@ class VectorLayer:
     fields: dict[str, str]
     tree: shapely.STRtree
     polygonal: bool
-    _simplified: dict[int, np.ndarray] = field(default_factory=dict)
+    simplified: LRU[np.ndarray] = field(default_factory=lambda: geometry_cache(160 * MB))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, warehouse: Path, spec: LayerSpec) -> VectorLayer:
+    def load(cls, warehouse: Path, spec: LayerSpec, simplified: LRU[np.ndarray] | None = None) -> VectorLayer:
         """Project and index a layer of the warehouse."""
         loaded = load_layer(warehouse, spec.id, spec.key)
         frame = loaded.frame
@@ -181,24 +183,29 @@ class VectorLayer:
                     p[scale.class_field] = str(int(c))
             fields[scale.class_field] = "string"
         polygonal = spec.geometry_type in ("MultiPolygon", "Polygon")
-        return cls(spec, np.asarray(geoms), props, fields, shapely.STRtree(geoms), polygonal)
+        layer = cls(spec, np.asarray(geoms), props, fields, shapely.STRtree(geoms), polygonal)
+        if simplified is not None:
+            layer.simplified = simplified
+        return layer
 
     def geometries_at(self, z: int) -> np.ndarray:
         """Geometries simplified to about one tile unit at zoom z (shared polygon edges kept shared)."""
         if self.spec.geometry_type == "Point":
             return self.geometries
-        cached = self._simplified.get(z)
+        z = min(z, SIMPLIFY_MAX_ZOOM)
+        key = (self.spec.id, z)
+        cached = self.simplified.get(key)
         if cached is not None:
             return cached
-        with self._lock:
-            cached = self._simplified.get(z)
+        with self._lock:  # one simplification per layer at a time, not one per waiting request
+            cached = self.simplified.get(key)
             if cached is None:
                 tolerance = SIMPLIFY_UNITS * (2 * math.pi * 6378137 / (1 << z)) / EXTENT
                 if self.polygonal and len(self.geometries) > 1 and shapely.coverage_is_valid(self.geometries):
                     cached = shapely.coverage_simplify(self.geometries, tolerance)
                 else:
                     cached = shapely.simplify(self.geometries, tolerance, preserve_topology=True)
-                self._simplified[z] = cached
+                self.simplified.put(key, cached)
         return cached
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
@@ -243,7 +250,21 @@ class VectorLayer:
     def warm(self, zooms: range) -> None:
         """Simplify ahead for the zooms that will be asked."""
         for z in zooms:
-            self.geometries_at(z)
+            if z <= SIMPLIFY_MAX_ZOOM:
+                self.geometries_at(z)
+
+
+def geometry_bytes(geometries: np.ndarray) -> int:
+    """Estimated memory of GEOS geometries: 16 bytes a coordinate and about 100 bytes a part."""
+    return (
+        int(shapely.get_num_coordinates(geometries).sum()) * 16
+        + int(shapely.get_num_geometries(geometries).sum()) * 100
+    )
+
+
+def geometry_cache(max_bytes: int) -> LRU[np.ndarray]:
+    """A bounded cache of simplified geometry arrays, keyed by (layer, zoom)."""
+    return LRU(max_bytes, geometry_bytes)
 
 
 @dataclass(frozen=True)
@@ -366,59 +387,151 @@ def population_tile(raster: Path, z: int, x: int, y: int) -> bytes | None:
     return _png(rgba)
 
 
-class TileCache:
-    """Tiles of one warehouse build, in memory (bounded LRU) and on disk."""
+TileKey = tuple[str, int, int, int]
 
-    def __init__(self, folder: Path | None, max_bytes: int = 256 * 1024 * 1024) -> None:
-        self.folder = folder
+
+class DiskTiles:
+    """Non-empty tiles of one build in one SQLite file, bounded in bytes, least recently used evicted first.
+
+    Shared by every worker process (SQLite locks it); empty tiles are never written, they cost nothing to make.
+    """
+
+    PAGE_SLACK = 1.1  # the file may exceed the stored bytes by page and index overhead
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.path = path
         self.max_bytes = max_bytes
-        self._memory: OrderedDict[tuple[str, int, int, int], bytes] = OrderedDict()
-        self._size = 0
+        self._local = threading.local()
+        self._written = 0
         self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._con()
+        con.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect on a new file: evicted pages are given back
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS tiles (layer TEXT, z INTEGER, x INTEGER, y INTEGER, data BLOB NOT NULL, "
+            "size INTEGER NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (layer, z, x, y))"
+        )
+        con.execute("CREATE INDEX IF NOT EXISTS tiles_used ON tiles (used)")
+        self.evict()
 
-    def get(self, key: tuple[str, int, int, int], make: Callable[[], bytes | None]) -> bytes:
-        """The cached tile (b"" for an empty tile), computing and storing it on a miss."""
-        hit = self._memory.get(key)
-        if hit is not None:
-            self._memory.move_to_end(key)
-            return hit
-        path = self._path(key)
-        if path is not None and path.is_file():
-            data = path.read_bytes()
-        else:
-            data = make() or b""
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tile.")
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)
+    def _con(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+            self._local.con = con
+        return con
+
+    def get(self, key: TileKey) -> bytes | None:
+        """The stored tile, or None."""
+        row = (
+            self._con()
+            .execute("SELECT data, used FROM tiles WHERE layer = ? AND z = ? AND x = ? AND y = ?", key)
+            .fetchone()
+        )
+        if row is None:
+            return None
+        now = int(time.time())
+        if now - row[1] > 60:  # recency to the minute: a read costs a write at most once a minute
+            self._con().execute("UPDATE tiles SET used = ? WHERE layer = ? AND z = ? AND x = ? AND y = ?", (now, *key))
+        return bytes(row[0])
+
+    def put(self, key: TileKey, data: bytes) -> None:
+        """Store a non-empty tile; past the bound, the least recently used tiles go."""
+        if not data or len(data) > self.max_bytes:
+            return
+        self._con().execute(
+            "INSERT OR REPLACE INTO tiles VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, data, len(data), int(time.time()))
+        )
         with self._lock:
-            self._memory[key] = data
-            self._size += len(data)
-            while self._size > self.max_bytes and self._memory:
-                _, old = self._memory.popitem(last=False)
-                self._size -= len(old)
+            self._written += len(data)
+            check = self._written > self.max_bytes // 20
+            if check:
+                self._written = 0
+        if check:
+            self.evict()
+
+    def stored_bytes(self) -> int:
+        """Bytes of the stored tiles."""
+        return int(self._con().execute("SELECT total(size) FROM tiles").fetchone()[0])
+
+    def evict(self) -> None:
+        """Remove the least recently used tiles until the store is under 90% of its bound."""
+        con = self._con()
+        total = self.stored_bytes()
+        target = int(self.max_bytes * 0.9)
+        while total > target:
+            rows = con.execute("SELECT layer, z, x, y, size FROM tiles ORDER BY used LIMIT 256").fetchall()
+            if not rows:
+                break
+            con.executemany("DELETE FROM tiles WHERE layer = ? AND z = ? AND x = ? AND y = ?", [r[:4] for r in rows])
+            total -= sum(r[4] for r in rows)
+        con.execute("PRAGMA incremental_vacuum")
+
+    def stats(self) -> dict[str, int]:
+        """Stored tiles, their bytes, the file's bytes and the bound."""
+        count = int(self._con().execute("SELECT count(*) FROM tiles").fetchone()[0])
+        files = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
+        return {"entries": count, "bytes": self.stored_bytes(), "file_bytes": files, "max_bytes": self.max_bytes}
+
+
+class TileCache:
+    """Tiles of one warehouse build: a bounded LRU in memory (empty tiles counted) in front of a bounded disk store."""
+
+    def __init__(self, folder: Path | None, memory_bytes: int = 64 * MB, disk_bytes: int = 512 * MB) -> None:
+        self.folder = folder
+        self.memory: LRU[bytes] = LRU(memory_bytes, len)
+        self.disk = DiskTiles(folder / "tiles.sqlite", disk_bytes) if folder is not None else None
+
+    def get(self, key: TileKey, make: Callable[[], bytes | None]) -> bytes:
+        """The cached tile (b"" for an empty tile), computing and storing it on a miss."""
+        hit = self.memory.get(key)
+        if hit is not None:
+            return hit
+        data = self.disk.get(key) if self.disk is not None else None
+        if data is None:
+            data = make() or b""
+            if self.disk is not None:
+                self.disk.put(key, data)
+        self.memory.put(key, data)
         return data
 
-    def _path(self, key: tuple[str, int, int, int]) -> Path | None:
-        if self.folder is None:
-            return None
-        layer, z, x, y = key
-        return self.folder / layer / str(z) / str(x) / f"{y}.bin"
+    def stats(self) -> dict[str, object]:
+        """Memory and disk use against their bounds."""
+        memory = self.memory.stats()
+        memory["empty_entries"] = self.memory.count(lambda v: not v)
+        return {"memory": memory, "disk": self.disk.stats() if self.disk is not None else None}
 
 
 class Tiler:
     """Every tiled layer of one warehouse, with the cache of its build."""
 
-    def __init__(self, warehouse: Path, fingerprint: str, cache_dir: Path | None, population: Path | None) -> None:
+    def __init__(
+        self,
+        warehouse: Path,
+        fingerprint: str,
+        cache_dir: Path | None,
+        population: Path | None,
+        memory_bytes: int = 64 * MB,
+        disk_bytes: int = 512 * MB,
+        geometry_bytes: int = 160 * MB,
+    ) -> None:
         self.warehouse = warehouse
         self.fingerprint = fingerprint
         self.population = population
+        if population is not None:
+            import rio_tiler.io  # noqa: F401  # imported once here: first imports racing in request threads fail
         self.specs = {s.id: s for s in CATALOG if s.is_spatial}
-        self.cache = TileCache(cache_dir / f"{fingerprint[:16]}-{CODE_VERSION}" if cache_dir else None)
+        folder = cache_dir / f"{fingerprint[:16]}-{CODE_VERSION}" if cache_dir else None
+        self.cache = TileCache(folder, memory_bytes, disk_bytes)
+        self.simplified = geometry_cache(geometry_bytes)
         self._vector: dict[str, VectorLayer] = {}
         self._lock = threading.Lock()
+
+    def stats(self) -> dict[str, object]:
+        """Use of the tile caches and the simplified geometries against their bounds."""
+        return {**self.cache.stats(), "geometries": self.simplified.stats()}
 
     def bounds(self) -> tuple[float, float, float, float]:
         """Bounds of the province (EPSG:4326)."""
@@ -435,7 +548,7 @@ class Tiler:
             with self._lock:
                 layer = self._vector.get(layer_id)
                 if layer is None:
-                    layer = VectorLayer.load(self.warehouse, self.specs[layer_id])
+                    layer = VectorLayer.load(self.warehouse, self.specs[layer_id], self.simplified)
                     self._vector[layer_id] = layer
         return layer
 
