@@ -86,13 +86,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
         build["fingerprint"],
         settings.tile_cache_dir or settings.cache_dir / "tiles",
         population if population.is_file() else None,
-        memory_bytes=settings.tile_memory_mb * MB,
-        disk_bytes=settings.tile_disk_mb * MB,
-        geometry_bytes=settings.tile_geometry_mb * MB,
+        memory_bytes=int(settings.tile_memory_mb * MB),
+        disk_bytes=int(settings.tile_disk_mb * MB),
+        geometry_bytes=int(settings.tile_geometry_mb * MB),
     )
     attribution = {str(r["layer"]): str(r["attribution"]) for r in layers}
     app.include_router(tile_routes(app.state.tiler, base, attribution))
-    app.state.maps = WarehouseMaps(settings.warehouse, max_bytes=settings.map_cache_mb * MB)
+    app.state.maps = WarehouseMaps(settings.warehouse, max_bytes=int(settings.map_cache_mb * MB))
     synthetic = any(bool(r["synthetic"]) for r in layers if r["layer"] == "priority_units_2025")
     app.include_router(map_routes(app.state.maps, base, synthetic))
 

@@ -36,10 +36,10 @@ class ServerSettings(BaseSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # server processes (`atlas serve`)
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto are trusted (comma-separated)
     keep_alive: int = Field(default=5, ge=1)  # seconds an idle client connection is kept open
-    tile_memory_mb: int = Field(default=64, ge=1)  # tiles kept in memory per worker (empty tiles counted)
-    tile_disk_mb: int = Field(default=512, ge=1)  # tiles kept on disk per build, shared by the workers
-    tile_geometry_mb: int = Field(default=160, ge=1)  # simplified layer geometries per worker (one set per zoom)
-    map_cache_mb: int = Field(default=64, ge=1)  # web maps and printed sheets kept in memory per worker
+    tile_memory_mb: float = Field(default=64, gt=0)  # tiles kept in memory per worker (empty tiles counted)
+    tile_disk_mb: float = Field(default=512, gt=0)  # tiles kept on disk per build, shared by the workers
+    tile_geometry_mb: float = Field(default=160, gt=0)  # simplified layer geometries per worker (one set per zoom)
+    map_cache_mb: float = Field(default=64, gt=0)  # web maps and printed sheets kept in memory per worker
 
     def base_url(self) -> str:
         """Root URL of the service as clients see it."""
