@@ -31,8 +31,8 @@ class ServerSettings(BaseSettings):
     process_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # `priority`/`plan` at once
     process_retry_after: int = Field(default=10, ge=1)  # seconds a client is told to wait when all are busy (429)
     plan_time_limit: float = Field(default=30.0, gt=0)  # seconds the `plan` solver may run per request
-    response_cache_mb: int = Field(256, ge=1)  # answers kept in memory with their gzip/Brotli/zstd codings
-    response_cache_entry_mb: int = Field(64, ge=1)  # larger answers are streamed as they are, never kept
+    response_cache_mb: int = Field(default=256, ge=1)  # answers kept in memory with their gzip/Brotli/zstd codings
+    response_cache_entry_mb: int = Field(default=64, ge=1)  # larger answers are streamed as they are, never kept
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # server processes (`atlas serve`)
     forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-For/-Proto are trusted (comma-separated)
     keep_alive: int = Field(default=5, ge=1)  # seconds an idle client connection is kept open

@@ -631,14 +631,20 @@ def serve_factory() -> FastAPI:
     from api.app import create_app
     from api.settings import ServerSettings
 
-    limit_malloc_arenas()
+    tune_malloc()
     return create_app(ServerSettings())
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Fewer glibc malloc arenas: memory freed by request threads is reused instead of kept per thread."""
+def tune_malloc(arenas: int = 2, trim_every: float = 30.0) -> None:
+    """Fewer glibc malloc arenas, and freed memory handed back to the system every trim_every seconds.
+
+    Request threads free large bodies (4 MB pages, web maps, process results) in per-thread arenas, which
+    glibc keeps: without this a worker's memory stays at its peak after a burst of load.
+    """
     import ctypes
     import ctypes.util
+    import threading
+    import time
 
     name = ctypes.util.find_library("c")
     if name is None or not sys.platform.startswith("linux"):
@@ -646,8 +652,16 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     try:
         libc = ctypes.CDLL(name)
         libc.mallopt(-8, arenas)  # M_ARENA_MAX
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to tune
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has neither): nothing to tune
         return
+
+    def trimmer() -> None:
+        while True:
+            time.sleep(trim_every)
+            trim(0)
+
+    threading.Thread(target=trimmer, name="malloc-trim", daemon=True).start()
 
 
 def _require_warehouse(path: Path) -> None:
