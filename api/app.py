@@ -199,7 +199,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
             "built_at": info.get("built_at"),
             "fingerprint": info.get("fingerprint"),
             "worker": os.getpid(),  # which server process answered (there is one per ATLAS_WORKERS)
-            "caches": {"tiles": app.state.tiler.stats(), "maps": app.state.maps.stats()},
+            "caches": {
+                "tiles": app.state.tiler.stats(),
+                "maps": app.state.maps.stats(),
+                "responses": app.state.response_cache.stats(),
+            },
         }
 
     @app.api_route(

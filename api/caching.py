@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +31,8 @@ import zstandard
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from layers.lru import LRU
 
 VARY = ("accept", "accept-language")  # request headers that select the content; Accept-Encoding selects its coding
 VARY_HEADER = b"Accept, Accept-Language, Accept-Encoding"
@@ -124,70 +124,42 @@ class CachedResponse:
     @property
     def size(self) -> int:
         """Bytes held: the body and its codings."""
-        return len(self.body) + sum(len(v) for v in self.coded.values() if v is not None) + 256
+        return len(self.body) + sum(len(v) for v in self.coded.values() if v is not None)
 
 
 class ResponseCache:
     """Answers by key, least recently used first out, bounded in bytes (identity bodies and their codings)."""
 
     def __init__(self, max_bytes: int, max_entry_bytes: int) -> None:
-        self.max_bytes = max_bytes
         self.max_entry_bytes = min(max_entry_bytes, max_bytes)
-        self._entries: OrderedDict[str, CachedResponse] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.hits = self.misses = self.evictions = 0
+        self._lru: LRU[CachedResponse] = LRU(max_bytes, lambda entry: entry.size)
+        self.hits = self.misses = 0
 
     def get(self, key: str) -> CachedResponse | None:
         """The entry for a key, marked as recently used."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
+        entry = self._lru.get(key)
+        if entry is None:
+            self.misses += 1
+        else:
             self.hits += 1
-            return entry
+        return entry
 
     def put(self, key: str, entry: CachedResponse) -> bool:
         """Keep an entry (replacing one of the same key); False when it is too large to keep."""
         if entry.size > self.max_entry_bytes:
             return False
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= old.size
-            self._entries[key] = entry
-            self._bytes += entry.size
-            self._evict()
+        self._lru.put(key, entry)
         return True
 
     def add_coding(self, key: str, entry: CachedResponse, token: str, data: bytes | None) -> None:
-        """Record a coding of an entry, counting its bytes (the entry may have been evicted meanwhile)."""
-        with self._lock:
-            before = entry.size
-            entry.coded[token] = data
-            if self._entries.get(key) is entry:
-                self._bytes += entry.size - before
-                self._evict()
-
-    def _evict(self) -> None:
-        while self._bytes > self.max_bytes and self._entries:
-            _, oldest = self._entries.popitem(last=False)
-            self._bytes -= oldest.size
-            self.evictions += 1
+        """Record a coding of an entry and charge its bytes (unless the entry was evicted meanwhile)."""
+        entry.coded[token] = data
+        if self._lru.get(key) is entry:
+            self._lru.put(key, entry)
 
     def stats(self) -> dict[str, int]:
         """Entries, bytes held, the bound, hits, misses and evictions."""
-        with self._lock:
-            return {
-                "entries": len(self._entries),
-                "bytes": self._bytes,
-                "max_bytes": self.max_bytes,
-                "hits": self.hits,
-                "misses": self.misses,
-                "evictions": self.evictions,
-            }
+        return {**self._lru.stats(), "hits": self.hits, "misses": self.misses}
 
 
 def _media_type(headers: list[tuple[bytes, bytes]]) -> str:

@@ -139,6 +139,8 @@ def test_head_small_bodies_and_downloads(raw_client: httpx.Client) -> None:
     health = get(raw_client, "/health", "gzip, br")
     assert len(health.content) < 1024 and "content-encoding" not in health.headers
     assert health.json()["status"] == "ok"
+    held = health.json()["caches"]["responses"]
+    assert 0 < held["bytes"] <= held["max_bytes"] == 256 * 1024 * 1024 and held["entries"] >= 1
     gpkg = get(raw_client, "/downloads/warehouse.gpkg", "gzip, br")
     plain = get(raw_client, "/downloads/warehouse.gpkg", "identity")
     assert gpkg.headers["content-encoding"] == "br" and len(gpkg.content) < len(plain.content)
