@@ -100,7 +100,7 @@ class LiveServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # two workers loading on a busy 2-core machine take a while
         while True:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
@@ -112,7 +112,7 @@ class LiveServer:
                 pass
             if time.monotonic() > deadline:
                 self.__exit__()
-                raise RuntimeError("atlas serve did not start within 60 s")
+                raise RuntimeError("atlas serve did not start within 180 s")
             time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:
