@@ -284,17 +284,25 @@ def main() -> None:
     print("stock: pygeoapi with its defaults; stock gzip: with `gzip: true`. Bytes: per answer on the wire.\n")
     print(
         "| request | client | atlas req/s | stock req/s | stock gzip req/s | atlas ÷ best stock | atlas p50 / p95 ms "
-        "| stock p50 / p95 ms | stock gzip p50 / p95 ms | bytes atlas / stock / stock gzip | content |"
+        "| stock p50 / p95 ms | stock gzip p50 / p95 ms | bytes atlas / stock / stock gzip | errors | content |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def rate(st: dict[str, float]) -> str:
+        return f"{st['rps']:.1f}" if st["requests"] else f"0 answers in {st['seconds']:.0f} s"
+
+    def latency(st: dict[str, float]) -> str:
+        return f"{st['p50']:.1f} / {st['p95']:.1f}" if st["requests"] else "–"
+
     for label, client, stats, check in rows:
         a, b, c = stats["atlas"], stats["stock"], stats["stock gzip"]
         best = max(b["rps"], c["rps"])
-        sizes = " / ".join(f"{st['bytes'] / max(st['requests'], 1):,.0f}" for st in (a, b, c))
+        ratio = f"{a['rps'] / best:.0f}×" if best else "–"
+        sizes = " / ".join(f"{st['bytes'] / st['requests']:,.0f}" if st["requests"] else "–" for st in (a, b, c))
+        errors = " / ".join(f"{st['errors']:.0f}" for st in (a, b, c))
         print(
-            f"| {label} | {client} | {a['rps']:.1f} | {b['rps']:.1f} | {c['rps']:.1f} | {a['rps'] / best:.1f}× | "
-            f"{a['p50']:.1f} / {a['p95']:.1f} | {b['p50']:.1f} / {b['p95']:.1f} | {c['p50']:.1f} / {c['p95']:.1f} | "
-            f"{sizes} | {check} |"
+            f"| {label} | {client} | {rate(a)} | {rate(b)} | {rate(c)} | {ratio} | {latency(a)} | {latency(b)} | "
+            f"{latency(c)} | {sizes} | {errors} | {check} |"
         )
     print("\nCompressed against uncompressed, atlas (req/s with the client's headers ÷ req/s without compression):")
     plain = {label: st["atlas"]["rps"] for label, client, st, _ in rows if client == "no compression"}
