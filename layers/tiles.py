@@ -388,6 +388,7 @@ def population_tile(raster: Path, z: int, x: int, y: int) -> bytes | None:
 
 
 TileKey = tuple[str, int, int, int]
+WAL_PAGES = 256  # SQLite's write-ahead log of the tile store is checkpointed and cut back at 1 MB
 
 
 class DiskTiles:
@@ -395,8 +396,6 @@ class DiskTiles:
 
     Shared by every worker process (SQLite locks it); empty tiles are never written, they cost nothing to make.
     """
-
-    PAGE_SLACK = 1.1  # the file may exceed the stored bytes by page and index overhead
 
     def __init__(self, path: Path, max_bytes: int) -> None:
         self.path = path
@@ -406,7 +405,6 @@ class DiskTiles:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         con = self._con()
-        con.execute("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect on a new file: evicted pages are given back
         con.execute(
             "CREATE TABLE IF NOT EXISTS tiles (layer TEXT, z INTEGER, x INTEGER, y INTEGER, data BLOB NOT NULL, "
             "size INTEGER NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (layer, z, x, y))"
@@ -418,8 +416,11 @@ class DiskTiles:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
             con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            con.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before anything is written: evicted pages go back
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = NORMAL")
+            con.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")  # the write-ahead log stays small
+            con.execute(f"PRAGMA journal_size_limit = {WAL_PAGES * 4096}")
             self._local.con = con
         return con
 
@@ -468,6 +469,7 @@ class DiskTiles:
             con.executemany("DELETE FROM tiles WHERE layer = ? AND z = ? AND x = ? AND y = ?", [r[:4] for r in rows])
             total -= sum(r[4] for r in rows)
         con.execute("PRAGMA incremental_vacuum")
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def stats(self) -> dict[str, int]:
         """Stored tiles, their bytes, the file's bytes and the bound."""
