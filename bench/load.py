@@ -59,8 +59,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory (MB) of a process and all its descendants, from /proc."""
+def tree_rss(pid: int) -> dict[int, float]:
+    """Resident memory (MB) of a process and each of its descendants, from /proc."""
     children: dict[int, list[int]] = defaultdict(list)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -71,17 +71,23 @@ def tree_rss_mb(pid: int) -> float:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children[ppid].append(int(entry.name))
-    total, todo = 0, [pid]
+    rss: dict[int, float] = {}
+    todo = [pid]
     while todo:
         current = todo.pop()
         todo += children.get(current, [])
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                    rss[current] = int(line.split()[1]) / 1024
         except OSError:
             continue
-    return total / 1024
+    return rss
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory (MB) of a process and all its descendants."""
+    return sum(tree_rss(pid).values())
 
 
 @dataclass
@@ -338,6 +344,7 @@ def main() -> None:
             alone, _ = asyncio.run(collections_during_plans(base, args.plan_seconds, 0))
             during, plans = asyncio.run(collections_during_plans(base, args.plan_seconds, args.plans))
             rss_end = tree_rss_mb(server.pid)
+            by_process = tree_rss(server.pid)
         finally:
             stop_server(server)
     done = results.all()
@@ -365,6 +372,7 @@ def main() -> None:
         f"{sum(plans.errors.values())} errors) |"
     )
     print(f"| server RSS at the end | {rss_end:,.0f} MB |")
+    print(f"| RSS by process at the end (MB) | {', '.join(f'{v:,.0f}' for v in by_process.values())} |")
     print("\n| request | count | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")
     for kind in (*(k for k, _ in MIX), "priority", "plan"):
         print(row(kind, results.latency.get(kind, [])))
