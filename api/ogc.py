@@ -12,27 +12,35 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import math
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pyogrio
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import best_match
 from pygeoapi.api import API, APIRequest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from api.errors import quiet_client_errors, scrub
-from api.openapi import self_contained
+from api.openapi import DATETIME_PATTERN, LANG_PATTERN, MAX_OFFSET, self_contained
 from geo.settings import PROJECT_ROOT
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
+from layers.processes import WORKER_POOL, WorkerPool
 from layers.provider import RAW_GEOMETRY, splice_geometries
 
+TEMPLATES = Path(__file__).parent / "templates" / "ogc"  # looked up before pygeoapi's own templates
 DEFAULT_PROFILE = PROJECT_ROOT / "data" / "profiles" / "default.yaml"
 DEFAULT_COSTS = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"
 
@@ -44,7 +52,6 @@ CRS_URIS = (
     "http://www.opengis.net/def/crs/EPSG/0/3405",
 )
 MAX_ITEMS = 10000
-MAX_OFFSET = 1_000_000
 # What this service implements and its tests exercise; pygeoapi's own list also claims transactions.
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
@@ -156,6 +163,7 @@ def pygeoapi_config(
             provider["time_field"] = "year"
         resources[spec.id] = {
             "type": "collection",
+            "templates": {"path": str(TEMPLATES)},  # JSON-LD of feature pages that stays JSON when nothing matches
             "title": {"vi": spec.title_vi + title_note, "en": spec.title_en + title_note},
             "description": {"vi": spec.description_vi, "en": spec.description_en},
             "keywords": {"vi": ["Sơn La", "nghèo", spec.vintage], "en": ["Son La", "poverty", spec.vintage]},
@@ -283,19 +291,89 @@ def _exception(status: int, code: str, description: str, headers: dict[str, str]
     return JSONResponse({"code": code, "description": description}, status_code=status, headers=headers)
 
 
-def execution_problem(body: bytes) -> str | None:
-    """Why a process execution body is not an execute request (UTF-8 JSON object with object inputs), or None."""
+QUERY_ENUMS = {"/openapi": {"ui": ("swagger", "redoc")}, "/queryables": {"profile": ("actual-domain", "valid-domain")}}
+EXECUTE_KEYS = ("inputs", "outputs", "response")
+
+
+def query_problem(path: str, params: Any) -> str | None:
+    """Why the `f`, `lang` or enumerated parameters of an OGC request are not ones the document allows, or None."""
+    if params.get("f") == "":
+        return "f is empty: give json, html or jsonld"
+    lang = params.get("lang")
+    if lang is not None and not re.fullmatch(LANG_PATTERN, lang):
+        return f"lang {lang[:40]!r} is not offered: give vi or en (optionally with a region, e.g. en-GB)"
+    for suffix, enums in QUERY_ENUMS.items():
+        if path.endswith(suffix):
+            for name, allowed in enums.items():
+                value = params.get(name)
+                if value is not None and value not in allowed:
+                    return f"{name} {value[:40]!r} is not one of {', '.join(allowed)}"
+    return None
+
+
+NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def typed_parameters(document: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per collection, the typed (boolean, integer, number) query parameters of its items operations."""
+    components = document.get("components", {}).get("parameters", {})
+    typed: dict[str, dict[str, dict[str, Any]]] = {}
+    for path, operations in document.get("paths", {}).items():
+        parts = path.split("/")
+        if len(parts) < 4 or parts[1] != "collections" or parts[3] != "items":
+            continue
+        for parameter in operations.get("get", {}).get("parameters", []):
+            if "$ref" in parameter:
+                parameter = components.get(parameter["$ref"].rsplit("/", 1)[-1], {})
+            schema = parameter.get("schema", {})
+            if parameter.get("in") == "query" and schema.get("type") in ("boolean", "integer", "number"):
+                typed.setdefault(parts[2], {})[parameter["name"]] = schema
+    return typed
+
+
+def typed_problem(params: Any, schemas: dict[str, dict[str, Any]]) -> str | None:
+    """Why a boolean, integer or number query parameter does not hold a value of its type and range, or None."""
+    for name, schema in schemas.items():
+        for value in params.getlist(name):
+            kind = schema["type"]
+            if kind == "boolean":
+                if value not in ("true", "false"):
+                    return f"{name} {value[:40]!r} must be true or false"
+                continue
+            if not NUMBER.fullmatch(value) or (kind == "integer" and not re.fullmatch(r"-?[0-9]+", value)):
+                return f"{name} {value[:40]!r} must be {'a whole number' if kind == 'integer' else 'a number'}"
+            number = float(value)
+            if not math.isfinite(number) or number < schema.get("minimum", -math.inf):
+                return f"{name} {value[:40]} is below the smallest allowed ({schema.get('minimum')})"
+            if number > schema.get("maximum", math.inf):
+                return f"{name} {value[:40]} is above the largest allowed ({schema.get('maximum')})"
+    return None
+
+
+def json_object(body: bytes, what: str) -> tuple[dict[str, Any], str | None]:
+    """A request body parsed as a JSON object, or why it is not one (`what` names the object expected)."""
     try:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
-        return "request body is not UTF-8 text"
+        return {}, "request body is not UTF-8 text"
     except RecursionError:
-        return "request body is nested too deeply"
+        return {}, "request body is nested too deeply"
     except ValueError as exc:
-        return f"request body is not JSON: {exc}"
+        return {}, f"request body is not JSON: {exc}"
     if not isinstance(data, dict):
-        return "request body must be a JSON object with 'inputs' (an object of input id → value)"
-    for key in ("inputs", "outputs", "subscriber"):
+        return {}, f"request body must be a JSON object: {what}"
+    return data, None
+
+
+def execution_problem(body: bytes) -> str | None:
+    """Why a process execution body is not an execute request (UTF-8 JSON object with object inputs), or None."""
+    data, problem = json_object(body, "one with 'inputs' (an object of input id → value)")
+    if problem:
+        return problem
+    unknown = sorted(set(data) - set(EXECUTE_KEYS))
+    if unknown:
+        return f"unknown entry {', '.join(unknown)[:200]} in the request body; it takes {', '.join(EXECUTE_KEYS)}"
+    for key in ("inputs", "outputs"):
         if key in data and not isinstance(data[key], dict):
             return f"'{key}' of the request body must be an object"
     if data.get("response", "raw") not in ("raw", "document"):
@@ -312,10 +390,64 @@ def sortby_problem(value: str | None) -> str | None:
     return None
 
 
+def empty_box(bbox: str | None) -> bool:
+    """Whether a bbox's south edge is north of its north edge: a box that holds nothing, so selects nothing.
+
+    (A west edge east of the east edge is a box across the antimeridian, which OGC API - Features allows.)
+    """
+    try:
+        values = [float(v) for v in (bbox or "").split(",")]
+    except ValueError:
+        return False
+    if len(values) not in (4, 6) or not all(math.isfinite(v) for v in values):
+        return False
+    half = len(values) // 2
+    return values[1] > values[half + 1]
+
+
+def without_parameter(request: Request, name: str) -> Request:
+    """The request without one query parameter."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != name]
+    return Request({**request.scope, "query_string": urlencode(kept).encode()}, request.receive)
+
+
+def open_datetime(validate: Callable[..., str], extents: dict[str, Any], datetime_: str | None = None) -> str:
+    """pygeoapi's datetime check without its refusal of times outside the collection's temporal extent."""
+    if "temporal" in extents:
+        extents = {**extents, "temporal": {"begin": None, "end": None}}
+    return validate(extents, datetime_)
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+class Elsewhere:
+    """ASGI app for requests no OGC route takes, whatever their method (TRACE, QUERY, …): 405 with Allow when a
+    route of the mount or of the app (the tile routes share the prefix) serves the path with other methods, else 404.
+    """
+
+    def __init__(self, routes: list[Route | Mount]) -> None:
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Find the routes serving the path, answer 405 or 404."""
+        in_app = {**scope, "root_path": scope.get("app_root_path", "")}
+        candidates = [(r, scope) for r in self.routes]
+        candidates += [(r, in_app) for r in getattr(scope.get("app"), "routes", [])]
+        response = _exception(404, "NotFound", "no such resource")
+        for route, where in candidates:
+            if route.matches(where)[0] == Match.PARTIAL:
+                allow = [m for m in METHODS if route.matches({**where, "method": m})[0] == Match.FULL]
+                response = _exception(405, "InvalidParameterValue", "method not allowed", {"Allow": ", ".join(allow)})
+                break
+        await response(scope, receive, send)
+
+
 def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> list[Route | Mount]:
     """Starlette routes calling pygeoapi's handlers with this app's API object.
 
-    Process executions run in a pool of `process_workers` threads; when all are busy the answer is 429.
+    Process executions run in `process_workers` spawned worker processes (a thread of this process waits for
+    each, so pygeoapi's job handling stays here); when all are busy the answer is 429.
     """
     import pygeoapi
     import pygeoapi.api as core_api
@@ -325,7 +457,35 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
     # pygeoapi reads `filter` with the ECQL grammar only, which lacks CQL2's spatial functions
     itemtypes_api.parse_ecql_text = parse_filter_text
 
+    # times outside a collection's temporal extent select nothing, as OGC API - Features says, instead of a 400
+    itemtypes_api.validate_datetime = partial(open_datetime, itemtypes_api.validate_datetime)
+    resources = api.config["resources"]
+    typed = typed_parameters(api.openapi)
+    filters = {  # the CQL2 JSON filters the document states, per collection
+        path.split("/")[2]: Draft4Validator(operations["post"]["requestBody"]["content"]["application/json"]["schema"])
+        for path, operations in api.openapi["paths"].items()
+        if path.startswith("/collections/") and path.endswith("/items") and "post" in operations
+    }
+
+    def extent_problem(collection: str, params: Any) -> str | None:
+        provider = (resources.get(collection, {}).get("providers") or [{}])[0]
+        if "storage_crs" not in provider:
+            given = [p for p in ("bbox", "bbox-crs", "crs") if p in params]
+            if given:
+                return f"collection {collection} has no geometry: {', '.join(given)} cannot apply"
+        datetime_ = params.get("datetime")
+        if datetime_ is not None:
+            if "time_field" not in provider:
+                return f"collection {collection} has no time: datetime cannot apply"
+            if not re.fullmatch(DATETIME_PATTERN, datetime_):
+                return (
+                    f"datetime {datetime_[:60]!r}: give an RFC 3339 date, date-time or year, "
+                    "or an interval a/b with '..' for an open end"
+                )
+        return None
+
     pool = ThreadPoolExecutor(max_workers=process_workers, thread_name_prefix="atlas-process")
+    workers = WorkerPool(process_workers)
     running = 0
 
     async def run(
@@ -335,11 +495,12 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
         check: bool = True,
         raw_geometry: bool = False,
         executor: ThreadPoolExecutor | None = None,
+        worker_pool: WorkerPool | None = None,
     ) -> Response:
         api_request = await APIRequest.from_starlette(request, api.locales)
-        if request.query_params.get("f") == "":
-            headers = {"Content-Type": "application/json"}
-            return _to_response(*api.get_exception(400, headers, "json", "InvalidParameterValue", "f is empty"))
+        problem = query_problem(request.url.path, request.query_params)
+        if problem:
+            return _exception(400, "InvalidParameterValue", problem)
         if check and not api_request.is_valid():
             headers, status, content = api.get_format_exception(api_request)
         else:
@@ -347,6 +508,8 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
             context = contextvars.copy_context()
             if raw_geometry:
                 context.run(RAW_GEOMETRY.set, True)
+            if worker_pool is not None:
+                context.run(WORKER_POOL.set, worker_pool)
             headers, status, content = await loop.run_in_executor(
                 executor, partial(context.run, handler, api, api_request, *args)
             )
@@ -354,14 +517,14 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
                 content = splice_geometries(content)
         return _to_response(headers, status, content)
 
-    def geojson_in_storage_crs(request: Request) -> bool:
-        params = request.query_params
-        if params.get("crs") not in (None, "", CRS84):
-            return False
-        fmt = params.get("f")
+    def wants_geojson(request: Request) -> bool:
+        fmt = request.query_params.get("f")
         if fmt is not None:
             return fmt in ("json", "geojson")
         return "text/html" not in request.headers.get("accept", "")
+
+    def geojson_in_storage_crs(request: Request) -> bool:
+        return request.query_params.get("crs") in (None, "", CRS84) and wants_geojson(request)
 
     async def landing(request: Request) -> Response:
         return await run(core_api.landing_page, request)
@@ -410,11 +573,32 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
                     f"offset {offset} is beyond the largest allowed ({MAX_OFFSET})",
                 )
             )
-        problem = sortby_problem(request.query_params.get("sortby"))
-        if request.method == "POST":
-            problem = problem or execution_problem(await request.body())
+        problem = (
+            sortby_problem(request.query_params.get("sortby"))
+            or extent_problem(collection, request.query_params)
+            or typed_problem(request.query_params, typed.get(collection, {}))
+        )
+        if request.method == "POST" and not problem:
+            body, problem = json_object(await request.body(), "a CQL2 JSON filter")
+            validator = filters.get(collection)
+            error = best_match(validator.iter_errors(body)) if validator and not problem else None
+            if error is not None:
+                where = "/".join(map(str, error.absolute_path)) or "the body"
+                problem = f"CQL2 JSON filter, at {where}: {error.message[:300]}"
         if problem:
             return _exception(400, "InvalidParameterValue", problem)
+        bbox_crs = request.query_params.get("bbox-crs")
+        if bbox_crs is not None and bbox_crs not in CRS_URIS:
+            return _exception(
+                400, "InvalidParameterValue", f"bbox-crs {bbox_crs[:80]!r} is not one of {', '.join(CRS_URIS)}"
+            )
+        if bbox_crs is not None and "bbox" not in request.query_params:
+            request = without_parameter(request, "bbox-crs")  # nothing to interpret: ignored, as a client expects
+        if empty_box(request.query_params.get("bbox")) and wants_geojson(request):
+            return JSONResponse(
+                {"type": "FeatureCollection", "features": [], "numberMatched": 0, "numberReturned": 0, "links": []},
+                media_type="application/geo+json",
+            )
         item = request.path_params.get("item_id")
         raw = geojson_in_storage_crs(request)
         if item is not None:
@@ -438,9 +622,15 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
             return _exception(429, "TooManyRequests", busy, {"Retry-After": str(retry_after)})
         running += 1
         try:
-            return await run(processes_api.execute_process, request, request.path_params["process_id"], executor=pool)
+            process = request.path_params["process_id"]
+            response = await run(processes_api.execute_process, request, process, executor=pool, worker_pool=workers)
         finally:
             running -= 1
+        if response.status_code >= 400 and response.headers.get("content-type", "").startswith("application/json"):
+            body = json.loads(bytes(response.body))  # pygeoapi wraps errors in {"outputs": [...]} for `document`
+            if isinstance(body, dict) and isinstance(body.get("outputs"), list) and body["outputs"]:
+                return JSONResponse(body["outputs"][0], status_code=response.status_code)
+        return response
 
     async def jobs(request: Request) -> Response:
         job = request.path_params.get("job_id")
@@ -452,7 +642,7 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
         return await run(processes_api.get_job_result, request, request.path_params["job_id"])
 
     static = Path(pygeoapi.__file__).parent / "static"
-    return [
+    routes: list[Route | Mount] = [
         Route("/", landing),
         Route("/openapi", openapi),
         Route("/conformance", conformance),
@@ -470,6 +660,8 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
         Route("/jobs/{job_id}/results", job_results),
         Mount("/static", StaticFiles(directory=static), name="ogc-static"),
     ]
+    routes.append(Route("/{path:path}", Elsewhere(list(routes))))  # an ASGI app, not a function: any method
+    return routes
 
 
 def build_api(config: dict[str, Any]) -> API:

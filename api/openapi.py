@@ -18,6 +18,7 @@ import pyogrio
 OGC = "https://schemas.opengis.net/ogcapi/"
 FEATURES_1 = OGC + "features/part1/1.0/openapi/ogcapi-features-1.yaml"
 PROCESSES_1 = OGC + "processes/part1/1.0/openapi/"
+SORTBY = "https://raw.githubusercontent.com/opengeospatial/ogcapi-records/master/core/openapi/parameters/sortby.yaml"
 
 EXCEPTION: dict[str, Any] = {
     "type": "object",
@@ -36,6 +37,16 @@ LINK: dict[str, Any] = {
     },
 }
 HTML = {"text/html": {"schema": {"type": "string"}}}
+MAX_OFFSET = 1_000_000  # larger item offsets are refused: no collection comes near that size
+
+# What `lang` and `datetime` accept (api.ogc refuses the rest with a 400).
+LANG_PATTERN = r"^([vV][iI]|[eE][nN])(-[A-Za-z0-9]{1,8})*$"
+_YEAR = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_MONTH_DAY = r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+_LEAP_DAY = r"([0-9]{2}(0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26]|0[48])00)-02-29"
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?"
+_INSTANT = rf"({_YEAR}|{_YEAR}-(0[1-9]|1[0-2])|({_YEAR}-{_MONTH_DAY}|{_LEAP_DAY})({_TIME})?)"
+DATETIME_PATTERN = rf"^({_INSTANT}|({_INSTANT}|\.\.)?/({_INSTANT}|\.\.)?)$"
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -99,7 +110,7 @@ REMOTE: dict[str, tuple[str, str, dict[str, Any]]] = {
             "schema": {"type": "string"},
         },
     ),
-    "https://raw.githubusercontent.com/opengeospatial/ogcapi-records/master/core/openapi/parameters/sortby.yaml": (
+    SORTBY: (
         "parameters",
         "sortby",
         {
@@ -212,21 +223,109 @@ def _first_id(resource: dict[str, Any]) -> str | None:
 def execute_schema(metadata: dict[str, Any]) -> dict[str, Any]:
     """The schema of an execute request for one process: its own inputs, no others."""
     inputs = metadata.get("inputs", {})
-    return {
+    required = [k for k, v in inputs.items() if v.get("minOccurs", 0) >= 1]
+    given: dict[str, Any] = {
         "type": "object",
-        "required": ["inputs"],
+        "additionalProperties": False,
+        "properties": {k: v["schema"] for k, v in inputs.items()},
+    }
+    schema: dict[str, Any] = {
+        "type": "object",
         "additionalProperties": False,
         "properties": {
-            "inputs": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": [k for k, v in inputs.items() if v.get("minOccurs", 0) >= 1],
-                "properties": {k: v["schema"] for k, v in inputs.items()},
-            },
+            "inputs": given,
             "outputs": {"type": "object"},
             "response": {"type": "string", "enum": ["raw", "document"], "default": "raw"},
         },
     }
+    if required:  # OpenAPI 3.0: `required` is never empty
+        given["required"] = required
+        schema["required"] = ["inputs"]
+    return schema
+
+
+SPATIAL_PARAMETERS = ("bbox", "bbox-crs", "crs")
+
+
+COMPARISONS = ("=", "<>", "<", ">", "<=", ">=")
+
+
+def cql2_schema(names: list[str]) -> dict[str, Any]:
+    """The CQL2 JSON filters documented for a collection: comparisons of its properties, joined by and/or."""
+    operand = {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["property"],
+                "additionalProperties": False,
+                "properties": {"property": {"type": "string", "enum": names}},
+            },
+            {"type": "string"},
+            {"type": "number"},
+            {"type": "boolean"},
+        ]
+    }
+    comparison = {
+        "type": "object",
+        "required": ["op", "args"],
+        "additionalProperties": False,
+        "properties": {
+            "op": {"type": "string", "enum": list(COMPARISONS)},
+            "args": {"type": "array", "minItems": 2, "maxItems": 2, "items": operand},
+        },
+    }
+    logical = {
+        "type": "object",
+        "required": ["op", "args"],
+        "additionalProperties": False,
+        "properties": {
+            "op": {"type": "string", "enum": ["and", "or"]},
+            "args": {"type": "array", "minItems": 2, "items": comparison},
+        },
+    }
+    return {"oneOf": [comparison, logical]}
+
+
+def _filter_operation(get: dict[str, Any]) -> dict[str, Any]:
+    """The POST twin of an items operation: the same parameters and answers, a CQL2 JSON filter as the body."""
+    names: list[str] = next(
+        (p["schema"]["items"].get("enum", []) for p in get.get("parameters", []) if p.get("name") == "properties"), []
+    )
+    schema = cql2_schema(names)
+    return {
+        **copy.deepcopy({k: v for k, v in get.items() if k not in ("operationId", "summary", "description")}),
+        "operationId": get.get("operationId", "getFeatures") + "Filtered",
+        "summary": "Features matching a CQL2 JSON filter (comparisons of properties, joined by and/or)",
+        "requestBody": {
+            "required": True,
+            "content": {"application/query-cql-json": {"schema": schema}, "application/json": {"schema": schema}},
+        },
+    }
+
+
+def _collection_parameters(parameters: list[dict[str, Any]], resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """An items operation's parameters as its collection takes them: no bbox/crs without geometry, no datetime
+    without years, and sortby naming the collection's properties."""
+    provider = (resource.get("providers") or [{}])[0]
+    dropped = set() if "storage_crs" in provider else set(SPATIAL_PARAMETERS)
+    if "time_field" not in provider:
+        dropped.add("datetime")
+    names: list[str] = next(
+        (p["schema"]["items"].get("enum", []) for p in parameters if p.get("name") == "properties"), []
+    )
+    kept = []
+    for parameter in parameters:
+        name = parameter.get("name") or parameter.get("$ref", "").rsplit("/", 1)[-1]
+        if name in dropped:
+            continue
+        if name == "properties" and "schema" in parameter:
+            parameter = {**parameter, "schema": {**parameter["schema"], "minItems": 1}}
+        if name == "sortby" and names:
+            sortby = copy.deepcopy(REMOTE[SORTBY][2])
+            sortby["schema"]["items"] = {"type": "string", "enum": [s + n for n in names for s in ("", "+", "-")]}
+            parameter = sortby
+        kept.append(parameter)
+    return kept
 
 
 def self_contained(
@@ -257,11 +356,20 @@ def self_contained(
         },
     }
     parameters = components["parameters"]
-    parameters["lang"]["schema"] = {"type": "string"}  # any language; unknown ones fall back to Vietnamese
+    if "lang" in parameters:
+        parameters["lang"]["schema"] = {"type": "string", "pattern": LANG_PATTERN}
+        parameters["lang"]["description"] = "vi or en, optionally with a region (en-GB); other languages are refused"
+    if "offset" in parameters:
+        parameters["offset"]["schema"] = {**parameters["offset"]["schema"], "maximum": MAX_OFFSET}
+    if "datetime" in parameters:
+        parameters["datetime"]["schema"] = {"type": "string", "pattern": DATETIME_PATTERN}
     if crs:
         for name in ("crs", "bbox-crs"):
             parameters[name]["schema"] = {"type": "string", "format": "uri", "enum": list(crs)}
     resources = config.get("resources", {})
+    for path, operations in doc["paths"].items():
+        if path.startswith("/collections/") and path.endswith("/items") and "get" in operations:
+            operations["post"] = _filter_operation(operations["get"])  # api.ogc takes CQL2 JSON by POST
     for path, operations in doc["paths"].items():
         operations.pop("options", None)
         for method, operation in operations.items():
@@ -278,8 +386,20 @@ def self_contained(
             if method == "post" and path.endswith("/execution") and process in (processes or {}):
                 body = operation["requestBody"]["content"]["application/json"]
                 body["schema"] = execute_schema((processes or {})[process])
+                for content in responses.get("200", {}).get("content", {}).values():
+                    raw = content.get("schema", {"type": "object"})  # `response: document` wraps it in outputs
+                    document_form = {
+                        "type": "object",
+                        "required": ["outputs"],
+                        "properties": {"outputs": {"type": "array", "items": raw}},
+                    }
+                    content["schema"] = {"anyOf": [raw, document_form]}
             if method == "post":
                 responses.update({k: v for k, v in GUARDS.items() if k != "429" or path.endswith("/execution")})
+            if path.startswith("/collections/") and path.split("/")[3:4] == ["items"]:
+                operation["parameters"] = _collection_parameters(
+                    operation.get("parameters", []), resources.get(path.split("/")[2], {})
+                )
             if path.endswith("/items/{featureId}"):
                 collection = path.split("/")[2]
                 example = _first_id(resources.get(collection, {}))

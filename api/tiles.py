@@ -220,7 +220,7 @@ def tile_routes(tiler: Tiler, base_url: str, attribution: dict[str, str]) -> API
         }
 
     @router.get(
-        "/ogc/collections/{layer_id}/tiles/WebMercatorQuad/{z}/{y}/{x}",
+        "/ogc/collections/{layer_id}/tiles/WebMercatorQuad/{z:int}/{y:int}/{x:int}",  # not whole numbers: 404
         summary="Vector tile",
         response_class=Response,
         responses={200: {"content": {MVT: {}}}, 204: {"description": "empty"}},
@@ -249,7 +249,7 @@ def tile_routes(tiler: Tiler, base_url: str, attribution: dict[str, str]) -> API
         )
 
     @router.get(
-        "/tiles/{layer_id}/{z}/{x}/{y}.png",
+        "/tiles/{layer_id}/{z:int}/{x:int}/{y:int}.png",
         summary="Raster tile",
         response_class=Response,
         responses={200: {"content": {"image/png": {}}}, 204: {"description": "empty"}},

@@ -9,18 +9,26 @@ profile, or weight changes to it), with each criterion's contribution, tier, sen
 
 from __future__ import annotations
 
+import copy
 import json
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import geopandas as gpd
+import jsonschema
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from geo.errors import GeoError, validation_problem
 from geo.indicators import COUNTS, aggregate
-from geo.plan import Costs, PlanOptions
+from geo.plan import PROJECT_KINDS, Costs, PlanOptions
 from geo.priority import Profile
 from layers.analysis import analysis_for
 from layers.provider import load_layer
@@ -33,8 +41,173 @@ MAX_CRITERIA = 50  # criteria per scope of a profile sent with a priority reques
 MAX_DRAWS = 2000  # Monte-Carlo weight draws of a priority request
 MAX_CANDIDATES = 2000  # extra candidate projects sent with a plan request
 MAX_BUDGET = 1e15  # VND
+MAX_WEIGHT = 1e6  # a criterion's weight (weights are renormalised to sum to 1)
+MAX_MINUTES = 10_000  # service thresholds of the costs
 
 COUNT_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_COUNT}
+
+
+WORKER_NICENESS = 10
+
+
+class WorkerPool:
+    """Spawned worker processes that run process executions, so that they hold neither the server's GIL nor its loop.
+
+    Each worker keeps the warehouse analysis it loads (layers.analysis caches it per file) for the next request.
+    A pool whose worker died is replaced on the next request.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                context = multiprocessing.get_context("spawn")  # no forked copy of the server's threads and caches
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_lower_priority)
+            return self._executor
+
+    def run(self, processor: type[AtlasProcessor], definition: dict[str, Any], data: dict[str, Any]) -> Any:
+        """Run `processor(definition).compute(data)` in a worker; its result or its exception."""
+        executor = self._pool()
+        try:
+            return executor.submit(_compute, processor, definition, data).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._executor is executor:
+                    self._executor = None
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    def close(self) -> None:
+        """Stop the workers (after their current request)."""
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+
+
+# The pool of the request being executed (set by api.ogc around pygeoapi's handler); None: compute in this process.
+WORKER_POOL: ContextVar[WorkerPool | None] = ContextVar("atlas_worker_pool", default=None)
+
+
+def _lower_priority() -> None:
+    os.nice(WORKER_NICENESS)  # cheap requests (collections, items, tiles) go first on a busy machine
+
+
+def _compute(processor: type[AtlasProcessor], definition: dict[str, Any], data: dict[str, Any]) -> Any:
+    return processor(definition).compute(data)
+
+
+class AtlasProcessor(BaseProcessor):
+    """A processor whose work (`compute`) runs in the request's worker pool when there is one."""
+
+    METADATA: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, self.METADATA)
+        self.definition = processor_def
+
+    def compute(self, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Validate the inputs and do the work; raises ProcessorExecuteError on bad inputs."""
+        raise NotImplementedError
+
+    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """pygeoapi's entry point: compute in a worker process when the request has a pool, else here."""
+        data = check_inputs(self.metadata, data)
+        pool = WORKER_POOL.get()
+        if pool is None:
+            return self.compute(data)
+        result: tuple[str, dict[str, Any]] = pool.run(type(self), self.definition, data)
+        return result
+
+
+def model_schema(model: type[BaseModel], limits: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The JSON schema of a pydantic model as OpenAPI 3.0 takes it: definitions inlined, no unknown properties.
+
+    `limits` adds keywords to named properties (e.g. maxItems), at any depth.
+    """
+    raw = model.model_json_schema()
+    definitions = raw.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                return inline(definitions[ref.rsplit("/", 1)[1]])
+            out = {k: inline(v) for k, v in node.items() if k not in ("title", "description")}
+            if out.get("type") == "object" and "properties" in out:
+                out["additionalProperties"] = False
+                for name, extra in (limits or {}).items():
+                    if name in out["properties"]:
+                        out["properties"][name] = {**out["properties"][name], **extra}
+            return out
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    schema: dict[str, Any] = inline(raw)
+    return schema
+
+
+def _where(path: Any) -> str:
+    """rows[0].households"""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e12 else f"{value:g}"
+
+
+def _schema_problem(name: str, error: jsonschema.ValidationError) -> str:
+    """One line naming the input and what is wrong with it, without echoing large values."""
+    where = _where([name, *error.absolute_path])
+    schema, value, keyword = error.schema, error.instance, error.validator
+    if not isinstance(schema, dict):
+        return f"input '{where}' is not valid"
+    if keyword in ("minimum", "maximum") and "minimum" in schema and "maximum" in schema:
+        kind = "a whole number" if schema.get("type") == "integer" else "a number"
+        low, high = _number(schema["minimum"]), _number(schema["maximum"])
+        return f"input '{where}' must be {kind} from {low} to {high} (given: {str(value)[:40]})"
+    if keyword == "maxItems":
+        return f"input '{where}': {len(value)} items, more than the limit of {schema['maxItems']}"
+    if keyword == "additionalProperties" and isinstance(value, dict):
+        unknown = sorted(str(k) for k in set(value) - set(schema.get("properties", {})))
+        known = ", ".join(schema.get("properties", {})) or "none"
+        return f"input '{where}': unknown entry {', '.join(unknown)}; known: {known}"[:600]
+    if keyword == "minProperties" and isinstance(value, dict):
+        needed = ", ".join(schema.get("required", []))
+        return f"input '{where}': give {needed} and at least one of the other entries"
+    if keyword == "enum":
+        return f"input '{where}': {str(value)[:80]!r} is not one of {', '.join(map(str, schema['enum']))[:400]}"
+    if keyword == "type":
+        given = "null" if value is None else type(value).__name__
+        return f"input '{where}' must be of type {schema['type']} (given: {given})"
+    return f"input '{where}': {error.message[:300]}"
+
+
+def check_inputs(metadata: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The inputs of an execute request checked against the process's input schemas (the ones the OpenAPI
+    document states): unknown, null or missing required inputs and schema violations raise ProcessorExecuteError.
+    """
+    declared = metadata["inputs"]
+    unknown = sorted(set(data) - set(declared))
+    if unknown:
+        raise ProcessorExecuteError(f"unknown input {', '.join(unknown)}; this process takes {', '.join(declared)}")
+    for name, spec in declared.items():
+        if name not in data:
+            if spec.get("minOccurs", 0) >= 1:
+                raise ProcessorExecuteError(f"input '{name}' is required")
+            continue
+        if data[name] is None:
+            raise ProcessorExecuteError(f"input '{name}' is null; leave it out for the default")
+        validator = jsonschema.Draft4Validator(spec["schema"])  # OpenAPI 3.0 schemas are JSON Schema draft 4 (ish)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(data[name]))
+        if error is not None:
+            raise ProcessorExecuteError(_schema_problem(name, error))
+    return data
 
 
 def _whole(value: Any, low: int, high: int) -> bool:
@@ -65,6 +238,8 @@ CARRY_METADATA: dict[str, Any] = {
                 "items": {
                     "type": "object",
                     "required": ["unit_code", "year"],
+                    "minProperties": 3,  # unit_code, year and at least one figure
+                    "additionalProperties": False,
                     "properties": {
                         "unit_code": {"type": "string", "pattern": "^[0-9]{5}$"},
                         "year": {"type": "integer", "minimum": YEARS[0], "maximum": YEARS[1]},
@@ -91,14 +266,21 @@ CARRY_METADATA: dict[str, Any] = {
 }
 
 
-class CarryTo2025Processor(BaseProcessor):
+class CarryTo2025Processor(AtlasProcessor):
     """Sum pre-merger figures into the 2025 units (rates recomputed; `complete` says all predecessors were given)."""
 
-    def __init__(self, processor_def: dict[str, Any]) -> None:
-        super().__init__(processor_def, CARRY_METADATA)
-        self.warehouse = Path(processor_def["data"])
+    METADATA = CARRY_METADATA
 
-    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def)
+        self.warehouse = Path(processor_def["data"])
+        if self.warehouse.is_file():  # the codes the crosswalk knows are the codes accepted
+            codes = load_layer(self.warehouse, "crosswalk_2025", "old_code").frame["old_code"]
+            self.metadata = copy.deepcopy(CARRY_METADATA)
+            row = self.metadata["inputs"]["rows"]["schema"]["items"]["properties"]
+            row["unit_code"] = {"type": "string", "enum": sorted(str(c) for c in codes)}
+
+    def compute(self, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Validate the rows and return their sums per 2025 unit and year."""
         rows = data.get("rows")
         if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
@@ -196,18 +378,25 @@ PRIORITY_METADATA: dict[str, Any] = {
         },
         "profile": {
             "title": "A whole profile (the YAML profile as JSON); default: the server's profile",
-            "description": f"At most {MAX_CRITERIA} criteria per scope",
-            "schema": {"type": "object"},
+            "description": f"At most {MAX_CRITERIA} criteria per scope; criterion ids unique within a scope, at least "
+            "one positive weight per scope, columns of the criteria tables (data/profiles/default.yaml shows them)",
+            "schema": model_schema(
+                Profile,
+                {
+                    "units": {"minItems": 1, "maxItems": MAX_CRITERIA},
+                    "villages": {"minItems": 1, "maxItems": MAX_CRITERIA},
+                    "weight": {"maximum": MAX_WEIGHT},
+                    "id": {"minLength": 1, "maxLength": 100},
+                    "column": {"minLength": 1, "maxLength": 100},
+                },
+            ),
             "minOccurs": 0,
             "maxOccurs": 1,
         },
         "weights": {
             "title": 'Weight changes by criterion id, applied to the profile (e.g. {"poor_rate": 0.4})',
-            "schema": {
-                "type": "object",
-                "maxProperties": 2 * MAX_CRITERIA,
-                "additionalProperties": {"type": "number", "minimum": 0},
-            },
+            "description": "Ids of the server's profile; with a whole profile, set the weights in it instead",
+            "schema": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1e6}},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -255,13 +444,24 @@ def _features(frame: pd.DataFrame, geometry: bool, id_field: str) -> dict[str, A
     }
 
 
-class PriorityProcessor(BaseProcessor):
+class PriorityProcessor(AtlasProcessor):
     """Rank units or villages by a profile (server default, given whole, or with weights changed)."""
 
+    METADATA = PRIORITY_METADATA
+
     def __init__(self, processor_def: dict[str, Any]) -> None:
-        super().__init__(processor_def, PRIORITY_METADATA)
+        super().__init__(processor_def)
         self.warehouse = Path(processor_def["data"])
         self.profile_path = Path(processor_def["profile"])
+        if self.profile_path.is_file():  # weights may name the criteria of the server's profile, no others
+            server = Profile.load(self.profile_path)
+            ids = sorted({c.id for c in (*server.units, *server.villages)})
+            self.metadata = copy.deepcopy(PRIORITY_METADATA)
+            self.metadata["inputs"]["weights"]["schema"] = {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {i: {"type": "number", "minimum": 0, "maximum": MAX_WEIGHT} for i in ids},
+            }
 
     def profile(self, data: dict[str, Any]) -> Profile:
         """The profile of a request: the given one or the server's, with weight changes applied."""
@@ -294,7 +494,7 @@ class PriorityProcessor(BaseProcessor):
             profile = Profile.from_dict(raw, "input 'weights'")
         return profile
 
-    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    def compute(self, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Score, rank and tier; return the summary and the ranking."""
         scope = data.get("scope", "units")
         if scope not in ("units", "villages"):
@@ -332,6 +532,69 @@ class PriorityProcessor(BaseProcessor):
 # ----------------------------------------------------------------------------------------------------
 # plan
 # ----------------------------------------------------------------------------------------------------
+
+VND = {"type": "number", "minimum": 1, "maximum": MAX_BUDGET}
+COSTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "road_upgrade_per_km": {"type": "object", "additionalProperties": VND},
+        "all_season_crossing": VND,
+        "school": VND,
+        "health_station": VND,
+        "grid_fixed": {**VND, "minimum": 0},
+        "grid_per_km": {**VND, "minimum": 0},
+        "school_minutes": {"type": "number", "minimum": 1, "maximum": MAX_MINUTES},
+        "health_minutes": {"type": "number", "minimum": 1, "maximum": MAX_MINUTES},
+    },
+}
+POSITION = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}
+CANDIDATES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_CANDIDATES,
+            "items": {
+                "type": "object",
+                "required": ["type", "geometry", "properties"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["Feature"]},
+                    "geometry": {
+                        "oneOf": [
+                            {
+                                "type": "object",
+                                "required": ["type", "coordinates"],
+                                "properties": {"type": {"type": "string", "enum": ["Point"]}, "coordinates": POSITION},
+                            },
+                            {
+                                "type": "object",
+                                "required": ["type", "coordinates"],
+                                "properties": {
+                                    "type": {"type": "string", "enum": ["LineString"]},
+                                    "coordinates": {"type": "array", "minItems": 2, "items": POSITION},
+                                },
+                            },
+                        ]
+                    },
+                    "properties": {
+                        "type": "object",
+                        "required": ["project_id", "kind"],
+                        "properties": {
+                            "project_id": {"type": "string", "minLength": 1, "maxLength": 100},
+                            "kind": {"type": "string", "enum": list(PROJECT_KINDS)},
+                            "name": {"type": "string", "maxLength": 200},
+                            "cost_vnd": VND,
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 
 PLAN_METADATA: dict[str, Any] = {
     "version": "1.0.0",
@@ -373,14 +636,15 @@ PLAN_METADATA: dict[str, Any] = {
         },
         "costs": {
             "title": "Unit cost changes (keys of data/profiles/costs.yaml), applied to the server's costs",
-            "schema": {"type": "object"},
+            "schema": COSTS_SCHEMA,
             "minOccurs": 0,
             "maxOccurs": 1,
         },
         "candidates": {
             "title": "Extra candidate projects: GeoJSON FeatureCollection (EPSG:4326) with project_id and kind",
-            "description": f"At most {MAX_CANDIDATES} features",
-            "schema": {"type": "object", "contentMediaType": "application/geo+json"},
+            "description": f"At most {MAX_CANDIDATES} features; project ids unique; each project near the villages "
+            "or road links it serves",
+            "schema": CANDIDATES_SCHEMA,
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -395,11 +659,13 @@ PLAN_METADATA: dict[str, Any] = {
 }
 
 
-class PlanProcessor(BaseProcessor):
+class PlanProcessor(AtlasProcessor):
     """The portfolio of candidate projects that serves the most poor households within a budget."""
 
+    METADATA = PLAN_METADATA
+
     def __init__(self, processor_def: dict[str, Any]) -> None:
-        super().__init__(processor_def, PLAN_METADATA)
+        super().__init__(processor_def)
         self.warehouse = Path(processor_def["data"])
         self.costs_path = Path(processor_def["costs"])
         self.time_limit = float(processor_def.get("time_limit", 30.0))
@@ -430,7 +696,7 @@ class PlanProcessor(BaseProcessor):
         except ValidationError as exc:
             raise ProcessorExecuteError(f"input 'costs': {validation_problem(exc.errors())}") from exc
 
-    def execute(self, data: dict[str, Any], outputs: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    def compute(self, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Solve the plan; return totals, the chosen projects as GeoJSON and the next best ones."""
         if "budget" not in data:
             raise ProcessorExecuteError("input 'budget' (VND) is required")

@@ -7,11 +7,13 @@ import re
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from layers.processes import WORKER_NICENESS
 from tests.conftest import Built, LiveServer
 
 ORIGIN = "https://planner.sonla.example"
@@ -96,12 +98,15 @@ def test_bad_execution_bodies_are_400(server: LiveServer, body: bytes, message: 
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ({"households": 2**63}, "households must be a whole number from 0 to 1000000000"),
+        ({"households": 2**63}, "rows[0].households' must be a whole number from 0 to 1000000000"),
         ({"households": 2**63 - 1}, "from 0 to 1000000000"),
-        ({"households": 10, "year": "x"}, "year must be a whole number"),
-        ({"households": 10, "year": True}, "year must be a whole number"),
-        ({"households": 1.5}, "households must be a whole number"),
-        ({"households": 10, "unit_code": 3646}, "unit_code must be a 5-digit string"),
+        ({"households": 10, "year": "x"}, "rows[0].year' must be of type integer (given: str)"),
+        ({"households": 10, "year": True}, "rows[0].year' must be of type integer (given: bool)"),
+        ({"households": 1.5}, "rows[0].households' must be of type integer (given: float)"),
+        ({"households": 10, "unit_code": 3646}, "rows[0].unit_code' must be of type string"),
+        ({"households": 10, "unit_code": "09999"}, "'09999' is not one of 03646"),
+        ({"households": 10, "poor": 1}, "unknown entry poor"),
+        ({}, "give unit_code, year and at least one of the other entries"),
     ],
 )
 def test_carry_refuses_counts_and_years_out_of_bounds(server: LiveServer, row: dict[str, Any], message: str) -> None:
@@ -186,3 +191,99 @@ def test_the_ogc_document_is_self_contained_and_names_the_bounds(server: LiveSer
     assert "exclusiveMinimum" not in json.dumps(budget)
     item = document["paths"]["/collections/units_2025/items/{featureId}"]["get"]["parameters"][0]
     assert httpx.get(f"{server.url}/ogc/collections/units_2025/items/{item['example']}", timeout=30).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "message"),
+    [
+        ("/ogc/collections/units_2025/items", {"lang": "xx"}, "lang 'xx' is not offered"),
+        ("/ogc/collections/units_2025/items", {"lang": ""}, "lang '' is not offered"),
+        ("/ogc/collections/units_2025/items", {"f": ""}, "f is empty"),
+        ("/ogc/collections/units_2025/items", {"f": "xml"}, "Invalid format"),
+        ("/ogc/openapi", {"ui": "x"}, "ui 'x' is not one of swagger, redoc"),
+        ("/ogc/collections/units_2025/queryables", {"profile": "x"}, "profile 'x' is not one of"),
+        ("/ogc/collections/units_2025/items", {"datetime": "2021"}, "units_2025 has no time"),
+        ("/ogc/collections/crosswalk_2025/items", {"bbox": "103,20,105,22"}, "crosswalk_2025 has no geometry: bbox"),
+        ("/ogc/collections/commune_indicators/items", {"datetime": ""}, "give an RFC 3339 date"),
+        ("/ogc/collections/commune_indicators/items", {"datetime": "2021-02-30"}, "give an RFC 3339 date"),
+    ],
+)
+def test_parameters_outside_the_document_are_400(
+    server: LiveServer, path: str, params: dict[str, str], message: str
+) -> None:
+    response = httpx.get(f"{server.url}{path}", params=params, timeout=60)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] and message in body["description"]
+
+
+def test_accepted_lang_and_datetime_forms(server: LiveServer) -> None:
+    items = f"{server.url}/ogc/collections/commune_indicators/items"
+    for lang in ("vi", "en", "en-GB", "VI"):
+        assert httpx.get(items, params={"lang": lang, "limit": 1}, timeout=60).status_code == 200, lang
+    years = {}
+    for value in ("2021", "2021-06", "2024-02-29", "2022-01-01T00:00:00Z/..", "../2021", "2030", "1990/2000"):
+        page = httpx.get(items, params={"datetime": value, "limit": 10000, "skipGeometry": "true"}, timeout=60)
+        assert page.status_code == 200, (value, page.text)
+        years[value] = {f["properties"]["year"] for f in page.json()["features"]}
+    assert years["2021"] == years["2021-06"] == {2021} and years["2024-02-29"] == {2024}
+    assert years["2022-01-01T00:00:00Z/.."] == {2022, 2023, 2024, 2025} and years["../2021"] == {2021}
+    assert years["2030"] == years["1990/2000"] == set()  # outside the temporal extent: nothing, not an error
+
+
+def test_every_route_under_ogc_answers_405_with_allow(server: LiveServer) -> None:
+    for path in ("/ogc/tileMatrixSets", "/ogc/tileMatrixSets/WebMercatorQuad", "/ogc/collections/units_2025/tiles"):
+        for method in ("TRACE", "PUT", "DELETE"):
+            response = httpx.request(method, f"{server.url}{path}", timeout=30)
+            assert response.status_code == 405 and response.headers["allow"] == "GET", (method, path)
+    tile = f"{server.url}/ogc/collections/units_2025/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
+    assert httpx.get(tile, timeout=30).status_code == 404  # a template followed literally: no such tile
+
+
+def test_execution_errors_are_exceptions_in_both_response_modes(server: LiveServer) -> None:
+    for mode in ("raw", "document"):
+        body = {"inputs": {"budget": 1e9, "max_projects_per_unit": 0}, "response": mode}
+        response = post(server, "plan", json.dumps(body).encode())
+        assert response.status_code == 400
+        error = response.json()
+        assert error["code"] == "InvalidParameterValue" and "max_projects_per_unit" in error["description"]
+    subscriber = post(server, "priority", b'{"inputs": {}, "subscriber": {"successUri": "http://x.example"}}')
+    assert subscriber.status_code == 400 and "unknown entry subscriber" in subscriber.json()["description"]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid, from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").iterdir():
+            children = [int(c) for c in (task / "children").read_text().split()]
+            found += children
+            todo += children
+    return found
+
+
+def test_processes_run_in_lower_priority_worker_processes(server: LiveServer) -> None:
+    row = {"unit_code": "03646", "year": 2024, "households": 5}
+    response = post(server, "carry-to-2025", json.dumps({"inputs": {"rows": [row]}}).encode())
+    assert response.status_code == 200 and response.json()["value"][0]["households"] == 5
+    assert server.process is not None
+    niceness = {}
+    for pid in descendants(server.process.pid):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        niceness[pid] = int(stat.rsplit(")", 1)[1].split()[16])  # field 19 of stat: nice
+    assert WORKER_NICENESS in niceness.values(), niceness  # a spawned worker ran it, below the server's priority
+
+
+def test_feature_pages_stay_valid_when_nothing_matches(server: LiveServer) -> None:
+    items = f"{server.url}/ogc/collections/roads/items"
+    ld = httpx.get(items, params={"f": "jsonld", "road_class": "none such"}, timeout=60)
+    assert ld.status_code == 200 and json.loads(ld.text)["features"] == []
+    some = httpx.get(items, params={"f": "jsonld", "limit": 2}, timeout=60)
+    assert len(json.loads(some.text)["features"]) == 2
+    inverted = httpx.get(items, params={"bbox": "103,22,105,21"}, timeout=60)  # south edge north of the north edge
+    assert inverted.status_code == 200 and inverted.json()["features"] == []
+    lonely = httpx.get(items, params={"bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326", "limit": 1}, timeout=60)
+    assert lonely.status_code == 200 and len(lonely.json()["features"]) == 1  # bbox-crs without bbox: nothing to do
+    unknown = httpx.get(items, params={"bbox-crs": "EPSG:1"}, timeout=60)
+    assert unknown.status_code == 400 and "bbox-crs 'EPSG:1'" in unknown.json()["description"]

@@ -19,6 +19,9 @@ def ogc(built: Built) -> Iterator[str]:
         yield f"{live.url}/ogc"
 
 
+CRITERION = {"id": "a", "column": "poor_rate", "weight": 1}
+
+
 def execute(ogc: str, process: str, inputs: dict[str, Any]) -> httpx.Response:
     """POST a synchronous execution request."""
     return httpx.post(f"{ogc}/processes/{process}/execution", json={"inputs": inputs}, timeout=300)
@@ -140,7 +143,7 @@ def test_plan_takes_candidates_as_geojson(ogc: str, built: Built) -> None:
         ("plan", {"budget": 1e9, "min_region_iii_share": 2}, "min_region_iii_share"),
         ("plan", {"budget": 1e9, "costs": {"asphalt": 1}}, "unknown entry asphalt"),
         ("plan", {"budget": 1e9, "costs": {"school": -1}}, "school"),
-        ("plan", {"budget": 1e9, "candidates": {"type": "Feature"}}, "FeatureCollection"),
+        ("plan", {"budget": 1e9, "candidates": {"type": "Feature"}}, "input 'candidates'"),
         (
             "plan",
             {
@@ -159,9 +162,23 @@ def test_plan_takes_candidates_as_geojson(ogc: str, built: Built) -> None:
             "airport",
         ),
         ("priority", {"scope": "districts"}, "scope"),
-        ("priority", {"weights": {"poverty": 1}}, "unknown criterion poverty"),
-        ("priority", {"profile": {"profile": "x", "version": 1, "units": []}}, "units"),
+        ("priority", {"weights": {"poverty": 1}}, "input 'weights': unknown entry poverty; known: difficult_villages"),
+        (
+            "priority",
+            {
+                "profile": {
+                    "profile": "x",
+                    "version": "1",
+                    "units": [],
+                    "villages": [{"id": "a", "column": "b", "weight": 1}],
+                }
+            },
+            "input 'profile.units': [] should be non-empty",
+        ),
         ("priority", {"draws": 1}, "draws"),
+        ("priority", {"limit": None}, "input 'limit' is null"),
+        ("priority", {"scope": "units", "colour": "red"}, "unknown input colour"),
+        ("carry-to-2025", {"rows": [{"unit_code": "03646", "year": 2024}]}, "at least one of the other entries"),
     ],
 )
 def test_bad_process_inputs_are_400_naming_the_input(
