@@ -6,8 +6,9 @@ Everything the service answers to a GET is a function of the warehouse build, th
 - Validators: the ETag is a hash of those plus the content encoding of the answer; Last-Modified is the
   build time. A revalidation (If-None-Match, If-Modified-Since) is answered 304 before any work is done.
 - Cache: each 200 answer is kept once (least recently used first out, bounded in bytes), and each content
-  encoding of it is computed once, the first time a client accepts it, at a level chosen for size. A
-  cached answer costs a dictionary look-up, compressed or not.
+  coding of it is computed the first time a client accepts it, at a level chosen for speed, then once more
+  in the background at a level chosen for size when the answer is asked for again. A cached answer costs a
+  dictionary look-up, compressed or not.
 - Encodings: negotiated from `Accept-Encoding` (q-values honoured; Brotli, then zstd, then gzip when the
   client accepts several equally). Vector tiles are gzip-encoded only, and only when asked, as tile clients
   expect; images are sent as they are. A coding that saves less than 5% (a PDF, mostly) is not used.
@@ -120,6 +121,7 @@ class CachedResponse:
     body: bytes
     media_type: str
     coded: dict[str, bytes | None] = field(default_factory=dict)  # None: the coding does not gain
+    settled: set[str] = field(default_factory=set)  # codings already at the level chosen for size
 
     @property
     def size(self) -> int:
@@ -197,6 +199,7 @@ class CachingMiddleware:
         self.clock = clock
         self._pending: dict[str, asyncio.Future[CachedResponse | None]] = {}
         self._coding: dict[tuple[str, str], asyncio.Future[bytes | None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # codings for size under way
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -392,8 +395,16 @@ class CachingMiddleware:
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
     async def _coded(self, key: str, entry: CachedResponse, token: str, keep: bool) -> bytes | None:
-        """The body in one coding, computed once per entry (None when it does not make the body smaller)."""
+        """The body in one coding (None when it does not gain): for speed at first, for size once asked again.
+
+        An answer asked for once (a random bbox, a tile nobody else views) costs a fast coding; one asked for
+        again is coded anew for size in the background, and later clients get the smaller body.
+        """
         if token in entry.coded:
+            if keep and token not in entry.settled and (key, token) not in self._coding:
+                task = asyncio.get_running_loop().create_task(self._settle(key, entry, token))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             return entry.coded[token]
         pending = self._coding.get((key, token))
         if pending is not None:
@@ -401,13 +412,30 @@ class CachingMiddleware:
         future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
         self._coding[(key, token)] = future
         try:
-            data: bytes | None = await run_in_threadpool(CODINGS[token].for_size, entry.body)
+            coding = CODINGS[token]
+            data: bytes | None = await run_in_threadpool(coding.for_speed if keep else coding.for_size, entry.body)
             if data is not None and len(data) > GAIN * len(entry.body):
                 data = None
             if keep:
                 self.cache.add_coding(key, entry, token, data)
             future.set_result(data)
             return data
+        finally:
+            if not future.done():
+                future.set_result(None)
+            self._coding.pop((key, token), None)
+
+    async def _settle(self, key: str, entry: CachedResponse, token: str) -> None:
+        """Code a kept answer again at the level chosen for size."""
+        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._coding[(key, token)] = future
+        try:
+            data: bytes | None = await run_in_threadpool(CODINGS[token].for_size, entry.body)
+            if data is not None and len(data) > GAIN * len(entry.body):
+                data = None
+            entry.settled.add(token)
+            self.cache.add_coding(key, entry, token, data)
+            future.set_result(data)
         finally:
             if not future.done():
                 future.set_result(None)

@@ -260,3 +260,34 @@ def test_concurrent_requests_compute_an_answer_once() -> None:
         assert calls == ["/same"]
 
     asyncio.run(run())
+
+
+def test_codings_are_fast_at_first_and_small_once_asked_again() -> None:
+    body = json.dumps([{"code": f"{i:05d}", "rate": (i * 7919) % 1000 / 10} for i in range(20_000)])
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await PlainTextResponse(body)(scope, receive, send)
+
+    cache = ResponseCache(max_bytes=50_000_000, max_entry_bytes=10_000_000)
+    wrapped = CachingMiddleware(app, build=lambda: ("fp", datetime(2026, 11, 1, tzinfo=UTC)), cache=cache)
+
+    async def sizes() -> list[int]:
+        got = []
+        transport = httpx.ASGITransport(app=wrapped)
+        async with httpx.AsyncClient(transport=transport, base_url="http://atlas") as client:
+            for _ in range(2):
+                response = await client.get("/page", headers={"Accept-Encoding": "br"})
+                assert response.text == body and response.headers["content-encoding"] == "br"
+                got.append(int(response.headers["content-length"]))
+            for _ in range(100):  # the coding for size runs in the background after the second request
+                await asyncio.sleep(0.05)
+                last = await client.get("/page", headers={"Accept-Encoding": "br"})
+                if int(last.headers["content-length"]) != got[0]:
+                    break
+            assert last.text == body
+            got.append(int(last.headers["content-length"]))
+        return got
+
+    first, second, settled = asyncio.run(sizes())
+    assert first == second and settled < first
+    assert settled == len(brotli.compress(body.encode(), quality=5))
