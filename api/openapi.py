@@ -359,6 +359,10 @@ def self_contained(
     if "lang" in parameters:
         parameters["lang"]["schema"] = {"type": "string", "pattern": LANG_PATTERN}
         parameters["lang"]["description"] = "vi or en, optionally with a region (en-GB); other languages are refused"
+    if "bbox" in parameters:  # four or six numbers, not five
+        parameters["bbox"]["schema"] = {
+            "oneOf": [{"type": "array", "minItems": n, "maxItems": n, "items": {"type": "number"}} for n in (4, 6)]
+        }
     if "offset" in parameters:
         parameters["offset"]["schema"] = {**parameters["offset"]["schema"], "maximum": MAX_OFFSET}
     if "datetime" in parameters:

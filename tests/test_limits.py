@@ -133,9 +133,9 @@ def test_plan_bounds_candidates(server: LiveServer) -> None:
         "geometry": {"type": "Point", "coordinates": [104.0, 21.3]},
         "properties": {"project_id": "X", "kind": "school"},
     }
-    many = {"type": "FeatureCollection", "features": [feature] * 2001}
+    many = {"type": "FeatureCollection", "features": [feature] * 1001}
     response = post(server, "plan", json.dumps({"inputs": {"budget": 1e9, "candidates": many}}).encode())
-    assert response.status_code == 400 and "limit of 2000" in response.json()["description"]
+    assert response.status_code == 400 and "limit of 1000" in response.json()["description"]
 
 
 def test_processes_beyond_the_pool_are_429_with_retry_after(server: LiveServer) -> None:
