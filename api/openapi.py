@@ -359,9 +359,13 @@ def self_contained(
     if "lang" in parameters:
         parameters["lang"]["schema"] = {"type": "string", "pattern": LANG_PATTERN}
         parameters["lang"]["description"] = "vi or en, optionally with a region (en-GB); other languages are refused"
-    if "bbox" in parameters:  # four or six numbers, not five
+    if "bbox" in parameters:  # four or six numbers, not five (an array schema, so it stays comma-separated)
         parameters["bbox"]["schema"] = {
-            "oneOf": [{"type": "array", "minItems": n, "maxItems": n, "items": {"type": "number"}} for n in (4, 6)]
+            "type": "array",
+            "minItems": 4,
+            "maxItems": 6,
+            "items": {"type": "number"},
+            "not": {"type": "array", "minItems": 5, "maxItems": 5},
         }
     if "offset" in parameters:
         parameters["offset"]["schema"] = {**parameters["offset"]["schema"], "maximum": MAX_OFFSET}

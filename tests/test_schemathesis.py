@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def schemathesis(location: str, *args: str, config: Path | None = None) -> tuple
         "--no-color",
         *args,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    with tempfile.TemporaryDirectory(prefix="schemathesis-") as folder:  # its own files stay out of the tree
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=folder)
     report = done.stdout + done.stderr
     generated = re.search(r"(\d+) generated", report)
     assert generated, report[-3000:]
