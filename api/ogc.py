@@ -412,7 +412,10 @@ def without_parameter(request: Request, name: str, replace: tuple[str, str] | No
     kept = [(k, v) for k, v in request.query_params.multi_items() if k != name]
     if replace is not None:
         kept = [(k, replace[1] if k == replace[0] else v) for k, v in kept]
-    return Request({**request.scope, "query_string": urlencode(kept).encode()}, request.receive)
+    changed = Request({**request.scope, "query_string": urlencode(kept).encode()}, request.receive)
+    if hasattr(request, "_body"):  # a body already read (a CQL2 JSON filter) cannot be read from the client again
+        changed._body = request._body
+    return changed
 
 
 def open_datetime(validate: Callable[..., str], extents: dict[str, Any], datetime_: str | None = None) -> str:

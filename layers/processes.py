@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextvars import ContextVar
@@ -66,7 +67,7 @@ class WorkerPool:
         with self._lock:
             if self._executor is None:
                 context = multiprocessing.get_context("spawn")  # no forked copy of the server's threads and caches
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_lower_priority)
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker)
             return self._executor
 
     def run(self, processor: type[AtlasProcessor], definition: dict[str, Any], data: dict[str, Any]) -> Any:
@@ -93,8 +94,17 @@ class WorkerPool:
 WORKER_POOL: ContextVar[WorkerPool | None] = ContextVar("atlas_worker_pool", default=None)
 
 
-def _lower_priority() -> None:
+def _start_worker() -> None:
+    """Run at lower priority, and end with the server: a killed server must not leave its solvers behind."""
     os.nice(WORKER_NICENESS)  # cheap requests (collections, items, tiles) go first on a busy machine
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="atlas-parent-watch", daemon=True).start()
 
 
 def _compute(processor: type[AtlasProcessor], definition: dict[str, Any], data: dict[str, Any]) -> Any:
