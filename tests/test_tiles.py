@@ -81,7 +81,7 @@ def test_point_layer_tile_and_properties_for_styling(server: LiveServer, built: 
         ("/ogc/collections/units_2025/tiles/WebMercatorQuad/30/0/0", 404),
         ("/ogc/collections/units_2025/tiles/WebMercatorQuad/8/256/0", 404),
         ("/ogc/collections/units_2025/tiles/WebMercatorQuad/8/-1/0", 404),
-        ("/ogc/collections/units_2025/tiles/WebMercatorQuad/x/0/0", 400),
+        ("/ogc/collections/units_2025/tiles/WebMercatorQuad/x/0/0", 404),  # no such tile: z/y/x are whole numbers
         ("/ogc/collections/crosswalk_2025/tiles/WebMercatorQuad/8/112/201", 404),
         ("/ogc/collections/nope/tiles", 404),
         ("/tiles/nope/8/201/112.png", 404),
