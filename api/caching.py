@@ -463,7 +463,7 @@ class CachingMiddleware:
             size += len(chunks[-1])
             more = message.get("more_body", False)
             if not more:
-                await self._send_whole(send, start, b"".join(chunks), accept_encoding, validators, head, fast=True)
+                await self._send_whole(send, start, b"".join(chunks), accept_encoding, validators, head)
             elif size > self.cache.max_entry_bytes:
                 streaming = True
                 await send(_start(start, None, None, validators if start["status"] == 200 else None))
@@ -479,7 +479,6 @@ class CachingMiddleware:
         accept_encoding: str,
         validators: tuple[str, str] | None,
         head: bool,
-        fast: bool = True,
     ) -> None:
         headers = list(start.get("headers", []))
         already = any(k.lower() == b"content-encoding" for k, _ in headers)
@@ -488,7 +487,7 @@ class CachingMiddleware:
             token = negotiate(accept_encoding, codings_for(_media_type(headers)))
         if token is not None:
             coding = CODINGS[token]
-            coded = await run_in_threadpool(coding.for_speed if fast else coding.for_size, body)
+            coded = await run_in_threadpool(coding.for_speed, body)  # not kept: coded for speed
             if len(coded) <= GAIN * len(body):
                 body = coded
             else:
