@@ -3,7 +3,7 @@
 Vector tiles: each layer's geometries are projected to EPSG:3857 once; polygons are simplified per zoom
 with shapely.coverage_simplify (shared edges stay shared, so neighbours never gap or overlap) to about
 one tile unit (1/4096 of the tile), clipped with a 64-unit buffer and encoded with mapbox-vector-tile.
-Raster tiles: indicator polygons are rasterised (rasterio.features.rasterize) at 4x the output size and
+Raster tiles: indicator polygons are rasterised (rasterio.features.rasterize) at 2x the output size and
 averaged down for anti-aliased edges, in the colours of layers.styles; the population raster is read
 with rio-tiler. Tiles are computed once per warehouse build and kept in memory and on disk.
 """
@@ -42,7 +42,7 @@ EXTENT = 4096
 BUFFER = 64
 SIMPLIFY_UNITS = 4  # simplification tolerance in tile units: 4/4096 of a tile, half a pixel on a 512-px tile
 TILE_SIZE = 256
-SUPERSAMPLE = 4
+SUPERSAMPLE = 2  # raster tiles are drawn at 2x and averaged down (anti-aliasing)
 SIMPLIFY_MAX_ZOOM = 15  # deeper zooms reuse z15's geometries: 1.2 m tolerance, half a pixel on a 512-px z18 tile
 MB = 1024 * 1024
 
@@ -160,11 +160,13 @@ class VectorLayer:
     fields: dict[str, str]
     tree: shapely.STRtree
     polygonal: bool
-    simplified: LRU[np.ndarray] = field(default_factory=lambda: geometry_cache(160 * MB))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    simplified: SimplifiedGeometries = field(default_factory=lambda: SimplifiedGeometries(160 * MB))
+    digest: str = ""  # of the set of geometries: layers sharing their geometries share their simplifications
+    order: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))  # canonical order of the set
+    rank: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))  # each feature's canonical place
 
     @classmethod
-    def load(cls, warehouse: Path, spec: LayerSpec, simplified: LRU[np.ndarray] | None = None) -> VectorLayer:
+    def load(cls, warehouse: Path, spec: LayerSpec, simplified: SimplifiedGeometries | None = None) -> VectorLayer:
         """Project and index a layer of the warehouse."""
         loaded = load_layer(warehouse, spec.id, spec.key)
         frame = loaded.frame
@@ -183,7 +185,14 @@ class VectorLayer:
                     p[scale.class_field] = str(int(c))
             fields[scale.class_field] = "string"
         polygonal = spec.geometry_type in ("MultiPolygon", "Polygon")
-        layer = cls(spec, np.asarray(geoms), props, fields, shapely.STRtree(geoms), polygonal)
+        geometries = np.asarray(geoms)
+        wkb = np.asarray(shapely.to_wkb(geometries), dtype=object)
+        order = np.argsort(wkb, kind="stable") if len(wkb) else np.empty(0, dtype=np.intp)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        digest = hashlib.sha256(b"".join(w or b"" for w in wkb[order])).hexdigest()[:24]
+        layer = cls(spec, geometries, props, fields, shapely.STRtree(geoms), polygonal, digest=digest, order=order)
+        layer.rank = rank
         if simplified is not None:
             layer.simplified = simplified
         return layer
@@ -193,20 +202,8 @@ class VectorLayer:
         if self.spec.geometry_type == "Point":
             return self.geometries
         z = min(z, SIMPLIFY_MAX_ZOOM)
-        key = (self.spec.id, z)
-        cached = self.simplified.get(key)
-        if cached is not None:
-            return cached
-        with self._lock:  # one simplification per layer at a time, not one per waiting request
-            cached = self.simplified.get(key)
-            if cached is None:
-                tolerance = SIMPLIFY_UNITS * (2 * math.pi * 6378137 / (1 << z)) / EXTENT
-                if self.polygonal and len(self.geometries) > 1 and shapely.coverage_is_valid(self.geometries):
-                    cached = shapely.coverage_simplify(self.geometries, tolerance)
-                else:
-                    cached = shapely.simplify(self.geometries, tolerance, preserve_topology=True)
-                self.simplified.put(key, cached)
-        return cached
+        canonical = self.simplified.get(self.digest, z, lambda: self.geometries[self.order], self.polygonal)
+        return canonical[self.rank]
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         """The Mapbox vector tile, or None when no feature touches the tile."""
@@ -262,9 +259,69 @@ def geometry_bytes(geometries: np.ndarray) -> int:
     )
 
 
-def geometry_cache(max_bytes: int) -> LRU[np.ndarray]:
-    """A bounded cache of simplified geometry arrays, keyed by (layer, zoom)."""
-    return LRU(max_bytes, geometry_bytes)
+def _pack(geometries: np.ndarray) -> bytes:
+    """Geometries as one blob: their count, each WKB's length, then the WKBs."""
+    wkb = [w or b"" for w in shapely.to_wkb(geometries)]
+    lengths = np.array([len(w) for w in wkb], dtype="<u4")
+    return len(wkb).to_bytes(4, "little") + lengths.tobytes() + b"".join(wkb)
+
+
+def _unpack(blob: bytes) -> np.ndarray:
+    """The geometries of a blob written by _pack (None where the length is 0)."""
+    count = int.from_bytes(blob[:4], "little")
+    lengths = np.frombuffer(blob, dtype="<u4", count=count, offset=4)
+    ends = np.cumsum(lengths) + 4 + 4 * count
+    wkb = [blob[end - n : end] if n else None for n, end in zip(lengths.tolist(), ends.tolist(), strict=True)]
+    return np.asarray(shapely.from_wkb(wkb), dtype=object)
+
+
+class SimplifiedGeometries:
+    """Geometry sets simplified per zoom: bounded in memory, kept on disk per build, shared by layers and workers.
+
+    Keyed by the digest of a set of geometries (in a canonical order), so layers drawn from the same boundaries
+    (units_2025, its indicators and its priority ranking) simplify them once; a set is checked once for being a
+    valid coverage (which coverage_simplify needs to keep shared edges shared).
+    """
+
+    def __init__(self, max_bytes: int, disk: GeometryStore | None = None) -> None:
+        self.memory: LRU[np.ndarray] = LRU(max_bytes, geometry_bytes)
+        self.disk = disk
+        self._coverage: dict[str, bool] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, digest: str, z: int, geometries: Callable[[], np.ndarray], polygonal: bool) -> np.ndarray:
+        """The set simplified for zoom z, in its canonical order; made (once at a time per set) on a miss."""
+        key = f"{digest}-{z}"
+        cached = self.memory.get(key)
+        if cached is not None:
+            return cached
+        with self._guard:
+            lock = self._locks.setdefault(digest, threading.Lock())
+        with lock:  # one simplification per set at a time, not one per waiting request
+            cached = self.memory.get(key)
+            if cached is not None:
+                return cached
+            blob = self.disk.get(key) if self.disk is not None else None
+            if blob is not None:
+                cached = _unpack(blob)
+            else:
+                source = geometries()
+                tolerance = SIMPLIFY_UNITS * (2 * math.pi * 6378137 / (1 << z)) / EXTENT
+                if digest not in self._coverage:
+                    self._coverage[digest] = polygonal and len(source) > 1 and bool(shapely.coverage_is_valid(source))
+                if self._coverage[digest]:
+                    cached = shapely.coverage_simplify(source, tolerance)
+                else:
+                    cached = shapely.simplify(source, tolerance, preserve_topology=True)
+                if self.disk is not None:
+                    self.disk.put(key, _pack(cached))
+            self.memory.put(key, cached)
+            return cached
+
+    def stats(self) -> dict[str, Any]:
+        """Use of the memory bound, and the bytes stored on disk."""
+        return {**self.memory.stats(), "disk_bytes": self.disk.stored_bytes() if self.disk is not None else None}
 
 
 @dataclass(frozen=True)
@@ -328,7 +385,6 @@ def choropleth_tile(layer: VectorLayer, scale: ColourScale, z: int, x: int, y: i
     if len(hits) == 0:
         return None
     size = TILE_SIZE * SUPERSAMPLE
-    transform = from_bounds(*frame, size, size)
     pad = (bounds.right - bounds.left) / TILE_SIZE
     geoms = shapely.clip_by_rect(
         layer.geometries_at(min(z + 2, MAX_ZOOM))[hits], frame[0] - pad, frame[1] - pad, frame[2] + pad, frame[3] + pad
@@ -338,28 +394,30 @@ def choropleth_tile(layer: VectorLayer, scale: ColourScale, z: int, x: int, y: i
         return None
     values = np.array([layer.properties[i].get(scale.field, np.nan) for i in hits[keep]], dtype="float64")
     classes = scale.classify(values)
-    shapes = [(g, int(c) + 2) for g, c in zip(geoms[keep], classes, strict=True)]  # 1: no data, 0: outside
-    grid = rasterize(shapes, out_shape=(size, size), transform=transform, fill=0, dtype="uint8")
-    edges = rasterize(
-        [(shapely.boundary(g), 1) for g in geoms[keep]],
-        out_shape=(size, size),
-        transform=transform,
-        fill=0,
-        dtype="uint8",
-        all_touched=True,
-    )
-    palette = np.zeros((len(scale.colours) + 2, 4), dtype="uint8")
-    palette[1] = hex_to_rgba(scale.no_data, 220)
-    for k, colour in enumerate(scale.colours):
-        palette[k + 2] = hex_to_rgba(colour, 220)
-    rgba = palette[grid]
-    rgba[(edges == 1) & (grid > 0)] = (60, 60, 60, 255)
-    if not rgba[..., 3].any():
+    # one rasterisation: each feature burns (its number << 4) | its palette index (0 outside, 1 no data)
+    shapes = [(g, ((k + 1) << 4) | (int(c) + 2)) for k, (g, c) in enumerate(zip(geoms[keep], classes, strict=True))]
+    grid = rasterize(shapes, out_shape=(size, size), transform=from_bounds(*frame, size, size), fill=0, dtype="uint32")
+    # outlines: pixels on either side of a change of feature, inside a feature
+    edge = np.zeros((size, size), dtype=bool)
+    for changed, before, after in (
+        (grid[:, 1:] != grid[:, :-1], (slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+        (grid[1:, :] != grid[:-1, :], (slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+    ):
+        edge[before] |= changed
+        edge[after] |= changed
+    index = (grid & 15).astype("uint8")
+    outline = len(scale.colours) + 2
+    index[edge & (index > 0)] = outline
+    palette = [(0, 0, 0, 0), hex_to_rgba(scale.no_data, 220), *(hex_to_rgba(c, 220) for c in scale.colours)]
+    palette.append((60, 60, 60, 255))
+    image = Image.frombuffer("P", (size, size), index.tobytes(), "raw", "P", 0, 1)
+    image.putpalette([v for colour in palette for v in colour], rawmode="RGBA")
+    # Pillow box-averages RGBA in premultiplied form over SUPERSAMPLE x SUPERSAMPLE blocks: anti-aliased edges
+    image = image.convert("RGBA").resize((TILE_SIZE, TILE_SIZE), Image.Resampling.BOX)
+    if image.getbbox(alpha_only=True) is None:
         return None
-    # box-averaging premultiplied colour (Pillow's RGBa mode) over SUPERSAMPLE x SUPERSAMPLE blocks: anti-aliasing
-    image = Image.fromarray(rgba, "RGBA").convert("RGBa").resize((TILE_SIZE, TILE_SIZE), Image.Resampling.BOX)
     buffer = io.BytesIO()
-    image.convert("RGBA").save(buffer, "PNG", compress_level=6)
+    image.save(buffer, "PNG", compress_level=6)
     return buffer.getvalue()
 
 
@@ -391,6 +449,50 @@ TileKey = tuple[str, int, int, int]
 WAL_PAGES = 256  # SQLite's write-ahead log of the tile store is checkpointed and cut back at 1 MB
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to a cache file of the build, shared by worker processes (write-ahead log kept small)."""
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    con.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before anything is written: evicted pages go back
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = NORMAL")
+    con.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")  # the write-ahead log stays small
+    con.execute(f"PRAGMA journal_size_limit = {WAL_PAGES * 4096}")
+    return con
+
+
+class GeometryStore:
+    """Simplified geometry sets of one build on disk, shared by worker processes and later starts.
+
+    A few per layer and zoom, fixed by the data and not by use (about 30 MB for Sơn La's layers): never evicted.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._con().execute("CREATE TABLE IF NOT EXISTS geometries (key TEXT PRIMARY KEY, data BLOB NOT NULL)")
+
+    def _con(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = _connect(self.path)
+            self._local.con = con
+        return con
+
+    def get(self, key: str) -> bytes | None:
+        """A stored geometry set, or None."""
+        row = self._con().execute("SELECT data FROM geometries WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store a geometry set."""
+        self._con().execute("INSERT OR REPLACE INTO geometries VALUES (?, ?)", (key, data))
+
+    def stored_bytes(self) -> int:
+        """Bytes of the stored sets."""
+        return int(self._con().execute("SELECT total(length(data)) FROM geometries").fetchone()[0])
+
+
 class DiskTiles:
     """Non-empty tiles of one build in one SQLite file, bounded in bytes, least recently used evicted first.
 
@@ -415,12 +517,7 @@ class DiskTiles:
     def _con(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before anything is written: evicted pages go back
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("PRAGMA synchronous = NORMAL")
-            con.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")  # the write-ahead log stays small
-            con.execute(f"PRAGMA journal_size_limit = {WAL_PAGES * 4096}")
+            con = _connect(self.path)
             self._local.con = con
         return con
 
@@ -527,7 +624,9 @@ class Tiler:
         self.specs = {s.id: s for s in CATALOG if s.is_spatial}
         folder = cache_dir / f"{fingerprint[:16]}-{CODE_VERSION}" if cache_dir else None
         self.cache = TileCache(folder, memory_bytes, disk_bytes)
-        self.simplified = geometry_cache(geometry_bytes)
+        self.simplified = SimplifiedGeometries(
+            geometry_bytes, GeometryStore(folder / "geometries.sqlite") if folder else None
+        )
         self._vector: dict[str, VectorLayer] = {}
         self._lock = threading.Lock()
 

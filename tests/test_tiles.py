@@ -221,3 +221,27 @@ def test_seed_writes_mbtiles_qgis_and_gdal_can_read(built: Built, tmp_path: Path
     with sqlite3.connect(tmp_path / "poverty_rate_units_2025.mbtiles") as con:
         png = con.execute("SELECT tile_data FROM tiles LIMIT 1").fetchone()[0]
     assert Image.open(io.BytesIO(png)).size == (256, 256)
+
+
+def test_layers_on_the_same_boundaries_share_simplified_geometries_kept_per_build(built: Built, tmp_path: Path) -> None:
+    first = Tiler(built.path, "same-build", tmp_path, None)
+    units = first.vector_layer("units_2025")
+    indicators = first.vector_layer("indicators_units_2025")
+    priority = first.vector_layer("priority_units_2025")  # the same units, in the order of their rank
+    simplified = {name: layer.geometries_at(10) for name, layer in (("units", units), ("indicators", indicators))}
+    simplified["priority"] = priority.geometries_at(10)
+    assert first.simplified.stats()["entries"] == 1  # one simplification for the three layers
+    by_code = {p["code"]: g for p, g in zip(units.properties, simplified["units"], strict=True)}
+    for name, layer in (("indicators", indicators), ("priority", priority)):
+        for props, geom in zip(layer.properties, simplified[name], strict=True):
+            assert shapely.equals_exact(geom, by_code[props["unit_code"]], tolerance=0), (name, props["unit_code"])
+    assert shapely.get_num_coordinates(simplified["units"]).sum() < shapely.get_num_coordinates(units.geometries).sum()
+    assert first.stats()["geometries"]["disk_bytes"] > 0
+    # a later start of the same build (another worker, a restart) reads them from disk: the same tiles
+    second = Tiler(built.path, "same-build", tmp_path, None)
+    again = second.vector_layer("units_2025").geometries_at(10)
+    assert all(shapely.equals_exact(a, b, tolerance=0) for a, b in zip(again, simplified["units"], strict=True))
+    point = load_layer(built.path, "units_2025", "code").frame.geometry.iloc[0].representative_point()
+    tile = TMS.tile(point.x, point.y, 10)
+    made = second.vector_tile("units_2025", tile.z, tile.x, tile.y)
+    assert made and made == units.tile(tile.z, tile.x, tile.y)
