@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -28,12 +30,14 @@ from api.settings import ServerSettings
 from api.tiles import tile_routes
 from geo.sources import Manifest
 from layers.maps import WarehouseMaps
+from layers.provider import load_layer, serialised_geometries
 from layers.tiles import MB, Tiler
 from layers.warehouse import LAYERS_TABLE, read_build_info, read_table
 
 TEMPLATES = Path(__file__).parent / "templates"
 WARM_LAYERS = ("units_2025", "indicators_units_2025", "communes_2024", "indicators_communes_2024", "districts_2024")
 OGC_PREFIX = "/ogc"
+LOG = logging.getLogger("atlas")
 
 
 def _catalog(warehouse: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -56,6 +60,20 @@ def service_digest() -> str:
     return digest.hexdigest()
 
 
+def _warm(state: Any, ogc_config: dict[str, Any] | None, tiled: tuple[str, ...]) -> None:
+    """Load the served layers (with their GeoJSON geometries) and the tiled layers' simplified geometries."""
+    started = time.perf_counter()
+    try:
+        for resource in (ogc_config or {}).get("resources", {}).values():
+            for provider in resource.get("providers", []):
+                layer = load_layer(Path(provider["data"]), provider["options"]["layer"], provider.get("id_field"))
+                serialised_geometries(layer)
+        state.tiler.warm(tiled)
+    except Exception as exc:  # a layer that cannot be read now is reported by the request that asks for it
+        LOG.warning("warm-up stopped: %s", exc)
+    state.warmed = round(time.perf_counter() - started, 1)
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     """Assemble the atlas web application for one warehouse."""
     layers, build = _catalog(settings.warehouse)
@@ -73,12 +91,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # load and simplify the most used tiled layers in the background, so that first tiles come fast
-        threading.Thread(target=app.state.tiler.warm, args=(WARM_LAYERS,), daemon=True).start()
+        # load the layers (all, or the most used tiled ones) in the background: first answers come fast, and
+        # memory after start-up is the data; what it grows by later is the caches, within their bounds
+        layers = tuple(app.state.tiler.specs) if settings.preload else WARM_LAYERS
+        args = (app.state, ogc_config if settings.preload else None, layers)
+        threading.Thread(target=_warm, args=args, name="atlas-warm", daemon=True).start()
         yield
 
     app = FastAPI(title=settings.title, lifespan=lifespan)
     app.state.settings = settings
+    app.state.warmed = None
     manifest = Manifest.load(settings.manifest)
     population = settings.cache_dir / "sources" / manifest.get("worldpop_2020").path
     app.state.tiler = Tiler(
@@ -199,6 +221,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             "built_at": info.get("built_at"),
             "fingerprint": info.get("fingerprint"),
             "worker": os.getpid(),  # which server process answered (there is one per ATLAS_WORKERS)
+            "warmed_in_seconds": app.state.warmed,  # null while the worker is still loading its layers
             "caches": {
                 "tiles": app.state.tiler.stats(),
                 "maps": app.state.maps.stats(),
@@ -221,7 +244,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )
 
     app.router.routes.append(
-        Mount(OGC_PREFIX, routes=ogc_routes(ogc_api, settings.process_workers, settings.process_retry_after))
+        Mount(
+            OGC_PREFIX,
+            routes=ogc_routes(
+                ogc_api, settings.process_workers, settings.process_retry_after, settings.process_idle_seconds
+            ),
+        )
     )  # after the tile routes, which share the prefix
     # outermost: CORS (preflights answered for the allowed origins only), then the body and content-type guards
     fastapi_document = app.openapi

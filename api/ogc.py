@@ -450,11 +450,14 @@ class Elsewhere:
         await response(scope, receive, send)
 
 
-def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> list[Route | Mount]:
+def ogc_routes(
+    api: API, process_workers: int = 1, retry_after: int = 10, process_idle: float | None = None
+) -> list[Route | Mount]:
     """Starlette routes calling pygeoapi's handlers with this app's API object.
 
     Process executions run in `process_workers` spawned worker processes (a thread of this process waits for
-    each, so pygeoapi's job handling stays here); when all are busy the answer is 429.
+    each, so pygeoapi's job handling stays here); when all are busy the answer is 429. Workers idle for
+    `process_idle` seconds are stopped (their memory given back) and started again by the next execution.
     """
     import pygeoapi
     import pygeoapi.api as core_api
@@ -492,7 +495,7 @@ def ogc_routes(api: API, process_workers: int = 1, retry_after: int = 10) -> lis
         return None
 
     pool = ThreadPoolExecutor(max_workers=process_workers, thread_name_prefix="atlas-process")
-    workers = WorkerPool(process_workers)
+    workers = WorkerPool(process_workers, process_idle)
     running = 0
 
     async def run(

@@ -30,6 +30,7 @@ class ServerSettings(BaseSettings):
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; none by default
     process_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # `priority`/`plan` at once
     process_retry_after: int = Field(default=10, ge=1)  # seconds a client is told to wait when all are busy (429)
+    process_idle_seconds: float = Field(default=300, gt=0)  # idle solver processes stop and free their memory
     plan_time_limit: float = Field(default=30.0, gt=0)  # seconds the `plan` solver may run per request
     response_cache_mb: int = Field(default=256, ge=1)  # answers kept in memory with their gzip/Brotli/zstd codings
     response_cache_entry_mb: int = Field(default=64, ge=1)  # larger answers are streamed as they are, never kept
@@ -40,6 +41,7 @@ class ServerSettings(BaseSettings):
     tile_disk_mb: float = Field(default=512, gt=0)  # tiles kept on disk per build, shared by the workers
     tile_geometry_mb: float = Field(default=160, gt=0)  # simplified layer geometries per worker (one set per zoom)
     map_cache_mb: float = Field(default=64, gt=0)  # web maps and printed sheets kept in memory per worker
+    preload: bool = True  # each worker loads every layer and its tile geometries when it starts, not on first use
 
     def base_url(self) -> str:
         """Root URL of the service as clients see it."""

@@ -55,19 +55,27 @@ class WorkerPool:
     """Spawned worker processes that run process executions, so that they hold neither the server's GIL nor its loop.
 
     Each worker keeps the warehouse analysis it loads (layers.analysis caches it per file) for the next request.
-    A pool whose worker died is replaced on the next request.
+    A pool whose worker died is replaced on the next request. After `idle_seconds` with nothing to run the
+    workers are stopped and their memory given back; the next request starts them again.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, idle_seconds: float | None = None) -> None:
         self.workers = workers
+        self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
+        self._running = 0
+        self._idle: threading.Timer | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
                 context = multiprocessing.get_context("spawn")  # no forked copy of the server's threads and caches
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker)
+            self._running += 1
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
             return self._executor
 
     def run(self, processor: type[AtlasProcessor], definition: dict[str, Any], data: dict[str, Any]) -> Any:
@@ -81,10 +89,31 @@ class WorkerPool:
                     self._executor = None
             executor.shutdown(wait=False, cancel_futures=True)
             raise
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0 and self.idle_seconds is not None and self._executor is not None:
+                    self._idle = threading.Timer(self.idle_seconds, self._release, args=(self._executor,))
+                    self._idle.daemon = True
+                    self._idle.start()
+
+    def _release(self, executor: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._running or self._executor is not executor:
+                return
+            self._executor = None
+        executor.shutdown(wait=True)
+
+    def started(self) -> bool:
+        """Whether worker processes are running (or starting)."""
+        return self._executor is not None
 
     def close(self) -> None:
         """Stop the workers (after their current request)."""
         with self._lock:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None

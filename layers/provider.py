@@ -63,15 +63,18 @@ def splice_geometries(document: str) -> str:
     """Replace geometry tokens in a serialised document by the geometries' GeoJSON."""
 
     def geometry(match: re.Match[str]) -> str:
-        layer = _REGISTRY[int(match.group(1))]
-        index = int(match.group(2))
-        if not layer.geometry_json:
-            with _LOCK:
-                if not layer.geometry_json:
-                    layer.geometry_json = [json.dumps(g, separators=(",", ":")) for g in layer.geometries]
-        return layer.geometry_json[index]
+        return serialised_geometries(_REGISTRY[int(match.group(1))])[int(match.group(2))]
 
     return _TOKEN.sub(geometry, document)
+
+
+def serialised_geometries(layer: LoadedLayer) -> list[str]:
+    """Each geometry of the layer as GeoJSON text, made once."""
+    if not layer.geometry_json:
+        with _LOCK:
+            if not layer.geometry_json:
+                layer.geometry_json = [json.dumps(g, separators=(",", ":")) for g in layer.geometries]
+    return layer.geometry_json
 
 
 _CACHE: dict[tuple[str, str, int], LoadedLayer] = {}

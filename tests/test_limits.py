@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from layers.processes import WORKER_NICENESS
+from layers.processes import WORKER_NICENESS, CarryTo2025Processor, WorkerPool
 from tests.conftest import Built, LiveServer
 
 ORIGIN = "https://planner.sonla.example"
@@ -287,3 +289,27 @@ def test_feature_pages_stay_valid_when_nothing_matches(server: LiveServer) -> No
     assert lonely.status_code == 200 and len(lonely.json()["features"]) == 1  # bbox-crs without bbox: nothing to do
     unknown = httpx.get(items, params={"bbox-crs": "EPSG:1"}, timeout=60)
     assert unknown.status_code == 400 and "bbox-crs 'EPSG:1'" in unknown.json()["description"]
+
+
+def test_idle_solver_processes_stop_and_give_their_memory_back(built: Built) -> None:
+    pool = WorkerPool(1, idle_seconds=1.0)
+    definition = {"name": "carry-to-2025", "data": str(built.path)}
+    rows = {"rows": [{"unit_code": "03646", "year": 2024, "households": 5}]}
+    before = set(descendants(os.getpid()))
+    try:
+        _, result = pool.run(CarryTo2025Processor, definition, rows)
+        assert result["value"][0]["households"] == 5
+        solvers = [  # new worker processes (not the resource tracker that multiprocessing may start beside them)
+            p
+            for p in descendants(os.getpid())
+            if p not in before and b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        assert pool.started() and solvers, "the execution ran in a spawned worker process"
+        deadline = time.monotonic() + 30
+        while pool.started() or any(Path(f"/proc/{p}").exists() for p in solvers):
+            assert time.monotonic() < deadline, "idle workers were not stopped"
+            time.sleep(0.2)
+        _, again = pool.run(CarryTo2025Processor, definition, rows)  # the next execution starts them again
+        assert again == result and pool.started()
+    finally:
+        pool.close()
