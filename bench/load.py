@@ -60,6 +60,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def niceness(pid: int) -> int:
+    """The nice value of a process (solver processes run at 10), 0 when it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def split_rss(pid: int) -> tuple[float, float]:
+    """Resident memory (MB) of the server's own processes, and of its solver processes (the niced ones)."""
+    rss = tree_rss(pid)
+    solvers = sum(v for p, v in rss.items() if niceness(p) > 0)
+    return sum(rss.values()) - solvers, solvers
+
+
 def tree_rss(pid: int) -> dict[int, float]:
     """Resident memory (MB) of a process and each of its descendants, from /proc."""
     children: dict[int, list[int]] = defaultdict(list)
@@ -84,11 +99,6 @@ def tree_rss(pid: int) -> dict[int, float]:
         except OSError:
             continue
     return rss
-
-
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory (MB) of a process and all its descendants."""
-    return sum(tree_rss(pid).values())
 
 
 @dataclass
@@ -207,6 +217,8 @@ async def request(client: httpx.AsyncClient, results: Results, kind: str, method
     if status == 429:
         results.refused += 1
         results.refused_with_retry_after += retry_after is not None
+        if retry_after is not None and retry_after.isdigit():
+            await asyncio.sleep(int(retry_after))  # as a well-behaved client does
         return
     if status in (200, 204, 304):
         results.latency[kind].append(elapsed)
@@ -253,36 +265,43 @@ async def collections_during_plans(base: str, seconds: float, plans: int) -> tup
     return results, plan_results
 
 
-def start_server(warehouse: Path, port: int, workers: int, tile_cache: Path) -> subprocess.Popen[bytes]:
-    """`atlas serve` on the warehouse, in its own process group; returns once /health answers."""
+def start_server(
+    warehouse: Path, port: int, workers: int, tile_cache: Path, log: Path, idle: float
+) -> subprocess.Popen[bytes]:
+    """`atlas serve` on the warehouse, in its own process group; returns once every worker has loaded its layers."""
     env = {
         **os.environ,
         "ATLAS_HOST": "127.0.0.1",
         "ATLAS_PORT": str(port),
         "ATLAS_WORKERS": str(workers),
         "ATLAS_TILE_CACHE_DIR": str(tile_cache),
+        "ATLAS_PROCESS_IDLE_SECONDS": str(idle),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "serve", "--warehouse", str(warehouse)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
+    with log.open("wb") as sink:  # a file, not a pipe nobody reads: a full pipe would stop the server
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scripts.cli", "serve", "--warehouse", str(warehouse)],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 300
+    warm: set[int] = set()
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            err = process.stderr.read().decode()[-2000:] if process.stderr else ""
-            raise RuntimeError(f"atlas serve exited: {err}")
+            raise RuntimeError(f"atlas serve exited: {log.read_text(errors='replace')[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5, headers={"Connection": "close"}).json()
+            if health.get("warmed_in_seconds") is not None:
+                warm.add(int(health["worker"]))
+            if len(warm) >= workers:
                 return process
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):
             pass
         time.sleep(0.3)
     stop_server(process)
-    raise RuntimeError("atlas serve did not answer /health within 120 s")
+    raise RuntimeError("atlas serve's workers did not all load their layers within 300 s")
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -309,6 +328,9 @@ def row(name: str, values: list[float]) -> str:
 
 def main() -> None:
     """Run the load, print the tables."""
+    import resource
+
+    from api.settings import ServerSettings
     from geo.settings import DataSettings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -318,6 +340,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=20, help="seconds of unmeasured load first (10 clients)")
     parser.add_argument("--plan-seconds", type=float, default=20, help="seconds of each /ogc/collections run")
     parser.add_argument("--plans", type=int, default=10, help="concurrent plan clients beside /ogc/collections")
+    parser.add_argument("--idle", type=float, default=15, help="ATLAS_PROCESS_IDLE_SECONDS of the server")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--port", type=int, default=8820)
     args = parser.parse_args()
@@ -325,36 +348,44 @@ def main() -> None:
         sys.exit(f"error: no warehouse at {args.warehouse}: run `atlas build` first")
     targets = Targets.read(args.warehouse)
     base = f"http://127.0.0.1:{args.port}"
+    defaults = ServerSettings()
+    bound = args.workers * (  # what the caches of the server's workers may hold, by their settings
+        defaults.response_cache_mb + defaults.tile_memory_mb + defaults.tile_geometry_mb + defaults.map_cache_mb
+    )
     with tempfile.TemporaryDirectory(prefix="atlas-load-") as tmp:
-        server = start_server(args.warehouse, args.port, args.workers, Path(tmp) / "tiles")
+        log = Path(tmp) / "server.log"
+        started_at = time.perf_counter()
+        server = start_server(args.warehouse, args.port, args.workers, Path(tmp) / "tiles", log, args.idle)
+        ready_after = time.perf_counter() - started_at
         try:
-            time.sleep(5)  # let each worker's tile warm-up finish
-            rss_start = tree_rss_mb(server.pid)
-            warm = Results()  # every worker loads and simplifies its layers on first use: not what is measured
+            rss_start = split_rss(server.pid)
+            warm = Results()  # first tiles of the run: not what is measured
 
             async def warm_up() -> None:
                 until = time.monotonic() + args.warmup
                 await asyncio.gather(*(mixed_client(n, base, targets, warm, until) for n in range(2, 12)))
 
             asyncio.run(warm_up())
-            rss_warm = tree_rss_mb(server.pid)
+            rss_warm = split_rss(server.pid)
             results = Results()
             until = time.monotonic() + args.duration
             started = time.perf_counter()
+            cpu_before = resource.getrusage(resource.RUSAGE_SELF)
 
             async def run() -> None:
                 await asyncio.gather(*(mixed_client(n, base, targets, results, until) for n in range(args.clients)))
 
             asyncio.run(run())
             wall = time.perf_counter() - started
-            rss_after = tree_rss_mb(server.pid)
-            time.sleep(10)
-            rss_idle = tree_rss_mb(server.pid)
+            cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+            generator_cpu = (cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime) / wall
+            rss_after = split_rss(server.pid)
             health_after = httpx.get(f"{base}/health", timeout=10).json()
             alone, _ = asyncio.run(collections_during_plans(base, args.plan_seconds, 0))
             during, plans = asyncio.run(collections_during_plans(base, args.plan_seconds, args.plans))
-            rss_end = tree_rss_mb(server.pid)
-            by_process = tree_rss(server.pid)
+            rss_plans = split_rss(server.pid)
+            time.sleep(args.idle + 10)  # idle solver processes stop after ATLAS_PROCESS_IDLE_SECONDS
+            rss_idle = split_rss(server.pid)
         finally:
             stop_server(server)
     done = results.all()
@@ -364,6 +395,7 @@ def main() -> None:
         f"{os.cpu_count()} cores shared with the load generator; bodies as sent (compressed)\n"
     )
     print("| | value |\n|---|---|")
+    print(f"| server ready (every worker's layers loaded) after | {ready_after:.1f} s |")
     print(f"| requests answered | {len(done):,} ({len(done) / wall:.1f} req/s) |")
     p50, p95, p99 = (percentile(done, q) for q in (50, 95, 99))
     print(f"| p50 / p95 / p99 ms | {p50:.0f} / {p95:.0f} / {p99:.0f} |")
@@ -372,8 +404,7 @@ def main() -> None:
     print(f"| errors | {errors} |")
     print(f"| refused (429, {results.refused_with_retry_after} with Retry-After) | {results.refused} |")
     print(f"| MB received | {results.bytes / 1e6:,.1f} |")
-    rss = f"{rss_start:,.0f} / {rss_warm:,.0f} / {rss_after:,.0f} / {rss_idle:,.0f} MB"
-    print(f"| server RSS, all processes: start / after warm-up / after load / 10 s idle | {rss} |")
+    print(f"| load generator CPU (cores) | {generator_cpu:.2f} |")
     ratio = percentile(during.latency["collections"], 95) / percentile(alone.latency["collections"], 95)
     print(
         f"| /ogc/collections p95 alone / during {args.plans} concurrent plans | "
@@ -381,8 +412,12 @@ def main() -> None:
         f"({ratio:.1f}×; plans: {len(plans.latency['plan'])} answered, {plans.refused} refused, "
         f"{sum(plans.errors.values())} errors) |"
     )
-    print(f"| server RSS at the end | {rss_end:,.0f} MB |")
-    print(f"| RSS by process at the end (MB) | {', '.join(f'{v:,.0f}' for v in by_process.values())} |")
+    server_mb = " / ".join(f"{v[0]:,.0f}" for v in (rss_start, rss_warm, rss_after, rss_plans, rss_idle))
+    print(f"| server processes RSS MB: ready / after warm-up / after load / after plans / idle | {server_mb} |")
+    growth = rss_idle[0] - rss_start[0]
+    print(f"| server growth from ready to idle, against the caches' bounds | {growth:,.0f} MB of {bound:,} MB |")
+    solver_mb = " / ".join(f"{v[1]:,.0f}" for v in (rss_start, rss_warm, rss_after, rss_plans, rss_idle))
+    print(f"| solver processes RSS MB (same moments; stopped after {args.idle:.0f} s idle) | {solver_mb} |")
     print("\n| request | count | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")
     for kind in (*(k for k, _ in MIX), "priority", "plan"):
         print(row(kind, results.latency.get(kind, [])))

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -94,16 +95,18 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LiveServer:
+        self.log = tempfile.TemporaryFile()  # not a pipe: one nobody reads fills up and stops the server
         self.process = subprocess.Popen(
             [sys.executable, "-m", "scripts.cli", "serve", "--warehouse", str(self.warehouse)],
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
         deadline = time.monotonic() + 180  # two workers loading on a busy 2-core machine take a while
         while True:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                self.log.seek(0)
+                err = self.log.read().decode(errors="replace")
                 raise RuntimeError(f"atlas serve exited: {err[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
@@ -122,6 +125,7 @@ class LiveServer:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+            self.log.close()
 
 
 @pytest.fixture
