@@ -318,10 +318,14 @@ class CachingMiddleware:
         receive: Receive,
         send: Send,
         accept_encoding: str,
-        validators: tuple[str, str],
+        validators: tuple[str, str] | None,
         head: bool,
+        keep: bool = True,
     ) -> CachedResponse | None:
-        """Run the app; a complete 200 comes back as an entry, anything else is sent on as it goes."""
+        """Run the app; a complete 200 comes back as an entry (when kept), anything else is sent on as it goes.
+
+        What is sent whole is coded for speed when that gains; what is too large to keep streams as it is.
+        """
         start: Message | None = None
         chunks: list[bytes] = []
         size = 0
@@ -342,7 +346,7 @@ class CachingMiddleware:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             more = message.get("more_body", False)
-            if start["status"] == 200 and not more and not _no_store(start):
+            if keep and start["status"] == 200 and not more and not _no_store(start):
                 return  # complete: kept, then answered from the cache
             if more and size <= limit:
                 return
@@ -354,7 +358,7 @@ class CachingMiddleware:
             await send({"type": "http.response.body", "body": b"" if head else b"".join(chunks), "more_body": True})
 
         await self.app(scope, receive, capture)
-        if start is None or streaming or start["status"] != 200 or _no_store(start):
+        if not keep or start is None or streaming or start["status"] != 200 or _no_store(start):
             return None
         body = b"".join(chunks)
         headers = list(start.get("headers", []))
@@ -445,31 +449,7 @@ class CachingMiddleware:
         self, scope: Scope, receive: Receive, send: Send, accept_encoding: str, validators: tuple[str, str] | None
     ) -> None:
         """Run the app without keeping its answer; a whole body is coded for speed when it gains."""
-        start: Message | None = None
-        chunks: list[bytes] = []
-        size = 0
-        streaming = False
-        head = scope["method"] == "HEAD"
-
-        async def forward(message: Message) -> None:
-            nonlocal start, size, streaming
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if message["type"] != "http.response.body" or start is None or streaming:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            more = message.get("more_body", False)
-            if not more:
-                await self._send_whole(send, start, b"".join(chunks), accept_encoding, validators, head)
-            elif size > self.cache.max_entry_bytes:
-                streaming = True
-                await send(_start(start, None, None, validators if start["status"] == 200 else None))
-                await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
-
-        await self.app(scope, receive, forward)
+        await self._capture(scope, receive, send, accept_encoding, validators, scope["method"] == "HEAD", keep=False)
 
     async def _send_whole(
         self,
