@@ -146,18 +146,20 @@ def stock_config(warehouse: Path, port: int, folder: Path, gzip: bool) -> tuple[
     return cfg, openapi
 
 
-def wait(url: str, process: subprocess.Popen[bytes]) -> None:
-    """Wait until a URL answers 200."""
-    deadline = time.monotonic() + 90
+def wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until a URL answers 200 (for the atlas's /health: once the worker has loaded its layers)."""
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
+                body = r.read()
+                if r.status == 200 and (not url.endswith("/health") or json.loads(body)["warmed_in_seconds"]):
                     return
         except OSError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer")
 
 
@@ -191,28 +193,26 @@ def same_content(ours: bytes, stock: bytes) -> str:
     return f"same {len(fa)} feature(s)"
 
 
-def serve_atlas(warehouse: Path, port: int) -> subprocess.Popen[bytes]:
-    """`atlas serve` with one worker."""
+def serve_atlas(warehouse: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`atlas serve` with one worker (output to a file: a pipe nobody reads would stop it)."""
     command = [sys.executable, "-m", "scripts.cli", "serve", "--warehouse", str(warehouse), "--port", str(port)]
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "ATLAS_WORKERS": "1"},
-    )
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "ATLAS_WORKERS": "1"}
+        )
 
 
-def serve_stock(warehouse: Path, port: int, folder: Path, gzip: bool) -> subprocess.Popen[bytes]:
+def serve_stock(warehouse: Path, port: int, folder: Path, gzip: bool, log: Path) -> subprocess.Popen[bytes]:
     """Stock pygeoapi (its Starlette app) under uvicorn, one worker."""
     cfg, openapi = stock_config(warehouse, port, folder, gzip)
     command = [str(stock_python()), "-m", "uvicorn", "pygeoapi.starlette_app:APP", "--port", str(port)]
-    return subprocess.Popen(
-        [*command, "--log-level", "warning"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(openapi)},
-    )
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [*command, "--log-level", "warning"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(openapi)},
+        )
 
 
 def run_case(
@@ -220,17 +220,18 @@ def run_case(
 ) -> list[tuple[str, str, dict[str, dict[str, float]], str]]:
     """Fresh servers (atlas, stock, stock with gzip), the content checked per client, then loaded per client."""
     ports = {"atlas": free_port(), "stock": free_port(), "stock gzip": free_port()}
+    logs = {name: folder / f"{name.replace(' ', '-')}.log" for name in ports}
     servers = {
-        "atlas": serve_atlas(args.warehouse, ports["atlas"]),
-        "stock": serve_stock(args.warehouse, ports["stock"], folder, gzip=False),
-        "stock gzip": serve_stock(args.warehouse, ports["stock gzip"], folder, gzip=True),
+        "atlas": serve_atlas(args.warehouse, ports["atlas"], logs["atlas"]),
+        "stock": serve_stock(args.warehouse, ports["stock"], folder, False, logs["stock"]),
+        "stock gzip": serve_stock(args.warehouse, ports["stock gzip"], folder, True, logs["stock gzip"]),
     }
     rows = []
     try:
         bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        wait(f"{bases['atlas']}/health", servers["atlas"])
+        wait(f"{bases['atlas']}/health", servers["atlas"], logs["atlas"])
         for name in ("stock", "stock gzip"):
-            wait(f"{bases[name]}/collections?f=json", servers[name])
+            wait(f"{bases[name]}/collections?f=json", servers[name], logs[name])
         for client, headers in PROFILES.items():
             checks = {
                 same_content(fetch(bases["atlas"] + a, headers), fetch(bases[name] + b, headers))

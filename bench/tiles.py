@@ -74,28 +74,34 @@ def main() -> None:
     for z in range(8, 15):
         at_zoom = list(province_tiles(province, range(z, z + 1)))
         tiles += rng.sample(at_zoom, min(args.sample, len(at_zoom)))
-    layers = ("units_2025", "indicators_units_2025")
+    layers = {
+        "units_2025": "/ogc/collections/units_2025/tiles/WebMercatorQuad/{z}/{y}/{x}",
+        "indicators_units_2025": "/ogc/collections/indicators_units_2025/tiles/WebMercatorQuad/{z}/{y}/{x}",
+        "poverty_rate_units_2025 (PNG)": "/tiles/poverty_rate_units_2025/{z}/{x}/{y}.png",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         port = 8000 + rng.randrange(1000, 8000)
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(args.warehouse), str(port), str(folder / "tiles")],
-            cwd=ROOT,
-            stderr=subprocess.PIPE,
-        )
+        with (folder / "server.log").open("wb") as log:  # a file: a pipe nobody reads would stop the server
+            server = subprocess.Popen(
+                [sys.executable, __file__, "--serve", str(args.warehouse), str(port), str(folder / "tiles")],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(300):
+            for _ in range(600):  # the app loads its layers and simplifies their geometries in the background
                 try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    if httpx.get(f"{base}/health", timeout=2).json().get("warmed_in_seconds") is not None:
                         break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
-            time.sleep(15)  # the app loads and simplifies its main layers in the background at start
+                except (httpx.HTTPError, ValueError):
+                    pass
+                time.sleep(0.3)
             rows = []
             with httpx.Client(timeout=60) as client:
-                for layer in layers:
-                    url = f"{base}/ogc/collections/{layer}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
+                for layer, path in layers.items():
+                    url = base + path
                     cold, warm, by_zoom = [], [], {}
                     for tile in tiles:
                         start = time.perf_counter()
