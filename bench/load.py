@@ -10,9 +10,11 @@ item pages with and without bbox (QGIS's paging of villages in a view), single i
 run processes back to back (`priority` with the server's profile, `plan` with a small budget). Every
 request carries `Accept-Encoding` as real clients send it (half the clients browser-like, half
 QGIS-like); bodies are read as sent (compressed), not decoded. A 429 with Retry-After counts as
-"refused", not as an error. Then /ogc/collections alone, and again during 10 concurrent `plan`
-requests. The server's resident memory (every process of it) is read from /proc before, after the
-load and after 10 s idle. Prints Markdown tables for the README.
+"refused", not as an error, and the client waits as it is told. Then /ogc/collections alone, and again
+during 10 concurrent `plan` clients. The server's resident memory is read from /proc once every worker has
+loaded its layers, after the warm-up, after the load, after the plans and after the solver processes' idle
+time (`--idle`), the server's own processes apart from its solver processes (the niced ones), and compared
+with the bounds of the caches. Prints Markdown tables for the README.
 """
 
 from __future__ import annotations
