@@ -33,8 +33,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# PostGIS tests use ATLAS_TEST_DATABASE_URL, or a private cluster started by scripts/test_database.sh where
+# PostgreSQL and PostGIS are installed (skipped, with the reason, where they are not).
 test: lint
-	$(BIN)/pytest
+	ATLAS_TEST_DATABASE_URL="$${ATLAS_TEST_DATABASE_URL:-$$(scripts/test_database.sh 2>/dev/null || true)}" $(BIN)/pytest
 
 clean:
 	rm -rf $(VENV) data/cache data/warehouse.gpkg .pytest_cache .mypy_cache .ruff_cache

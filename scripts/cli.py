@@ -112,6 +112,85 @@ def build(
     _print_quality(outcome.quality, limit=10)
     if outcome.calibration is not None:
         _print_calibration(outcome.calibration)
+    _publish_if_configured(outcome.warehouse)
+
+
+def _publish_if_configured(warehouse: Path) -> None:
+    """With ATLAS_DATABASE_URL set, publish the warehouse unless the database serves this build already."""
+    from layers.publish import PublishError, PublishSettings, current, publish, redact
+
+    settings = PublishSettings()
+    if not settings.database_url:
+        return
+    from layers.warehouse import read_build_info
+
+    fingerprint = (read_build_info(warehouse) or {}).get("fingerprint")
+    try:
+        serving = current(settings.database_url)
+    except PublishError as exc:
+        if "nothing is published" not in str(exc):
+            raise
+        serving = None
+    where = escape(redact(settings.database_url))
+    if serving is not None and serving.fingerprint == fingerprint:
+        console.print(f"[green]{where} serves this build already[/] (publish {serving.number}).")
+        return
+    with _progress() as progress:
+        task = progress.add_task("publishing", total=None)
+        done, seconds = publish(
+            settings.database_url,
+            warehouse,
+            settings.keep_publishes,
+            on_step=lambda s: progress.update(task, description=s),
+        )
+    console.print(f"[green]Published build as number {done.number}[/] to {where} in {seconds:.1f} s")
+
+
+@app.command("publish")
+def publish_command(
+    warehouse: WarehouseOpt = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the kept publishes, newest first.")] = False,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Publish the build before the current one again (or --to N's).")
+    ] = False,
+    to: Annotated[int | None, typer.Option("--to", help="With --rollback: the publish number to serve again.")] = None,
+) -> None:
+    """Publish the warehouse to PostgreSQL + PostGIS (ATLAS_DATABASE_URL), list the publishes, or roll back."""
+    from layers.publish import PublishSettings, publish, publishes, redact
+    from layers.publish import rollback as roll_back
+
+    settings = PublishSettings()
+    if not settings.database_url:
+        raise GeoError("ATLAS_DATABASE_URL is not set: there is no database to publish to")
+    url = settings.database_url
+    if to is not None and not rollback:
+        raise GeoError("--to goes with --rollback")
+    if list_:
+        table = Table(title=f"Publishes in {redact(url)}")
+        for column in ("number", "schema", "fingerprint", "built at", "published at", "note"):
+            table.add_column(column)
+        for item in publishes(url):
+            note = "current" if item.current else ""
+            if item.rollback_of is not None:
+                note = (note + ", " if note else "") + f"rollback to {item.rollback_of}"
+            table.add_row(
+                str(item.number),
+                item.schema,
+                item.fingerprint[:12],
+                item.built_at,
+                f"{item.published_at:%Y-%m-%d %H:%M:%S}",
+                note,
+            )
+        console.print(table)
+        return
+    if rollback:
+        done = roll_back(url, to, settings.keep_publishes)
+        console.print(f"[green]Publish {done.number} serves the build of publish {done.rollback_of}[/] ({done.schema})")
+        return
+    settings_data = _settings(warehouse)
+    _require_warehouse(settings_data.warehouse)
+    done, seconds = publish(url, settings_data.warehouse, settings.keep_publishes)
+    console.print(f"[green]Published build as number {done.number}[/] to {escape(redact(url))} in {seconds:.1f} s")
 
 
 @app.command("import")

@@ -1,0 +1,344 @@
+"""Publishing warehouse builds to PostgreSQL + PostGIS: one schema per publish, one switch of the current one.
+
+`atlas build` validates a build and writes the GeoPackage as always; with `ATLAS_DATABASE_URL` set it then
+publishes it: every layer of the GeoPackage is copied into a new schema `atlas_build_<n>` (geometries in
+EPSG:4326 with a GiST index, the catalog key as primary key), the publish is recorded in `atlas.publishes`
+and `atlas.current` is pointed at it, all in one transaction. Readers therefore see the previous build or
+the new one, never a mixture, and a publish that fails or is killed leaves the current build serving.
+Each publish is numbered and kept (the last `ATLAS_KEEP_PUBLISHES`); a rollback publishes an earlier build
+again under a new number. SQL identifiers are composed with psycopg.sql and values are bound, never
+formatted into the text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geo.errors import WarehouseError
+from layers.catalog import CATALOG
+from layers.warehouse import checkpoint, read_build_info
+
+LAYOUT_VERSION = 1  # of the `atlas` schema's tables; another version is refused, never altered in place
+CATALOG_SCHEMA = "atlas"
+SCHEMA_PREFIX = "atlas_build_"
+PUBLISH_LOCK = 7_216_120_251  # pg_advisory_xact_lock key: one publisher at a time per database
+KEYS = {spec.id: spec.key for spec in CATALOG if spec.key}
+
+
+class PublishError(WarehouseError):
+    """The database cannot take or serve a publish (unreachable, no PostGIS, another layout version)."""
+
+
+class PublishSettings(BaseSettings):
+    """Where builds are published, and how many publishes are kept."""
+
+    model_config = SettingsConfigDict(env_prefix="ATLAS_", env_file=".env", extra="ignore")
+
+    database_url: str | None = None  # postgresql://user:password@host:port/database; none: GeoPackage only
+    keep_publishes: int = Field(default=5, ge=1)  # publishes kept (the current one always among them)
+
+
+@dataclass(frozen=True)
+class Publish:
+    """One numbered publish of a build."""
+
+    number: int
+    schema: str
+    fingerprint: str
+    built_at: str
+    published_at: datetime
+    current: bool
+    rollback_of: int | None = None
+
+
+def redact(url: str) -> str:
+    """The database URL without its password, for messages."""
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:  # an optional dependency: only deployments with PostGIS need it
+        raise PublishError(
+            "ATLAS_DATABASE_URL is set but psycopg is not installed (pip install 'psycopg[binary]')"
+        ) from exc
+    return psycopg
+
+
+@contextmanager
+def connect(url: str) -> Iterator[Any]:
+    """A connection to the database of ATLAS_DATABASE_URL (one transaction, committed when the block succeeds)."""
+    psycopg = _psycopg()
+    try:
+        con = psycopg.connect(url, connect_timeout=10)
+    except psycopg.Error as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise PublishError(f"ATLAS_DATABASE_URL ({redact(url)}): cannot connect: {detail}") from exc
+    try:
+        with con:
+            yield con
+    finally:
+        con.close()
+
+
+def _sql() -> Any:
+    from psycopg import sql
+
+    return sql
+
+
+def ensure_layout(con: Any, url: str) -> None:
+    """Check PostGIS and the `atlas` catalog schema, creating them in an empty database."""
+    sql = _sql()
+    psycopg = _psycopg()
+    row = con.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
+    if row is None:
+        try:
+            with con.transaction():
+                con.execute("CREATE EXTENSION postgis")
+        except psycopg.Error as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise PublishError(
+                f"ATLAS_DATABASE_URL ({redact(url)}): the database has no PostGIS and it could not be added ({detail})"
+            ) from exc
+    exists = con.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (CATALOG_SCHEMA,)).fetchone()
+    if exists is None:
+        con.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(CATALOG_SCHEMA)))
+        con.execute("CREATE TABLE atlas.layout (version integer NOT NULL)")
+        con.execute("INSERT INTO atlas.layout VALUES (%s)", (LAYOUT_VERSION,))
+        con.execute(
+            "CREATE TABLE atlas.publishes (number integer PRIMARY KEY, schema text NOT NULL, "
+            "fingerprint text NOT NULL, built_at text NOT NULL, published_at timestamptz NOT NULL DEFAULT now(), "
+            "rollback_of integer)"
+        )
+        con.execute(
+            "CREATE TABLE atlas.current (only_one boolean PRIMARY KEY DEFAULT true CHECK (only_one), "
+            "number integer NOT NULL REFERENCES atlas.publishes)"
+        )
+        return
+    try:
+        with con.transaction():
+            version = con.execute("SELECT version FROM atlas.layout").fetchone()
+    except psycopg.Error:
+        version = None
+    if version is None or version[0] != LAYOUT_VERSION:
+        found = "none" if version is None else version[0]
+        raise PublishError(
+            f"ATLAS_DATABASE_URL ({redact(url)}): schema 'atlas' is of another version (layout {found}, this "
+            f"atlas uses {LAYOUT_VERSION}); publish to another database or remove that schema"
+        )
+
+
+def _pg_type(series: pd.Series) -> str:
+    kind = series.dtype.kind
+    if kind == "b":
+        return "boolean"
+    if kind in "iu":
+        return "bigint"
+    if kind == "f":
+        return "double precision"
+    if kind == "M":
+        return "timestamptz"
+    return "text"
+
+
+def _value(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, str | int | float | bool | datetime):
+        return value
+    return str(value)
+
+
+def copy_layer(con: Any, schema: str, name: str, frame: pd.DataFrame) -> int:
+    """Create one table of the publish schema from a layer and copy its rows in; returns the row count."""
+    sql = _sql()
+    geometry = frame.geometry.name if hasattr(frame, "geometry") and frame.geometry.name in frame else None
+    columns = [c for c in frame.columns if c != geometry]
+    definitions = [sql.SQL("{} {}").format(sql.Identifier(str(c)), sql.SQL(_pg_type(frame[c]))) for c in columns]
+    if geometry is not None:
+        definitions.append(sql.SQL("geom geometry(Geometry, 4326)"))
+    table = sql.Identifier(schema, name)
+    con.execute(sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(definitions)))
+    names = [sql.Identifier(str(c)) for c in columns] + ([sql.Identifier("geom")] if geometry is not None else [])
+    records = frame[columns].astype(object).to_numpy()
+    wkb = None
+    if geometry is not None:
+        geoms = frame.geometry.to_crs(4326).values if frame.crs is not None else frame.geometry.values
+        wkb = shapely.to_wkb(shapely.set_srid(np.asarray(geoms), 4326), hex=True, include_srid=True)
+    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(table, sql.SQL(", ").join(names))
+    with con.cursor() as cur, cur.copy(copy) as sink:
+        for i, record in enumerate(records):
+            row = [_value(v) for v in record]
+            if wkb is not None:
+                row.append(wkb[i])
+            sink.write_row(row)
+    key = KEYS.get(name)
+    if key is not None and key in columns and frame[key].is_unique and frame[key].notna().all():
+        con.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(table, sql.Identifier(key)))
+    if geometry is not None:
+        con.execute(sql.SQL("CREATE INDEX ON {} USING gist (geom)").format(table))
+    con.execute(sql.SQL("ANALYZE {}").format(table))
+    return len(frame)
+
+
+def publish(
+    url: str, warehouse: Path, keep: int = 5, on_step: Callable[[str], None] = lambda _: None
+) -> tuple[Publish, float]:
+    """Publish every layer of a built GeoPackage as the database's current build; returns it and the seconds taken."""
+    info = read_build_info(warehouse)
+    if info is None:
+        raise PublishError(f"{warehouse} is not a built warehouse: run `atlas build` first")
+    started = time.perf_counter()
+    sql = _sql()
+    with connect(url) as con:
+        ensure_layout(con, url)
+        con.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
+        number = int(con.execute("SELECT coalesce(max(number), 0) + 1 FROM atlas.publishes").fetchone()[0])
+        schema = f"{SCHEMA_PREFIX}{number}"
+        con.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        for name, _ in pyogrio.list_layers(warehouse):
+            on_step(f"publishing {name}")
+            frame = pyogrio.read_dataframe(warehouse, layer=str(name))
+            copy_layer(con, schema, str(name), frame)
+            checkpoint(f"publish-layer-{name}")
+        _record(con, number, schema, info, None)
+        checkpoint("publish-before-commit")
+        _prune(con, keep)
+    return current(url), time.perf_counter() - started
+
+
+def _record(con: Any, number: int, schema: str, info: dict[str, str], rollback_of: int | None) -> None:
+    con.execute(
+        "INSERT INTO atlas.publishes (number, schema, fingerprint, built_at, rollback_of) VALUES (%s, %s, %s, %s, %s)",
+        (number, schema, info.get("fingerprint", ""), info.get("built_at", ""), rollback_of),
+    )
+    con.execute(
+        "INSERT INTO atlas.current (only_one, number) VALUES (true, %s) "
+        "ON CONFLICT (only_one) DO UPDATE SET number = excluded.number",
+        (number,),
+    )
+
+
+def _prune(con: Any, keep: int) -> None:
+    """Forget publishes beyond the last `keep` (never the current one), dropping schemas no kept publish uses."""
+    sql = _sql()
+    old = con.execute(
+        "SELECT number FROM atlas.publishes WHERE number NOT IN (SELECT number FROM atlas.current) "
+        "ORDER BY number DESC OFFSET %s",
+        (max(keep - 1, 0),),
+    ).fetchall()
+    if not old:
+        return
+    con.execute("DELETE FROM atlas.publishes WHERE number = ANY(%s)", ([n for (n,) in old],))
+    unused = con.execute(
+        "SELECT nspname FROM pg_namespace WHERE nspname ~ %s AND nspname NOT IN (SELECT schema FROM atlas.publishes)",
+        (f"^{SCHEMA_PREFIX}[0-9]+$",),
+    ).fetchall()
+    for (schema,) in unused:
+        con.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def publishes(url: str) -> list[Publish]:
+    """Every kept publish, newest first."""
+    with connect(url) as con:
+        ensure_layout(con, url)
+        rows = con.execute(
+            "SELECT p.number, p.schema, p.fingerprint, p.built_at, p.published_at, "
+            "p.number = (SELECT number FROM atlas.current), p.rollback_of FROM atlas.publishes p ORDER BY number DESC"
+        ).fetchall()
+    return [Publish(*row) for row in rows]
+
+
+def current(url: str) -> Publish:
+    """The publish readers are served."""
+    found = [p for p in publishes(url) if p.current]
+    if not found:
+        raise PublishError(f"ATLAS_DATABASE_URL ({redact(url)}): nothing is published yet: run `atlas build`")
+    return found[0]
+
+
+def rollback(url: str, to: int | None = None, keep: int = 5) -> Publish:
+    """Publish an earlier build again under a new number: `to`, or the one before the current one."""
+    with connect(url) as con:
+        ensure_layout(con, url)
+        con.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
+        now = con.execute("SELECT number FROM atlas.current").fetchone()
+        if now is None:
+            raise PublishError("nothing is published yet: there is nothing to roll back")
+        kept = con.execute(
+            "SELECT number, schema, fingerprint, built_at FROM atlas.publishes ORDER BY number DESC"
+        ).fetchall()
+        current_schema = next(s for n, s, _, _ in kept if n == now[0])
+        if to is None:
+            earlier = [row for row in kept if row[0] < now[0] and row[1] != current_schema]
+            if not earlier:
+                raise PublishError(f"publish {now[0]} is the oldest kept: there is no earlier build to roll back to")
+            target = earlier[0]
+        else:
+            matches = [row for row in kept if row[0] == to]
+            if not matches:
+                numbers = ", ".join(str(row[0]) for row in kept)
+                raise PublishError(f"no publish {to} is kept (kept: {numbers})")
+            target = matches[0]
+        number = int(kept[0][0]) + 1
+        _record(con, number, target[1], {"fingerprint": target[2], "built_at": target[3]}, int(target[0]))
+        _prune(con, keep)
+    return current(url)
+
+
+def read_published(url: str, layer: str) -> pd.DataFrame:
+    """One layer of the current publish as a (Geo)DataFrame (for checks and comparisons)."""
+    import geopandas as gpd
+
+    sql = _sql()
+    with connect(url) as con:
+        schema = current_schema(con)
+        columns = con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+            "ORDER BY ordinal_position",
+            (schema, layer),
+        ).fetchall()
+        if not columns:
+            raise PublishError(f"layer {layer!r} is not in the current publish")
+        names = [c for (c,) in columns]
+        selected = [sql.SQL("ST_AsBinary(geom) AS geom") if c == "geom" else sql.Identifier(c) for c in names]
+        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(selected), sql.Identifier(schema, layer))
+        rows = con.execute(query).fetchall()
+    frame = pd.DataFrame(rows, columns=names)
+    if "geom" in names:
+        geoms = shapely.from_wkb([None if g is None else bytes(g) for g in frame.pop("geom")])
+        return gpd.GeoDataFrame(frame, geometry=geoms, crs=4326)
+    return frame
+
+
+def current_schema(con: Any) -> str:
+    """The schema of the current publish, read on an open connection."""
+    row = con.execute("SELECT p.schema FROM atlas.current c JOIN atlas.publishes p USING (number)").fetchone()
+    if row is None:
+        raise PublishError("nothing is published yet: run `atlas build` with ATLAS_DATABASE_URL set")
+    return str(row[0])
