@@ -8,17 +8,26 @@ the new one, never a mixture, and a publish that fails or is killed leaves the c
 Each publish is numbered and kept (the last `ATLAS_KEEP_PUBLISHES`); a rollback publishes an earlier build
 again under a new number. SQL identifiers are composed with psycopg.sql and values are bound, never
 formatted into the text.
+
+Without a database the GeoPackage is the store, and its builds are numbered and kept the same way: each
+build is linked (a hard link, else a copy) into `publishes/` beside the warehouse with an index, and a
+rollback puts an earlier file back in place atomically, under the warehouse lock. Both stores answer to one
+small interface, `Publisher`.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
+import shutil
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +40,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.errors import WarehouseError
 from layers.catalog import CATALOG
-from layers.warehouse import checkpoint, read_build_info
+from layers.warehouse import checkpoint, fsync_path, read_build_info, warehouse_lock
 
 LAYOUT_VERSION = 1  # of the `atlas` schema's tables; another version is refused, never altered in place
 CATALOG_SCHEMA = "atlas"
@@ -342,3 +351,179 @@ def current_schema(con: Any) -> str:
     if row is None:
         raise PublishError("nothing is published yet: run `atlas build` with ATLAS_DATABASE_URL set")
     return str(row[0])
+
+
+class Publisher(ABC):
+    """A store whose builds are numbered, kept and rolled back: the GeoPackage beside the warehouse, or PostGIS."""
+
+    where: str  # for messages
+
+    @abstractmethod
+    def publish(self, warehouse: Path, on_step: Callable[[str], None] = lambda _: None) -> Publish:
+        """Make the built warehouse the current publish."""
+
+    @abstractmethod
+    def publishes(self) -> list[Publish]:
+        """Every kept publish, newest first."""
+
+    @abstractmethod
+    def rollback(self, to: int | None = None) -> Publish:
+        """Serve an earlier publish again under a new number: `to`, or the one before the current build."""
+
+    def current(self) -> Publish | None:
+        """The publish being served, or None before the first."""
+        return next((p for p in self.publishes() if p.current), None)
+
+
+class PostgisPublisher(Publisher):
+    """Publishes in a PostgreSQL + PostGIS database (ATLAS_DATABASE_URL)."""
+
+    def __init__(self, url: str, keep: int = 5) -> None:
+        self.url, self.keep, self.where = url, keep, redact(url)
+
+    def publish(self, warehouse: Path, on_step: Callable[[str], None] = lambda _: None) -> Publish:
+        """Copy every layer into a new schema and make it current, in one transaction."""
+        return publish(self.url, warehouse, self.keep, on_step)[0]
+
+    def publishes(self) -> list[Publish]:
+        """Every kept publish, newest first."""
+        return publishes(self.url)
+
+    def rollback(self, to: int | None = None) -> Publish:
+        """Point the current publish at an earlier schema under a new number."""
+        return rollback(self.url, to, self.keep)
+
+
+class GeoPackagePublisher(Publisher):
+    """Numbered builds of the GeoPackage warehouse, kept as files in `publishes/` beside it."""
+
+    def __init__(self, warehouse: Path, keep: int = 5, lock_timeout: float = 0.0) -> None:
+        self.warehouse = Path(warehouse)
+        self.folder = self.warehouse.parent / "publishes"
+        self.index = self.folder / f"{self.warehouse.stem}.json"
+        self.keep, self.lock_timeout, self.where = keep, lock_timeout, str(self.folder)
+
+    def _read(self) -> list[dict[str, Any]]:
+        if not self.index.is_file():
+            return []
+        entries: list[dict[str, Any]] = json.loads(self.index.read_text(encoding="utf-8"))
+        return entries
+
+    def _write(self, entries: list[dict[str, Any]]) -> None:
+        tmp = self.index.with_name(f".{self.index.name}.{os.getpid()}.part")
+        tmp.write_text(json.dumps(entries, indent=1, ensure_ascii=False), encoding="utf-8")
+        fsync_path(tmp)
+        os.replace(tmp, self.index)
+
+    def _file(self, number: int) -> Path:
+        return self.folder / f"{self.warehouse.stem}.{number}.gpkg"
+
+    def _keep(self, entries: list[dict[str, Any]], current: int) -> list[dict[str, Any]]:
+        kept = [e for e in entries if e["number"] == current]
+        kept += [e for e in sorted(entries, key=lambda e: -e["number"]) if e["number"] != current][: self.keep - 1]
+        used = {e["file"] for e in kept}
+        for entry in entries:
+            if entry not in kept and entry["file"] not in used:
+                (self.folder / entry["file"]).unlink(missing_ok=True)
+        return sorted(kept, key=lambda e: -e["number"])
+
+    def _record(self, entries: list[dict[str, Any]], entry: dict[str, Any]) -> Publish:
+        for other in entries:
+            other["current"] = False
+        entries.append(entry)
+        self._write(self._keep(entries, entry["number"]))
+        found = self.current()
+        assert found is not None
+        return found
+
+    def publish(self, warehouse: Path | None = None, on_step: Callable[[str], None] = lambda _: None) -> Publish:
+        """Record the warehouse as it is now as a numbered build (under the warehouse lock)."""
+        with warehouse_lock(self.warehouse, self.lock_timeout):
+            return self._publish_locked()
+
+    def _publish_locked(self) -> Publish:
+        info = read_build_info(self.warehouse)
+        if info is None:
+            raise PublishError(f"{self.warehouse} is not a built warehouse: run `atlas build` first")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        entries = self._read()
+        latest = max((e for e in entries if e["current"]), key=lambda e: e["number"], default=None)
+        if latest is not None and latest["fingerprint"] == info.get("fingerprint"):
+            return self._publish(latest)
+        number = max((e["number"] for e in entries), default=0) + 1
+        target = self._file(number)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        tmp.unlink(missing_ok=True)
+        _link_or_copy(self.warehouse, tmp)  # a build replaces the warehouse by a new file: the link keeps this one
+        os.replace(tmp, target)
+        entry = {
+            "number": number,
+            "file": target.name,
+            "fingerprint": info.get("fingerprint", ""),
+            "built_at": info.get("built_at", ""),
+            "published_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "current": True,
+            "rollback_of": None,
+        }
+        return self._record(entries, entry)
+
+    @staticmethod
+    def _publish(entry: dict[str, Any]) -> Publish:
+        return Publish(
+            number=int(entry["number"]),
+            schema=str(entry["file"]),
+            fingerprint=str(entry["fingerprint"]),
+            built_at=str(entry["built_at"]),
+            published_at=datetime.fromisoformat(str(entry["published_at"])),
+            current=bool(entry["current"]),
+            rollback_of=entry.get("rollback_of"),
+        )
+
+    def publishes(self) -> list[Publish]:
+        """Every kept build of the warehouse, newest first."""
+        return [self._publish(e) for e in sorted(self._read(), key=lambda e: -e["number"])]
+
+    def rollback(self, to: int | None = None) -> Publish:
+        """Put an earlier build's file back in place of the warehouse (atomically, under its lock)."""
+        with warehouse_lock(self.warehouse, self.lock_timeout):
+            entries = self._read()
+            now = next((e for e in entries if e["current"]), None)
+            if now is None:
+                raise PublishError(f"no build of {self.warehouse} is recorded yet: there is nothing to roll back")
+            if to is None:
+                earlier = [e for e in entries if e["number"] < now["number"] and e["file"] != now["file"]]
+                if not earlier:
+                    raise PublishError(f"build {now['number']} is the oldest kept: there is no earlier one")
+                target = max(earlier, key=lambda e: e["number"])
+            else:
+                found: dict[str, Any] | None = next((e for e in entries if e["number"] == to), None)
+                if found is None:
+                    numbers = ", ".join(str(e["number"]) for e in sorted(entries, key=lambda e: -e["number"]))
+                    raise PublishError(f"no build {to} is kept (kept: {numbers})")
+                target = found
+            source = self.folder / target["file"]
+            tmp = self.warehouse.with_name(f".{self.warehouse.stem}.{os.getpid()}.rollback.gpkg")
+            tmp.unlink(missing_ok=True)
+            _link_or_copy(source, tmp)
+            os.replace(tmp, self.warehouse)
+            number = max(e["number"] for e in entries) + 1
+            entry = {**target, "number": number, "current": True, "rollback_of": target["number"]}
+            entry["published_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
+            return self._record(entries, entry)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link of source at target, or a copy where links cannot be made (another file system)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+        fsync_path(target)
+
+
+def publisher_for(warehouse: Path, settings: PublishSettings | None = None, lock_timeout: float = 0.0) -> Publisher:
+    """The database's publisher when ATLAS_DATABASE_URL is set, else the GeoPackage's."""
+    settings = settings or PublishSettings()
+    if settings.database_url:
+        return PostgisPublisher(settings.database_url, settings.keep_publishes)
+    return GeoPackagePublisher(warehouse, settings.keep_publishes, lock_timeout)

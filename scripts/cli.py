@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +16,8 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from layers.publish import Publisher
 
 from geo.errors import GeoError, validation_problem
 from geo.settings import DataSettings
@@ -112,37 +115,37 @@ def build(
     _print_quality(outcome.quality, limit=10)
     if outcome.calibration is not None:
         _print_calibration(outcome.calibration)
-    _publish_if_configured(outcome.warehouse)
+    _publish_build(outcome.warehouse)
 
 
-def _publish_if_configured(warehouse: Path) -> None:
-    """With ATLAS_DATABASE_URL set, publish the warehouse unless the database serves this build already."""
-    from layers.publish import PublishError, PublishSettings, current, publish, redact
+def _publisher(warehouse: Path) -> Publisher:
+    from layers.build import LockSettings
+    from layers.publish import publisher_for
 
-    settings = PublishSettings()
-    if not settings.database_url:
-        return
+    return publisher_for(warehouse, lock_timeout=LockSettings().lock_timeout)
+
+
+def _publish_build(warehouse: Path, force: bool = False) -> None:
+    """Number the build (GeoPackage), or publish it to ATLAS_DATABASE_URL unless the database serves it already."""
+    from layers.publish import GeoPackagePublisher
     from layers.warehouse import read_build_info
 
+    publisher = _publisher(warehouse)
     fingerprint = (read_build_info(warehouse) or {}).get("fingerprint")
-    try:
-        serving = current(settings.database_url)
-    except PublishError as exc:
-        if "nothing is published" not in str(exc):
-            raise
-        serving = None
-    where = escape(redact(settings.database_url))
-    if serving is not None and serving.fingerprint == fingerprint:
-        console.print(f"[green]{where} serves this build already[/] (publish {serving.number}).")
+    serving = publisher.current()
+    where = escape(publisher.where)
+    if serving is not None and serving.fingerprint == fingerprint and not force:
+        console.print(f"Build {serving.number} ({where}) is this build.")
+        return
+    if isinstance(publisher, GeoPackagePublisher):
+        done = publisher.publish(warehouse)
+        console.print(f"Kept as build {done.number} in {where} (the last {publisher.keep} are kept).")
         return
     with _progress() as progress:
         task = progress.add_task("publishing", total=None)
-        done, seconds = publish(
-            settings.database_url,
-            warehouse,
-            settings.keep_publishes,
-            on_step=lambda s: progress.update(task, description=s),
-        )
+        started = time.perf_counter()
+        done = publisher.publish(warehouse, on_step=lambda s: progress.update(task, description=s))
+    seconds = time.perf_counter() - started
     console.print(f"[green]Published build as number {done.number}[/] to {where} in {seconds:.1f} s")
 
 
@@ -151,46 +154,36 @@ def publish_command(
     warehouse: WarehouseOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the kept publishes, newest first.")] = False,
     rollback: Annotated[
-        bool, typer.Option("--rollback", help="Publish the build before the current one again (or --to N's).")
+        bool, typer.Option("--rollback", help="Serve the build before the current one again (or --to N's).")
     ] = False,
     to: Annotated[int | None, typer.Option("--to", help="With --rollback: the publish number to serve again.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Publish even if this build is the current one.")] = False,
 ) -> None:
-    """Publish the warehouse to PostgreSQL + PostGIS (ATLAS_DATABASE_URL), list the publishes, or roll back."""
-    from layers.publish import PublishSettings, publish, publishes, redact
-    from layers.publish import rollback as roll_back
-
-    settings = PublishSettings()
-    if not settings.database_url:
-        raise GeoError("ATLAS_DATABASE_URL is not set: there is no database to publish to")
-    url = settings.database_url
+    """Publish the warehouse (to ATLAS_DATABASE_URL, else number it beside the GeoPackage), list, or roll back."""
     if to is not None and not rollback:
         raise GeoError("--to goes with --rollback")
+    path = _settings(warehouse).warehouse
+    publisher = _publisher(path)
     if list_:
-        table = Table(title=f"Publishes in {redact(url)}")
-        for column in ("number", "schema", "fingerprint", "built at", "published at", "note"):
+        table = Table(title=f"Publishes in {publisher.where}")
+        for column in ("number", "stored as", "fingerprint", "built at", "published at", "note"):
             table.add_column(column)
-        for item in publishes(url):
-            note = "current" if item.current else ""
+        for item in publisher.publishes():
+            notes = ["current"] if item.current else []
             if item.rollback_of is not None:
-                note = (note + ", " if note else "") + f"rollback to {item.rollback_of}"
+                notes.append(f"rollback to {item.rollback_of}")
+            published = f"{item.published_at:%Y-%m-%d %H:%M:%S}"
             table.add_row(
-                str(item.number),
-                item.schema,
-                item.fingerprint[:12],
-                item.built_at,
-                f"{item.published_at:%Y-%m-%d %H:%M:%S}",
-                note,
+                str(item.number), item.schema, item.fingerprint[:12], item.built_at, published, ", ".join(notes)
             )
         console.print(table)
         return
     if rollback:
-        done = roll_back(url, to, settings.keep_publishes)
+        done = publisher.rollback(to)
         console.print(f"[green]Publish {done.number} serves the build of publish {done.rollback_of}[/] ({done.schema})")
         return
-    settings_data = _settings(warehouse)
-    _require_warehouse(settings_data.warehouse)
-    done, seconds = publish(url, settings_data.warehouse, settings.keep_publishes)
-    console.print(f"[green]Published build as number {done.number}[/] to {escape(redact(url))} in {seconds:.1f} s")
+    _require_warehouse(path)
+    _publish_build(path, force)
 
 
 @app.command("import")

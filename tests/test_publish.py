@@ -1,13 +1,16 @@
-"""Publishing builds to PostgreSQL + PostGIS: whole layers, numbered and kept, atomic, rolled back, bad URLs.
+"""Publishing builds: to PostgreSQL + PostGIS (whole layers, numbered, kept, atomic, rolled back, bad URLs),
+and the GeoPackage's own numbered builds.
 
 Needs a PostgreSQL server with PostGIS: ATLAS_TEST_DATABASE_URL (`make test` starts a private cluster with
 scripts/test_database.sh when PostgreSQL is installed; `.ci/run` installs it). Each test makes its own
-database and drops it. Without the variable the tests are skipped, unless ATLAS_REQUIRE_DATABASE=1 (CI).
+database and drops it. Without the variable those tests are skipped, unless ATLAS_REQUIRE_DATABASE=1 (CI).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -19,13 +22,22 @@ import pyogrio
 import pytest
 import shapely
 
-from layers.publish import PublishError, current, publish, publishes, read_published, rollback
+from layers.publish import (
+    GeoPackagePublisher,
+    PublishError,
+    current,
+    publish,
+    publishes,
+    read_published,
+    rollback,
+)
+from layers.warehouse import read_build_info
 from tests.conftest import Built
 
 ADMIN_URL = os.environ.get("ATLAS_TEST_DATABASE_URL", "")
 if not ADMIN_URL and os.environ.get("ATLAS_REQUIRE_DATABASE") == "1":
     raise RuntimeError("ATLAS_REQUIRE_DATABASE=1 but ATLAS_TEST_DATABASE_URL is not set")
-pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="no PostgreSQL + PostGIS (ATLAS_TEST_DATABASE_URL) for the tests")
+needs_database = pytest.mark.skipif(not ADMIN_URL, reason="no PostgreSQL + PostGIS (ATLAS_TEST_DATABASE_URL)")
 
 
 def _admin(statement: str) -> None:
@@ -54,6 +66,7 @@ def database() -> Iterator[str]:
         _admin(f"DROP DATABASE {name} WITH (FORCE)")
 
 
+@needs_database
 def test_a_publish_holds_every_layer_of_the_build(built: Built, database: str) -> None:
     done, _ = publish(database, built.path)
     assert done.number == 1 and done.current and done.schema == "atlas_build_1"
@@ -72,6 +85,7 @@ def test_a_publish_holds_every_layer_of_the_build(built: Built, database: str) -
     assert isinstance(crosswalk, pd.DataFrame) and len(crosswalk) > 0 and "geometry" not in crosswalk
 
 
+@needs_database
 def test_publishes_are_numbered_kept_and_rolled_back(built: Built, database: str) -> None:
     for _ in range(4):
         publish(database, built.path, keep=3)
@@ -88,11 +102,12 @@ def test_publishes_are_numbered_kept_and_rolled_back(built: Built, database: str
     assert len(read_published(database, "units_2025")) == 75
 
 
+@needs_database
 def test_a_killed_publish_leaves_the_previous_build_serving(built: Built, database: str) -> None:
     first, _ = publish(database, built.path)
     env = {**os.environ, "ATLAS_DATABASE_URL": database, "ATLAS_TEST_KILL_AT": "publish-layer-units_2025"}
     killed = subprocess.run(
-        [sys.executable, "-m", "scripts.cli", "publish", "--warehouse", str(built.path)],
+        [sys.executable, "-m", "scripts.cli", "publish", "--force", "--warehouse", str(built.path)],
         env=env,
         capture_output=True,
         text=True,
@@ -108,7 +123,7 @@ def test_a_killed_publish_leaves_the_previous_build_serving(built: Built, databa
         schemas = {r[0] for r in con.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_build%'")}
     assert schemas == {"atlas_build_1"}  # the killed publish's schema went with its transaction
     done = subprocess.run(
-        [sys.executable, "-m", "scripts.cli", "publish", "--warehouse", str(built.path)],
+        [sys.executable, "-m", "scripts.cli", "publish", "--force", "--warehouse", str(built.path)],
         env={**env, "ATLAS_TEST_KILL_AT": ""},
         capture_output=True,
         text=True,
@@ -123,6 +138,7 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
+@needs_database
 def test_bad_database_urls_get_one_line_naming_the_setting(built: Built, database: str) -> None:
     unreachable = _cli(
         ["publish", "--warehouse", str(built.path)],
@@ -155,6 +171,7 @@ def test_bad_database_urls_get_one_line_naming_the_setting(built: Built, databas
         assert con.execute("SELECT count(*) FROM atlas.publishes").fetchone() == (1,)
 
 
+@needs_database
 def test_build_publishes_when_configured_and_not_twice(built: Built, database: str, warehouse_copy: Path) -> None:
     listed = _cli(["publish", "--list"], {"ATLAS_DATABASE_URL": database})
     assert listed.returncode == 0 and "Publishes in" in listed.stdout
@@ -170,4 +187,37 @@ def test_build_publishes_when_configured_and_not_twice(built: Built, database: s
     assert first.returncode == 0, first.stderr[-2000:]
     assert "Published build as number 1" in first.stdout
     second = _cli(["build"], env)
-    assert second.returncode == 0 and "serves this build already (publish 1)" in " ".join(second.stdout.split())
+    assert second.returncode == 0 and "Build 1 (" in second.stdout and "is this build" in second.stdout
+
+
+def _rebuild(warehouse: Path, fingerprint: str) -> None:
+    """Replace the warehouse by a new file of another build, as `atlas build` does (new file, then os.replace)."""
+    new = warehouse.with_name(".next.gpkg")
+    shutil.copyfile(warehouse, new)
+    with sqlite3.connect(new) as con:
+        con.execute("UPDATE atlas_build SET value = ? WHERE key = 'fingerprint'", (fingerprint,))
+    os.replace(new, warehouse)
+
+
+def test_geopackage_builds_are_numbered_kept_and_rolled_back(warehouse_copy: Path) -> None:
+    publisher = GeoPackagePublisher(warehouse_copy, keep=2)
+    assert publisher.current() is None
+    first = publisher.publish(warehouse_copy)
+    assert first.number == 1 and publisher.publish(warehouse_copy).number == 1  # the same build: no new number
+    for n in (2, 3):
+        _rebuild(warehouse_copy, f"build-{n}")
+        assert publisher.publish(warehouse_copy).number == n
+    kept = publisher.publishes()
+    assert [p.number for p in kept] == [3, 2] and kept[0].current
+    files = sorted(p.name for p in (warehouse_copy.parent / "publishes").glob("*.gpkg"))
+    assert files == ["warehouse.2.gpkg", "warehouse.3.gpkg"]  # build 1 forgotten with its file
+    back = publisher.rollback()
+    assert back.number == 4 and back.rollback_of == 2 and back.current
+    assert (read_build_info(warehouse_copy) or {})["fingerprint"] == "build-2"
+    assert warehouse_copy.read_bytes() == (warehouse_copy.parent / "publishes" / "warehouse.2.gpkg").read_bytes()
+    with pytest.raises(PublishError, match=r"no build 1 is kept \(kept: 4, 3\)"):
+        publisher.rollback(to=1)
+    forward = publisher.rollback(to=3)
+    assert forward.number == 5 and (read_build_info(warehouse_copy) or {})["fingerprint"] == "build-3"
+    listed = _cli(["publish", "--list", "--warehouse", str(warehouse_copy)], {"ATLAS_DATABASE_URL": ""})
+    assert listed.returncode == 0 and "rollback to 3" in listed.stdout and "current" in listed.stdout
