@@ -7,7 +7,8 @@ is read from it once, and whatever is computed from its layers (projected tile g
 analysis inputs) is kept on it with `derived(key, factory)`. When the file is replaced by another build,
 the next call sees it and starts a new `Build`; the old one, with everything derived from it, is dropped
 as a whole, so no answer mixes two builds. A read that was under way while the file was replaced is
-detected (the file is checked before and after each read) and retried on the new build.
+detected (the file is checked before and after each read, BuildReplaced): the Warehouse's own methods read
+again from the new build; a reader that holds on to one Build (the tiler, for one tile) answers 503 once.
 
 `Warehouse.open(path)` gives the one instance of a path in a process: the app holds it on `app.state`, and
 the pygeoapi adapters (layers/provider.py, layers/processes.py), which pygeoapi instantiates itself, and
