@@ -21,7 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 
 from api.caching import CachingMiddleware, ResponseCache
-from api.errors import WarehouseUnavailableError, add_exception_handlers
+from api.errors import add_exception_handlers
 from api.limits import RequestLimitsMiddleware, cors_origins
 from api.maps import map_routes
 from api.ogc import build_api, ogc_routes, pygeoapi_config
@@ -29,10 +29,10 @@ from api.openapi import app_document
 from api.settings import ServerSettings
 from api.tiles import tile_routes
 from geo.sources import Manifest
+from layers.errors import WarehouseMissing
 from layers.maps import WarehouseMaps
-from layers.provider import load_layer, serialised_geometries
+from layers.store import Build, Warehouse
 from layers.tiles import MB, Tiler
-from layers.warehouse import LAYERS_TABLE, read_build_info, read_table
 
 TEMPLATES = Path(__file__).parent / "templates"
 WARM_LAYERS = ("units_2025", "indicators_units_2025", "communes_2024", "indicators_communes_2024", "districts_2024")
@@ -40,13 +40,11 @@ OGC_PREFIX = "/ogc"
 LOG = logging.getLogger("atlas")
 
 
-def _catalog(warehouse: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    info = read_build_info(warehouse)
-    if info is None:
-        raise WarehouseUnavailableError(f"no readable warehouse at {warehouse}; run `atlas build`")
-    layers = read_table(warehouse, LAYERS_TABLE)
-    records = pd.DataFrame(layers).astype(object).where(pd.notna(layers), None).to_dict("records")
-    return [{str(k): v for k, v in r.items()} for r in records], info
+def layer_records(build: Build) -> list[dict[str, Any]]:
+    """The layers table of a build as JSON-ready records (the landing page lists them)."""
+    layers = pd.DataFrame(build.metadata)
+    records = layers.astype(object).where(pd.notna(layers), None).to_dict("records")
+    return [{str(k): v for k, v in r.items()} for r in records]
 
 
 def service_digest() -> str:
@@ -66,8 +64,7 @@ def _warm(state: Any, ogc_config: dict[str, Any] | None, tiled: tuple[str, ...])
     try:
         for resource in (ogc_config or {}).get("resources", {}).values():
             for provider in resource.get("providers", []):
-                layer = load_layer(Path(provider["data"]), provider["options"]["layer"], provider.get("id_field"))
-                serialised_geometries(layer)
+                state.warehouse.layer(provider["options"]["layer"]).geometry_json()
         state.tiler.warm(tiled)
     except Exception as exc:  # a layer that cannot be read now is reported by the request that asks for it
         LOG.warning("warm-up stopped: %s", exc)
@@ -75,11 +72,13 @@ def _warm(state: Any, ogc_config: dict[str, Any] | None, tiled: tuple[str, ...])
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
-    """Assemble the atlas web application for one warehouse."""
-    layers, build = _catalog(settings.warehouse)
+    """Assemble the atlas web application for one warehouse (WarehouseMissing when there is none to serve)."""
+    warehouse = Warehouse.open(settings.warehouse)
+    build = warehouse.build()
+    layers = build.derived(layer_records, layer_records)
     base = settings.base_url()
     ogc_config = pygeoapi_config(
-        settings.warehouse,
+        warehouse,
         Manifest.load(settings.manifest),
         base + OGC_PREFIX,
         host=settings.host,
@@ -100,12 +99,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app = FastAPI(title=settings.title, lifespan=lifespan)
     app.state.settings = settings
+    app.state.warehouse = warehouse  # every reader of the warehouse takes its layers from this one
     app.state.warmed = None
     manifest = Manifest.load(settings.manifest)
-    population = settings.cache_dir / "sources" / manifest.get("worldpop_2020").path
+    population = settings.sources_dir / manifest.get("worldpop_2020").path
     app.state.tiler = Tiler(
-        settings.warehouse,
-        build["fingerprint"],
+        warehouse,
         settings.tile_cache_dir or settings.cache_dir / "tiles",
         population if population.is_file() else None,
         memory_bytes=int(settings.tile_memory_mb * MB),
@@ -114,21 +113,28 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     attribution = {str(r["layer"]): str(r["attribution"]) for r in layers}
     app.include_router(tile_routes(app.state.tiler, base, attribution))
-    app.state.maps = WarehouseMaps(settings.warehouse, max_bytes=int(settings.map_cache_mb * MB))
+    app.state.maps = WarehouseMaps(warehouse, max_bytes=int(settings.map_cache_mb * MB))
     synthetic = any(bool(r["synthetic"]) for r in layers if r["layer"] == "priority_units_2025")
     app.include_router(map_routes(app.state.maps, base, synthetic))
 
-    app.state.layers, app.state.build = layers, build
     app.state.ogc_config = ogc_config
     ogc_api = build_api(ogc_config)
-    built_at = datetime.fromisoformat(build["built_at"])
-    validator = app.state.build["fingerprint"] + service_digest()  # new data or new code: new ETags
+    code = service_digest()
+
+    def validators() -> tuple[str, datetime] | None:
+        """ETag base and Last-Modified of the current build (new data or new code: new ETags); None without one."""
+        try:
+            current = warehouse.build()
+        except WarehouseMissing:
+            return None  # nothing is cached or revalidated: the routes answer 503
+        return current.fingerprint + current.built_at + code, datetime.fromisoformat(current.built_at)
+
     app.state.response_cache = ResponseCache(
         settings.response_cache_mb * 1024 * 1024, settings.response_cache_entry_mb * 1024 * 1024
     )
     app.add_middleware(
         CachingMiddleware,
-        build=lambda: (validator, built_at),
+        build=validators,
         cache=app.state.response_cache,
         daily=("/maps/print/",),
         uncached=("/health", f"{OGC_PREFIX}/jobs"),
@@ -139,11 +145,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get("/", response_model=None, summary="Landing page")
     def landing(request: Request, f: str | None = Query(None, pattern="^(json|html)$")) -> Response:
         """Links to everything the atlas serves, as HTML or JSON."""
+        current = warehouse.build()
         doc = {
             "title": settings.title,
             "description": "Ranh giới các thời kỳ, bảng chuyển đổi sáp nhập 2025 và chỉ tiêu nghèo tỉnh Sơn La / "
             "Boundaries of every vintage, the 2025 merger crosswalk and poverty indicators of Sơn La province.",
-            "built_at": build.get("built_at"),
+            "built_at": current.built_at,
             "links": [
                 {"rel": "self", "href": f"{base}/?f=json", "type": "application/json"},
                 {"rel": "alternate", "href": f"{base}/?f=html", "type": "text/html"},
@@ -203,7 +210,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     "title": "Tải toàn bộ dữ liệu (GeoPackage, mở bằng QGIS) / Download all layers (GeoPackage)",
                 },
             ],
-            "layers": app.state.layers,
+            "layers": current.derived(layer_records, layer_records),
         }
         wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
         if wants_html:
@@ -213,9 +220,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @app.get("/health", summary="Service health")
     def health() -> dict[str, Any]:
         """Whether the warehouse is readable, with its build time."""
-        info = read_build_info(settings.warehouse)
-        if info is None:
-            raise WarehouseUnavailableError(f"warehouse {settings.warehouse} is missing or unreadable")
+        info = warehouse.build_info
         return {
             "status": "ok",
             "built_at": info.get("built_at"),
@@ -237,11 +242,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     def download() -> FileResponse:
         """The whole warehouse as one GeoPackage, ready for QGIS."""
-        if not settings.warehouse.is_file():
-            raise WarehouseUnavailableError(f"warehouse {settings.warehouse} is missing")
-        return FileResponse(
-            settings.warehouse, media_type="application/geopackage+sqlite3", filename="sonla-atlas.gpkg"
-        )
+        warehouse.build()  # WarehouseMissing (503) like every other route when there is none
+        return FileResponse(warehouse.path, media_type="application/geopackage+sqlite3", filename="sonla-atlas.gpkg")
 
     app.router.routes.append(
         Mount(

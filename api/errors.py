@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import GeoError, InputDataError, SourceError, WarehouseError, validation_problem
+from layers.errors import LayerMissing, WarehouseMissing
 from layers.mapdata import MapError, UnknownMapError
 from layers.tiles import TileError
 
@@ -23,16 +24,13 @@ class NotFoundError(ApiError):
     """The requested resource does not exist."""
 
 
-class WarehouseUnavailableError(ApiError):
-    """The warehouse file is missing or unreadable."""
-
-
 STATUS_CODES: dict[type[Exception], int] = {
     NotFoundError: 404,
     TileError: 404,
     UnknownMapError: 404,
     MapError: 400,
-    WarehouseUnavailableError: 503,
+    WarehouseMissing: 503,  # every route, whichever reader met it (BuildReplaced included)
+    LayerMissing: 404,
     InputDataError: 400,
     SourceError: 503,
     WarehouseError: 503,

@@ -1,10 +1,11 @@
-"""OGC API - Features (and, later, Processes) through pygeoapi, configured from the layer catalog.
+"""OGC API - Features and Processes through pygeoapi, configured from the layer catalog.
 
 The pygeoapi configuration is generated when the app starts, from the catalog (titles, descriptions,
-sources, licences) and the warehouse (extents, fields); every collection is served by
-layers.provider.AtlasProvider. pygeoapi's own Starlette module reads its configuration from the
-environment at import time, so the routes here call pygeoapi's handlers with an API object built for
-this app instead.
+sources, licences) and the warehouse's build (layers present, extents); every collection is served by
+layers.provider.AtlasProvider and every process by a layers.processes processor, thin adapters that take
+their layers from the shared Warehouse (layers/store.py). pygeoapi's own Starlette module reads its
+configuration from the environment at import time, so the routes here call pygeoapi's handlers with an
+API object built for this app instead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pyogrio
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 from pygeoapi.api import API, APIRequest
@@ -34,15 +34,13 @@ from starlette.types import Receive, Scope, Send
 
 from api.errors import quiet_client_errors, scrub
 from api.openapi import DATETIME_PATTERN, LANG_PATTERN, MAX_OFFSET, self_contained
-from geo.settings import PROJECT_ROOT
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
-from layers.processes import WORKER_POOL, WorkerPool
+from layers.processes import PASSED_ON, WORKER_POOL, WorkerPool
 from layers.provider import RAW_GEOMETRY, splice_geometries
+from layers.store import Build, LoadedLayer, Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates" / "ogc"  # looked up before pygeoapi's own templates
-DEFAULT_PROFILE = PROJECT_ROOT / "data" / "profiles" / "default.yaml"
-DEFAULT_COSTS = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CRS_URIS = (
@@ -84,9 +82,9 @@ CONFORMANCE = (
 YEARLY = ("commune_indicators", "village_indicators", "indicator_values")
 
 
-def _extent(warehouse: Path, spec: LayerSpec) -> dict[str, Any]:
+def _extent(build: Build, spec: LayerSpec) -> dict[str, Any]:
     extents: dict[str, Any] = {}
-    info = pyogrio.read_info(warehouse, layer=spec.id)
+    info = build.describe(spec.id)
     bounds = info.get("total_bounds")
     if spec.is_spatial and bounds is not None:
         extents["spatial"] = {"bbox": [round(float(v), 6) for v in bounds], "crs": CRS84}
@@ -126,19 +124,20 @@ def _links(manifest: Manifest, spec: LayerSpec) -> list[dict[str, str]]:
 
 
 def pygeoapi_config(
-    warehouse: Path,
+    warehouse: Warehouse,
     manifest: Manifest,
     base_url: str,
     *,
     host: str,
     port: int,
+    profile: Path,
+    costs: Path,
     catalog: tuple[LayerSpec, ...] = CATALOG,
-    profile: Path = DEFAULT_PROFILE,
-    costs: Path = DEFAULT_COSTS,
     plan_time_limit: float = 30.0,
 ) -> dict[str, Any]:
-    """The pygeoapi configuration for every layer of the catalog in this warehouse."""
-    present = {name for name, _ in pyogrio.list_layers(warehouse)}
+    """The pygeoapi configuration for every layer of the catalog in the warehouse's current build."""
+    build = warehouse.build()
+    present = build.names
     resources: dict[str, Any] = {}
     for spec in catalog:
         if spec.id not in present:
@@ -147,7 +146,7 @@ def pygeoapi_config(
         provider: dict[str, Any] = {
             "type": "feature",
             "name": "layers.provider.AtlasProvider",
-            "data": str(warehouse),
+            "data": str(warehouse.path),
             "id_field": spec.key or "",
             "options": {"layer": spec.id},
         }
@@ -181,19 +180,19 @@ def pygeoapi_config(
                 if spec.is_spatial
                 else []
             ),
-            "extents": _extent(warehouse, spec),
+            "extents": _extent(build, spec),
             "providers": [provider],
         }
     resources["carry-to-2025"] = {
         "type": "process",
-        "processor": {"name": "layers.processes.CarryTo2025Processor", "data": str(warehouse)},
+        "processor": {"name": "layers.processes.CarryTo2025Processor", "data": str(warehouse.path)},
     }
     if {"demo_villages", "roads"} <= present:
         resources["priority"] = {
             "type": "process",
             "processor": {
                 "name": "layers.processes.PriorityProcessor",
-                "data": str(warehouse),
+                "data": str(warehouse.path),
                 "profile": str(profile),
             },
         }
@@ -201,7 +200,7 @@ def pygeoapi_config(
             "type": "process",
             "processor": {
                 "name": "layers.processes.PlanProcessor",
-                "data": str(warehouse),
+                "data": str(warehouse.path),
                 "costs": str(costs),
                 "time_limit": plan_time_limit,
             },
@@ -516,15 +515,20 @@ def ogc_routes(
         else:
             loop = asyncio.get_running_loop()
             context = contextvars.copy_context()
+            spliced: list[LoadedLayer] = []  # the layers whose geometries the features' tokens point into
             if raw_geometry:
-                context.run(RAW_GEOMETRY.set, True)
+                context.run(RAW_GEOMETRY.set, spliced)
             if worker_pool is not None:
                 context.run(WORKER_POOL.set, worker_pool)
+            passed_on: list[Exception] = []
+            context.run(PASSED_ON.set, passed_on)
 
             def call() -> tuple[dict[str, str], int, Any]:
                 headers, status, content = context.run(handler, api, api_request, *args)
+                if passed_on:
+                    raise passed_on[0]  # a missing warehouse or layer: the app's error map answers it
                 if raw_geometry and isinstance(content, str):
-                    content = splice_geometries(content)  # megabytes of text: off the event loop
+                    content = splice_geometries(content, spliced)  # megabytes of text: off the event loop
                 return headers, status, content
 
             headers, status, content = await loop.run_in_executor(executor, call)

@@ -6,26 +6,18 @@ import os
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from geo.settings import PROJECT_ROOT
+from geo.settings import AtlasSettings
 
 
-class ServerSettings(BaseSettings):
-    """Where to listen and what to serve."""
-
-    model_config = SettingsConfigDict(env_prefix="ATLAS_", env_file=".env", extra="ignore")
+class ServerSettings(AtlasSettings):
+    """Where to listen and what to serve (warehouse, manifest, cache folder, profile, costs: AtlasSettings)."""
 
     host: str = "127.0.0.1"
     port: int = 8000
-    warehouse: Path = PROJECT_ROOT / "data" / "warehouse.gpkg"
     title: str = "Atlas nghèo Sơn La / Sơn La Poverty Atlas"
     public_url: str | None = None  # the address clients use, when not http://host:port (proxy)
-    manifest: Path = PROJECT_ROOT / "data" / "sources.toml"
-    cache_dir: Path = PROJECT_ROOT / "data" / "cache"  # verified sources (the population raster is read there)
     tile_cache_dir: Path | None = None  # tiles of each build; default cache_dir / "tiles"
-    profile: Path = PROJECT_ROOT / "data" / "profiles" / "default.yaml"  # default of the `priority` process
-    costs: Path = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"  # unit costs of the `plan` process
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)  # larger request bodies are refused (413)
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser; none by default
     process_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)  # `priority`/`plan` at once

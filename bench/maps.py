@@ -16,6 +16,7 @@ from geo.settings import DataSettings
 from layers.mapdata import map_data_for
 from layers.maps import write_maps
 from layers.printmap import PrintOptions, render_print_map
+from layers.store import Warehouse
 from layers.webmap import render_web_map
 
 
@@ -25,7 +26,7 @@ def main() -> None:
     parser.add_argument("--warehouse", type=Path, default=None)
     args = parser.parse_args()
     warehouse = args.warehouse or DataSettings().warehouse
-    data = map_data_for(warehouse)
+    data = map_data_for(Warehouse.open(warehouse))
     districts = data.districts()
     a3 = PrintOptions(paper="A3", orientation="landscape", format="pdf")
     with tempfile.TemporaryDirectory() as tmp:

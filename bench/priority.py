@@ -19,6 +19,7 @@ from geo.plan import Costs, PlanOptions
 from geo.priority import Profile
 from geo.settings import DataSettings
 from layers.analysis import Analysis, read_inputs
+from layers.store import Warehouse
 
 
 def _p95(values: list[float]) -> float:
@@ -33,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = DataSettings()
     warehouse = args.warehouse or settings.warehouse
-    analysis = Analysis(read_inputs(warehouse))
+    analysis = Analysis(read_inputs(Warehouse.open(warehouse).build()))
     start = time.perf_counter()
     criteria = analysis.criteria
     criteria_s = time.perf_counter() - start

@@ -56,7 +56,7 @@ def main() -> None:
     """Measure, print the tables."""
     from bench import wrk
     from geo.settings import DataSettings
-    from layers.provider import load_layer
+    from layers.store import Warehouse
     from layers.tiles import province_tiles
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -68,7 +68,7 @@ def main() -> None:
     if args.serve:
         serve(Path(args.serve[0]), int(args.serve[1]), Path(args.serve[2]))
         return
-    province = load_layer(args.warehouse, "province", "code").frame.geometry.iloc[0]
+    province = Warehouse.open(args.warehouse).frame("province").geometry.iloc[0]
     rng = random.Random(1)
     tiles = []
     for z in range(8, 15):

@@ -1,4 +1,9 @@
-"""Settings of the data pipeline, read from ATLAS_* environment variables and .env at call time."""
+"""Settings read from ATLAS_* environment variables and .env when instantiated (never at import time).
+
+`AtlasSettings` holds what the data pipeline and the server share (where the warehouse, the manifest and the
+cache are; the priority profile and unit costs); `DataSettings` adds the pipeline's own settings, and the
+server's (api/settings.py `ServerSettings`) derive from the same base, so each setting is declared once.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,32 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-class DataSettings(BaseSettings):
-    """Where sources, cache and warehouse live; the priority profile, unit costs and budget the build uses."""
+class AtlasSettings(BaseSettings):
+    """What the pipeline and the server share: warehouse, manifest, cache folder, priority profile, unit costs."""
 
     model_config = SettingsConfigDict(env_prefix="ATLAS_", env_file=".env", extra="ignore")
 
+    warehouse: Path = PROJECT_ROOT / "data" / "warehouse.gpkg"  # built by `atlas build`, served by `atlas serve`
     manifest: Path = PROJECT_ROOT / "data" / "sources.toml"
+    cache_dir: Path = PROJECT_ROOT / "data" / "cache"  # verified sources (the population raster is read there)
+    profile: Path = PROJECT_ROOT / "data" / "profiles" / "default.yaml"  # priority layers, `priority` process
+    costs: Path = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"  # investment plan layers, `plan` process
+
+    @property
+    def sources_dir(self) -> Path:
+        """Folder of the verified source files."""
+        return self.cache_dir / "sources"
+
+
+class DataSettings(AtlasSettings):
+    """Where sources and imports live, and what the build reads: lineage, mirrors, download timeout, budget."""
+
     lineage: Path = PROJECT_ROOT / "data" / "boundaries" / "lineage.toml"
-    cache_dir: Path = PROJECT_ROOT / "data" / "cache"
-    warehouse: Path = PROJECT_ROOT / "data" / "warehouse.gpkg"
     imports_dir: Path = PROJECT_ROOT / "data" / "imports"
     mirror: Path | None = None
     mirror_url: str | None = None
     use_shared_mirror: bool = True
     download_timeout: float = 60.0
-    profile: Path = PROJECT_ROOT / "data" / "profiles" / "default.yaml"
-    costs: Path = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"
     plan_budget: float = 50e9
 
     def mirrors(self) -> list[Path]:
@@ -36,8 +51,3 @@ class DataSettings(BaseSettings):
         if self.use_shared_mirror and shared.is_dir() and shared not in found:
             found.append(shared)
         return found
-
-    @property
-    def sources_dir(self) -> Path:
-        """Folder of the verified source files."""
-        return self.cache_dir / "sources"

@@ -1,4 +1,4 @@
-"""Priority and plan runs on a built warehouse: inputs read once per warehouse file, results written atomically."""
+"""Priority and plan runs on a built warehouse: inputs taken once per warehouse build, results written atomically."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from geo.analysis import (
     priority_layers,
     unit_names,
 )
-from geo.errors import WarehouseError
 from geo.plan import Candidates, Costs, PlanOptions, PlanResult, add_imported, network_candidates, plan
 from geo.priority import Profile
+from layers.errors import LayerMissing
 from layers.lru import LRU
-from layers.warehouse import PerFile
+from layers.store import Build, Warehouse
 
 CANDIDATE_SETS = 4  # network candidate sets kept per warehouse (one per unit-cost set asked for)
 INPUT_LAYERS = (
@@ -41,21 +41,17 @@ INPUT_LAYERS = (
 )
 
 
-def read_inputs(warehouse: Path) -> dict[str, pd.DataFrame]:
-    """The layers the priority index and the plan are computed from."""
-    warehouse = Path(warehouse)
-    if not warehouse.is_file():
-        raise WarehouseError(f"no warehouse at {warehouse}: run `atlas build` first")
-    present = {name for name, _ in pyogrio.list_layers(warehouse)}
-    missing = [n for n in INPUT_LAYERS if n not in present]
+def read_inputs(build: Build) -> dict[str, pd.DataFrame]:
+    """The layers the priority index and the plan are computed from (shared with the build's other readers)."""
+    missing = [n for n in INPUT_LAYERS if n not in build.names]
     if missing:
-        raise WarehouseError(f"{warehouse} lacks layer(s) {', '.join(missing)}: rebuild it with `atlas build`")
-    return {name: pyogrio.read_dataframe(warehouse, layer=name) for name in INPUT_LAYERS}
+        raise LayerMissing(f"the warehouse lacks layer(s) {', '.join(missing)}: rebuild it with `atlas build`")
+    return {name: build.frame(name) for name in INPUT_LAYERS}
 
 
 @dataclass
 class Analysis:
-    """Inputs of one warehouse file, with the criteria tables and default candidates computed once."""
+    """Inputs of one warehouse build, with the criteria tables and default candidates computed once."""
 
     layers: dict[str, pd.DataFrame]
     _criteria: Criteria | None = None
@@ -98,14 +94,9 @@ class Analysis:
         return plan_tables(result, self.criteria.synthetic, costs)
 
 
-_ANALYSES: PerFile[Analysis] = PerFile(lambda path: Analysis(read_inputs(path)))
-
-
-def analysis_for(warehouse: Path) -> Analysis:
-    """The analysis of a warehouse file, shared while the file is unchanged."""
-    if not Path(warehouse).is_file():
-        raise WarehouseError(f"no warehouse at {warehouse}: run `atlas build` first")
-    return _ANALYSES.get(warehouse)
+def analysis_for(warehouse: Warehouse) -> Analysis:
+    """The analysis of the warehouse's current build (inputs taken, criteria computed, once per build)."""
+    return warehouse.derived(Analysis, lambda build: Analysis(read_inputs(build)))
 
 
 def write_outputs(folder: Path, name: str, layers: dict[str, pd.DataFrame]) -> list[Path]:

@@ -1,4 +1,4 @@
-"""What the web maps and the printed maps show: warehouse layers read once per build, cut to a scope.
+"""What the web maps and the printed maps show: warehouse layers made into map data once per build, cut to a scope.
 
 A scope is the province, one former district (12) or one 2025 unit (75). Districts were abolished on
 1 July 2025, but planners still meet by them: a district's map shows the 2025 units that took in at
@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
-from geo.errors import GeoError
 from geo.names import fold_ascii
-from layers.warehouse import LAYERS_TABLE, PerFile, read_build_info
+from layers.errors import LayerMissing, LayersError
+from layers.store import Build, Warehouse
 
 ScopeKind = Literal["province", "district", "unit"]
 POLYGON_LAYERS = ("province", "districts_2024", "communes_2024", "units_2025")
@@ -31,7 +29,7 @@ SERIES_YEARS = (2021, 2022, 2023, 2024, 2025)
 UNIT_PREFIXES = ("Thành phố", "Thị xã", "Huyện", "Phường", "Xã")
 
 
-class MapError(GeoError):
+class MapError(LayersError):
     """A map cannot be made: unknown scope, paper or indicator."""
 
 
@@ -78,7 +76,7 @@ class Scope:
 
 @dataclass
 class MapData:
-    """The layers of one warehouse file that maps draw, with the build's date and attribution."""
+    """The layers of one warehouse build that maps draw, with the build's date and attribution."""
 
     layers: dict[str, gpd.GeoDataFrame]
     metadata: pd.DataFrame  # one row per layer: title, licences, attribution, synthetic
@@ -89,18 +87,14 @@ class MapData:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def load(cls, warehouse: Path) -> MapData:
-        """Read the layers maps need from a built warehouse."""
-        info = read_build_info(warehouse)
-        if info is None:
-            raise MapError(f"no readable warehouse at {warehouse}: run `atlas build` first")
-        present = {name for name, _ in pyogrio.list_layers(warehouse)}
+    def load(cls, build: Build) -> MapData:
+        """Make the map data from the layers of a warehouse build (shared with its other readers, not modified)."""
         needed = (*POLYGON_LAYERS, *POINT_LAYERS, *LINE_LAYERS, "priority_units_2025", "indicators_communes_2024")
-        missing = [n for n in (*needed, "indicators_units_2025") if n not in present]
+        missing = [n for n in (*needed, "indicators_units_2025") if n not in build.names]
         if missing:
-            raise MapError(f"{warehouse} lacks layer(s) {', '.join(missing)}: rebuild it with `atlas build`")
-        layers = {name: pyogrio.read_dataframe(warehouse, layer=name) for name in needed}
-        series = pyogrio.read_dataframe(warehouse, layer="indicators_units_2025", read_geometry=False)
+            raise LayerMissing(f"the warehouse lacks layer(s) {', '.join(missing)}: rebuild it with `atlas build`")
+        layers = {name: build.frame(name) for name in needed}
+        series = build.frame("indicators_units_2025")
         units = layers["units_2025"][["code", "unit_type", "former_district_codes", "former_districts", "geometry"]]
         ranked = pd.DataFrame(layers["priority_units_2025"].drop(columns="geometry"))
         extra = [f"poor_rate_{y}" for y in SERIES_YEARS if f"poor_rate_{y}" not in ranked]
@@ -120,8 +114,7 @@ class MapData:
             geometry="geometry",
             crs=4326,
         )
-        meta = pyogrio.read_dataframe(warehouse, layer=LAYERS_TABLE, read_geometry=False)
-        return cls(layers, meta, info.get("built_at", ""), info.get("fingerprint", ""))
+        return cls(layers, build.metadata, build.built_at, build.fingerprint)
 
     # ------------------------------------------------------------------------------------------------
     def districts(self) -> list[Scope]:
@@ -248,14 +241,9 @@ def series(row: pd.Series) -> list[tuple[int, float]]:
     return out
 
 
-_MAPS: PerFile[MapData] = PerFile(MapData.load)
-
-
-def map_data_for(warehouse: Path) -> MapData:
-    """The map data of a warehouse file, shared while the file is unchanged."""
-    if not Path(warehouse).is_file():
-        raise MapError(f"no warehouse at {warehouse}: run `atlas build` first")
-    return _MAPS.get(warehouse)
+def map_data_for(warehouse: Warehouse) -> MapData:
+    """The map data of the warehouse's current build (made once per build)."""
+    return warehouse.derived(MapData, MapData.load)
 
 
 def to_geojson(frame: gpd.GeoDataFrame, columns: list[str], precision: int = 5) -> dict[str, object]:

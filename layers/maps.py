@@ -15,6 +15,7 @@ from pathlib import Path
 from layers.lru import LRU
 from layers.mapdata import MapData, Scope, map_data_for
 from layers.printmap import PrintOptions, render_print_map
+from layers.store import Warehouse
 from layers.webmap import render_web_map
 
 
@@ -35,19 +36,19 @@ class MapBackend(ABC):
 
 
 class WarehouseMaps(MapBackend):
-    """Maps drawn from a warehouse file, kept in memory up to a size (least recently used first out)."""
+    """Maps drawn from the warehouse's current build, kept in memory up to a size (least recently used first out)."""
 
-    def __init__(self, warehouse: Path, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self.warehouse = Path(warehouse)
-        self._cache: LRU[bytes] = LRU(max_bytes, len)
+    def __init__(self, warehouse: Warehouse, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.warehouse = warehouse
+        self._cache: LRU[bytes] = LRU(max_bytes, len)  # keyed by build: maps of an older build age out
 
     @property
     def data(self) -> MapData:
-        """The map data of the current warehouse file."""
+        """The map data of the current build."""
         return map_data_for(self.warehouse)
 
-    def _get(self, key: tuple[str, ...], make: Callable[[], bytes]) -> bytes:
-        return self._cache.get_or_make((self.data.fingerprint, *key), make)
+    def _get(self, data: MapData, key: tuple[str, ...], make: Callable[[], bytes]) -> bytes:
+        return self._cache.get_or_make((data.fingerprint, data.built_at, *key), make)
 
     def stats(self) -> dict[str, object]:
         """Maps kept in memory against their bound."""
@@ -61,14 +62,14 @@ class WarehouseMaps(MapBackend):
         """The web map of a scope (MapError if there is no such scope)."""
         data = self.data
         scope = data.by_slug(slug)
-        return self._get(("web", slug), lambda: render_web_map(data, scope))
+        return self._get(data, ("web", slug), lambda: render_web_map(data, scope))
 
     def sheet(self, slug: str, options: PrintOptions) -> bytes:
         """The printed sheet of a scope."""
         data = self.data
         scope = data.by_slug(slug)
         key = ("sheet", slug, dt.date.today().isoformat(), *(str(v) for v in asdict(options).values()))
-        return self._get(key, lambda: render_print_map(data, scope, options))
+        return self._get(data, key, lambda: render_print_map(data, scope, options))
 
 
 def index_page(
@@ -115,7 +116,7 @@ def index_page(
 
 
 def _write_one(warehouse: str, slug: str, kind: str, options: dict[str, object] | None, target: str) -> str:
-    data = map_data_for(Path(warehouse))
+    data = map_data_for(Warehouse.open(warehouse))
     scope = data.by_slug(slug)
     sheet = PrintOptions(**options) if options else None  # type: ignore[arg-type]
     body = render_web_map(data, scope) if sheet is None else render_print_map(data, scope, sheet)

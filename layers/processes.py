@@ -32,7 +32,8 @@ from geo.indicators import COUNTS, aggregate
 from geo.plan import PROJECT_KINDS, Costs, PlanOptions
 from geo.priority import Profile
 from layers.analysis import analysis_for
-from layers.provider import load_layer
+from layers.errors import LayerMissing, WarehouseMissing
+from layers.store import Warehouse
 
 # Bounds that keep every valid request within a stated time and size (named in the OpenAPI document).
 MAX_COUNT = 10**9  # a count of households or persons in one commune
@@ -54,7 +55,8 @@ WORKER_NICENESS = 10
 class WorkerPool:
     """Spawned worker processes that run process executions, so that they hold neither the server's GIL nor its loop.
 
-    Each worker keeps the warehouse analysis it loads (layers.analysis caches it per file) for the next request.
+    Each worker opens the warehouse itself (`Warehouse.open`, one per process) and keeps the analysis of its
+    current build for the next request.
     A pool whose worker died is replaced on the next request. After `idle_seconds` with nothing to run the
     workers are stopped and their memory given back; the next request starts them again.
     """
@@ -121,6 +123,11 @@ class WorkerPool:
 
 # The pool of the request being executed (set by api.ogc around pygeoapi's handler); None: compute in this process.
 WORKER_POOL: ContextVar[WorkerPool | None] = ContextVar("atlas_worker_pool", default=None)
+# pygeoapi's job manager turns every exception of an execution into a failed job (answered 400 or 500). The errors
+# the app answers itself (a missing warehouse 503, a missing layer 404) are put here too when the request gives a
+# list (api.ogc does), and raised again once pygeoapi's handler has returned.
+PASSED_ON: ContextVar[list[Exception] | None] = ContextVar("atlas_passed_on", default=None)
+UNAVAILABLE = (WarehouseMissing, LayerMissing)
 
 
 def _start_worker() -> None:
@@ -157,9 +164,15 @@ class AtlasProcessor(BaseProcessor):
         """pygeoapi's entry point: compute in a worker process when the request has a pool, else here."""
         data = check_inputs(self.metadata, data)
         pool = WORKER_POOL.get()
-        if pool is None:
-            return self.compute(data)
-        result: tuple[str, dict[str, Any]] = pool.run(type(self), self.definition, data)
+        try:
+            if pool is None:
+                return self.compute(data)
+            result: tuple[str, dict[str, Any]] = pool.run(type(self), self.definition, data)
+        except UNAVAILABLE as exc:
+            passed_on = PASSED_ON.get()
+            if passed_on is not None:
+                passed_on.append(exc)
+            raise
         return result
 
 
@@ -312,12 +325,14 @@ class CarryTo2025Processor(AtlasProcessor):
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def)
-        self.warehouse = Path(processor_def["data"])
-        if self.warehouse.is_file():  # the codes the crosswalk knows are the codes accepted
-            codes = load_layer(self.warehouse, "crosswalk_2025", "old_code").frame["old_code"]
-            self.metadata = copy.deepcopy(CARRY_METADATA)
-            row = self.metadata["inputs"]["rows"]["schema"]["items"]["properties"]
-            row["unit_code"] = {"type": "string", "enum": sorted(str(c) for c in codes)}
+        self.warehouse = Warehouse.open(processor_def["data"])
+        try:  # the codes the crosswalk knows are the codes accepted
+            codes = self.warehouse.frame("crosswalk_2025")["old_code"]
+        except UNAVAILABLE:
+            return  # any 5-digit code; the execution answers that the warehouse or the crosswalk is missing
+        self.metadata = copy.deepcopy(CARRY_METADATA)
+        row = self.metadata["inputs"]["rows"]["schema"]["items"]["properties"]
+        row["unit_code"] = {"type": "string", "enum": sorted(str(c) for c in codes)}
 
     def compute(self, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Validate the rows and return their sums per 2025 unit and year."""
@@ -342,7 +357,7 @@ class CarryTo2025Processor(AtlasProcessor):
                         f"input 'rows', row {number}: {column} must be a whole number from 0 to {MAX_COUNT}"
                     )
         frame = pd.DataFrame(rows)
-        crosswalk = load_layer(self.warehouse, "crosswalk_2025", "old_code").frame.set_index("old_code")["new_code"]
+        crosswalk = self.warehouse.frame("crosswalk_2025").set_index("old_code")["new_code"]
         frame["unit_code"] = frame["unit_code"].astype(str).str.zfill(5)
         unknown = sorted(set(frame["unit_code"]) - set(crosswalk.index))
         if unknown:
@@ -491,7 +506,7 @@ class PriorityProcessor(AtlasProcessor):
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def)
-        self.warehouse = Path(processor_def["data"])
+        self.warehouse = Warehouse.open(processor_def["data"])
         self.profile_path = Path(processor_def["profile"])
         if self.profile_path.is_file():  # weights may name the criteria of the server's profile, no others
             server = Profile.load(self.profile_path)
@@ -551,6 +566,8 @@ class PriorityProcessor(AtlasProcessor):
             profile = self.profile(data)
             analysis = analysis_for(self.warehouse)
             ranked = analysis.rank(profile, draws=draws)
+        except UNAVAILABLE:
+            raise
         except GeoError as exc:
             raise ProcessorExecuteError(str(exc)) from exc
         table = ranked.units if scope == "units" else ranked.villages
@@ -706,7 +723,7 @@ class PlanProcessor(AtlasProcessor):
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def)
-        self.warehouse = Path(processor_def["data"])
+        self.warehouse = Warehouse.open(processor_def["data"])
         self.costs_path = Path(processor_def["costs"])
         self.time_limit = float(processor_def.get("time_limit", 30.0))
 
@@ -781,6 +798,8 @@ class PlanProcessor(AtlasProcessor):
             analysis = analysis_for(self.warehouse)
             result = analysis.plan(costs, options, imported)
             points, _ = analysis.plan_layers(result, costs)
+        except UNAVAILABLE:
+            raise
         except GeoError as exc:
             raise ProcessorExecuteError(str(exc)) from exc
         synthetic = bool(analysis.criteria.synthetic)

@@ -33,7 +33,7 @@ from shapely.geometry.base import BaseGeometry
 from geo.errors import GeoError
 from layers.catalog import CATALOG, LayerSpec
 from layers.lru import LRU
-from layers.provider import load_layer
+from layers.store import Build, Warehouse
 from layers.styles import POVERTY_RATE, PRIORITY_TIER, SCALES, ColourScale, hex_to_rgba
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -166,14 +166,14 @@ class VectorLayer:
     rank: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))  # each feature's canonical place
 
     @classmethod
-    def load(cls, warehouse: Path, spec: LayerSpec, simplified: SimplifiedGeometries | None = None) -> VectorLayer:
-        """Project and index a layer of the warehouse."""
-        loaded = load_layer(warehouse, spec.id, spec.key)
+    def load(cls, build: Build, spec: LayerSpec, simplified: SimplifiedGeometries | None = None) -> VectorLayer:
+        """Project and index a layer of a warehouse build."""
+        loaded = build.layer(spec.id)
         frame = loaded.frame
         assert isinstance(frame, gpd.GeoDataFrame)
         geoms = frame.geometry.to_crs("EPSG:3857").values
         columns = _tile_properties(spec, frame)
-        # load_layer's properties are JSON-ready already (NaN → None, numpy scalars → Python)
+        # the loaded layer's properties are JSON-ready already (NaN → None, numpy scalars → Python)
         props = [{k: rec[k] for k in columns if rec.get(k) is not None} for rec in loaded.properties]
         fields = {k: loaded.fields[k]["type"] for k in columns}
         for scale in SCALES.values():  # the class index each shared colour scale gives each feature
@@ -603,13 +603,20 @@ class TileCache:
         return {"memory": memory, "disk": self.disk.stats() if self.disk is not None else None}
 
 
+@dataclass
+class BuildTiles:
+    """The tile caches of one warehouse build (its folder is named by the build's fingerprint)."""
+
+    cache: TileCache
+    simplified: SimplifiedGeometries
+
+
 class Tiler:
-    """Every tiled layer of one warehouse, with the cache of its build."""
+    """Every tiled layer of one warehouse, with the caches of its current build (dropped with the build)."""
 
     def __init__(
         self,
-        warehouse: Path,
-        fingerprint: str,
+        warehouse: Warehouse,
         cache_dir: Path | None,
         population: Path | None,
         memory_bytes: int = 64 * MB,
@@ -617,41 +624,51 @@ class Tiler:
         geometry_bytes: int = 160 * MB,
     ) -> None:
         self.warehouse = warehouse
-        self.fingerprint = fingerprint
+        self.cache_dir = cache_dir
         self.population = population
         if population is not None:
             import rio_tiler.io  # noqa: F401  # imported once here: first imports racing in request threads fail
         self.specs = {s.id: s for s in CATALOG if s.is_spatial}
-        folder = cache_dir / f"{fingerprint[:16]}-{CODE_VERSION}" if cache_dir else None
-        self.cache = TileCache(folder, memory_bytes, disk_bytes)
-        self.simplified = SimplifiedGeometries(
-            geometry_bytes, GeometryStore(folder / "geometries.sqlite") if folder else None
-        )
-        self._vector: dict[str, VectorLayer] = {}
-        self._lock = threading.Lock()
+        self._bytes = (memory_bytes, disk_bytes, geometry_bytes)
+        self._key = object()  # this tiler's objects among those derived from a build
+
+    def _tiles(self, build: Build) -> BuildTiles:
+        def make(build: Build) -> BuildTiles:
+            memory_bytes, disk_bytes, geometry_bytes = self._bytes
+            folder = self.cache_dir / f"{build.fingerprint[:16]}-{CODE_VERSION}" if self.cache_dir else None
+            store = GeometryStore(folder / "geometries.sqlite") if folder else None
+            return BuildTiles(TileCache(folder, memory_bytes, disk_bytes), SimplifiedGeometries(geometry_bytes, store))
+
+        return build.derived((self._key, "caches"), make)
+
+    @property
+    def cache(self) -> TileCache:
+        """The tile cache of the current build."""
+        return self._tiles(self.warehouse.build()).cache
+
+    @property
+    def simplified(self) -> SimplifiedGeometries:
+        """The simplified geometries of the current build."""
+        return self._tiles(self.warehouse.build()).simplified
 
     def stats(self) -> dict[str, object]:
         """Use of the tile caches and the simplified geometries against their bounds."""
-        return {**self.cache.stats(), "geometries": self.simplified.stats()}
+        tiles = self._tiles(self.warehouse.build())
+        return {**tiles.cache.stats(), "geometries": tiles.simplified.stats()}
 
     def bounds(self) -> tuple[float, float, float, float]:
         """Bounds of the province (EPSG:4326)."""
-        province = load_layer(self.warehouse, "province", "code").frame
+        province = self.warehouse.frame("province")
         minx, miny, maxx, maxy = (float(v) for v in province.total_bounds)
         return minx, miny, maxx, maxy
 
-    def vector_layer(self, layer_id: str) -> VectorLayer:
-        """The tiling state of a spatial layer."""
+    def vector_layer(self, layer_id: str, build: Build | None = None) -> VectorLayer:
+        """The tiling state of a spatial layer in a build (the current one by default)."""
         if layer_id not in self.specs:
             raise TileError(f"no vector tiles for {layer_id!r}")
-        layer = self._vector.get(layer_id)
-        if layer is None:
-            with self._lock:
-                layer = self._vector.get(layer_id)
-                if layer is None:
-                    layer = VectorLayer.load(self.warehouse, self.specs[layer_id], self.simplified)
-                    self._vector[layer_id] = layer
-        return layer
+        spec = self.specs[layer_id]
+        build = build or self.warehouse.build()
+        return build.derived((self._key, layer_id), lambda b: VectorLayer.load(b, spec, self._tiles(b).simplified))
 
     def warm(self, layer_ids: tuple[str, ...], zooms: range = range(MIN_ZOOM, 16)) -> None:
         """Load and simplify layers ahead of their first tiles."""
@@ -661,8 +678,9 @@ class Tiler:
     def vector_tile(self, layer_id: str, z: int, x: int, y: int) -> bytes:
         """A Mapbox vector tile (b"" when empty)."""
         check_tile(z, x, y)
-        layer = self.vector_layer(layer_id)
-        return self.cache.get((f"mvt-{layer_id}", z, x, y), lambda: layer.tile(z, x, y))
+        build = self.warehouse.build()
+        layer = self.vector_layer(layer_id, build)
+        return self._tiles(build).cache.get((f"mvt-{layer_id}", z, x, y), lambda: layer.tile(z, x, y))
 
     def raster_tile(self, layer_id: str, z: int, x: int, y: int) -> bytes:
         """A PNG raster tile (b"" when empty)."""
@@ -670,15 +688,17 @@ class Tiler:
         spec = next((r for r in RASTER_LAYERS if r.id == layer_id), None)
         if spec is None:
             raise TileError(f"no raster tiles for {layer_id!r}; one of {', '.join(r.id for r in RASTER_LAYERS)}")
+        build = self.warehouse.build()
+        cache = self._tiles(build).cache
         if spec.source == "worldpop":
             raster = self.population
             if raster is None:
                 raise TileError("the population raster is not available")
-            return self.cache.get((f"png-{layer_id}", z, x, y), lambda: population_tile(raster, z, x, y))
-        layer = self.vector_layer(spec.source)
+            return cache.get((f"png-{layer_id}", z, x, y), lambda: population_tile(raster, z, x, y))
+        layer = self.vector_layer(spec.source, build)
         assert spec.scale is not None
         scale = spec.scale
-        return self.cache.get((f"png-{layer_id}", z, x, y), lambda: choropleth_tile(layer, scale, z, x, y))
+        return cache.get((f"png-{layer_id}", z, x, y), lambda: choropleth_tile(layer, scale, z, x, y))
 
 
 def province_tiles(province: BaseGeometry, zooms: range) -> Iterator[morecantile.Tile]:
@@ -755,7 +775,7 @@ def seed(
     """Write one MBTiles package per layer, holding the province's tiles for the zooms."""
     import time
 
-    province = load_layer(tiler.warehouse, "province", "code").frame.geometry.iloc[0]
+    province = tiler.warehouse.frame("province").geometry.iloc[0]
     tiles = list(province_tiles(province, zooms))
     names = layers or [*tiler.specs, *(r.id for r in RASTER_LAYERS if r.source != "worldpop" or tiler.population)]
     minx, miny, maxx, maxy = tiler.bounds()

@@ -9,13 +9,11 @@ import re
 import signal
 import sqlite3
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import geopandas as gpd
 import pandas as pd
@@ -25,8 +23,6 @@ import shapely
 from geo.errors import WarehouseError
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
-
-T = TypeVar("T")
 
 BUILD_TABLE = "atlas_build"
 LAYERS_TABLE = "atlas_layers"
@@ -373,23 +369,3 @@ def read_table(path: Path, layer: str) -> pd.DataFrame:
 def layer_counts(path: Path) -> dict[str, int]:
     """Feature counts of every layer in a GeoPackage."""
     return {name: int(pyogrio.read_info(path, layer=name)["features"]) for name, _ in pyogrio.list_layers(path)}
-
-
-class PerFile(Generic[T]):
-    """One value computed from a file, kept while the file is unchanged (same path and mtime)."""
-
-    def __init__(self, load: Callable[[Path], T]) -> None:
-        self.load = load
-        self._values: dict[tuple[str, int], T] = {}
-        self._lock = threading.Lock()
-
-    def get(self, path: Path) -> T:
-        """The value for the file as it is now (computed on first use after each change)."""
-        path = Path(path)
-        key = (str(path.resolve()), path.stat().st_mtime_ns)
-        with self._lock:
-            if key not in self._values:
-                for old in [k for k in self._values if k[0] == key[0]]:
-                    del self._values[old]
-                self._values[key] = self.load(path)
-            return self._values[key]

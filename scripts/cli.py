@@ -355,12 +355,13 @@ def priority(
     """Rank the 2025 units and the villages by a priority profile; write the layers and a sensitivity report."""
     from geo.priority import Profile
     from layers.analysis import analysis_for, write_outputs
+    from layers.store import Warehouse
 
     settings = _settings(warehouse)
     chosen = Profile.load(profile or settings.profile)
     with _progress() as progress:
         progress.add_task("travel times and criteria", total=None)
-        analysis = analysis_for(settings.warehouse)
+        analysis = analysis_for(Warehouse.open(settings.warehouse))
         ranked = analysis.rank(chosen, draws=draws)
     summary = ranked.summary()
     console.print(f"[bold]{chosen.title_vi}[/] / {chosen.title_en} (profile {chosen.profile} {chosen.version})")
@@ -431,6 +432,7 @@ def plan(
 
     from geo.plan import Costs, PlanOptions, read_candidate_file
     from layers.analysis import analysis_for, write_outputs
+    from layers.store import Warehouse
 
     settings = _settings(warehouse)
     unit_costs = Costs.load(costs or settings.costs)
@@ -449,7 +451,7 @@ def plan(
     imported = [(read_candidate_file(path), str(path)) for path in candidates or []]
     with _progress() as progress:
         progress.add_task("candidates and the MILP", total=None)
-        analysis = analysis_for(settings.warehouse)
+        analysis = analysis_for(Warehouse.open(settings.warehouse))
         result = analysis.plan(unit_costs, options, imported)
     t = result.totals
     if analysis.criteria.synthetic:
@@ -508,9 +510,10 @@ def maps(
     """Write self-contained web maps (folium, work offline) of the province, districts and 2025 units."""
     from layers.mapdata import MapError, map_data_for
     from layers.maps import index_page, write_maps
+    from layers.store import Warehouse
 
     settings = _settings(warehouse)
-    data = map_data_for(settings.warehouse)
+    data = map_data_for(Warehouse.open(settings.warehouse))
     groups = {"province": data.scopes()[:1], "districts": data.districts(), "units": data.units()}
     if only not in (*groups, "all"):
         raise MapError(f"--only {only!r}: use province, districts, units or all")
@@ -551,9 +554,10 @@ def print_maps(
     from layers.mapdata import MapError, map_data_for
     from layers.maps import write_maps
     from layers.printmap import PrintOptions
+    from layers.store import Warehouse
 
     settings = _settings(warehouse)
-    data = map_data_for(settings.warehouse)
+    data = map_data_for(Warehouse.open(settings.warehouse))
     scopes = []
     if all_maps or province:
         scopes.append(data.scopes()[0])
@@ -596,8 +600,8 @@ def tiles_seed(
 ) -> None:
     """Write an MBTiles package per layer with the province's tiles, for QGIS without internet."""
     from geo.settings import PROJECT_ROOT
+    from layers.store import Warehouse
     from layers.tiles import Tiler, seed
-    from layers.warehouse import read_build_info
 
     settings = _settings(warehouse)
     _require_warehouse(settings.warehouse)
@@ -607,12 +611,10 @@ def tiles_seed(
         raise typer.BadParameter(f"--zoom {zoom!r}: expected a range such as 6-13") from None
     if not 0 <= low <= high <= 18:
         raise typer.BadParameter(f"--zoom {zoom!r}: zooms run from 0 to 18")
-    info = read_build_info(settings.warehouse) or {}
     manifest = Manifest.load(settings.manifest)
     population = settings.sources_dir / manifest.get("worldpop_2020").path
     tiler = Tiler(
-        settings.warehouse,
-        info.get("fingerprint", "unknown"),
+        Warehouse.open(settings.warehouse),
         settings.cache_dir / "tiles",
         population if population.is_file() else None,
     )
@@ -737,8 +739,10 @@ def tune_malloc(arenas: int = 2, trim_every: float = 30.0) -> None:
 
 
 def _require_warehouse(path: Path) -> None:
+    from layers.errors import WarehouseMissing
+
     if not path.is_file():
-        raise GeoError(f"no warehouse at {path}: run `atlas build` first")
+        raise WarehouseMissing(f"no warehouse at {path}: run `atlas build` first")
 
 
 def _print_quality(frame: pd.DataFrame, limit: int | None) -> None:

@@ -72,9 +72,10 @@ def webmap_figure(warehouse: Path, out: Path, slug: str = "district-125") -> Pat
     from playwright.sync_api import sync_playwright
 
     from layers.mapdata import map_data_for
+    from layers.store import Warehouse
     from layers.webmap import render_web_map
 
-    data = map_data_for(warehouse)
+    data = map_data_for(Warehouse.open(warehouse))
     with tempfile.TemporaryDirectory() as tmp:
         page_file = Path(tmp) / "map.html"
         page_file.write_bytes(render_web_map(data, data.by_slug(slug)))
@@ -92,8 +93,9 @@ def print_figure(warehouse: Path, out: Path, slug: str = "district-125") -> Path
     """The first page of a printed A3 sheet, rendered from the PDF by poppler's pdftoppm."""
     from layers.mapdata import map_data_for
     from layers.printmap import PrintOptions, render_print_map
+    from layers.store import Warehouse
 
-    data = map_data_for(warehouse)
+    data = map_data_for(Warehouse.open(warehouse))
     with tempfile.TemporaryDirectory() as tmp:
         pdf = Path(tmp) / "sheet.pdf"
         pdf.write_bytes(render_print_map(data, data.by_slug(slug), PrintOptions(paper="A3")))

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from layers.lru import ENTRY_OVERHEAD, LRU
-from layers.provider import load_layer
+from layers.store import Warehouse
 from layers.tiles import TMS, province_tiles
 from tests.conftest import Built, LiveServer
 
@@ -22,7 +22,7 @@ BOUND = 256 * 1024  # ATLAS_TILE_MEMORY_MB=0.25 and ATLAS_TILE_DISK_MB=0.25
 
 
 def _tiles(built: Built, zoom: int) -> list[tuple[int, int, int]]:
-    province = load_layer(built.path, "province", "code").frame.geometry.iloc[0]
+    province = Warehouse.open(built.path).frame("province").geometry.iloc[0]
     return [(t.z, t.x, t.y) for t in province_tiles(province, range(zoom, zoom + 1))]
 
 
@@ -102,7 +102,7 @@ def test_empty_tiles_are_counted_not_written(built: Built, tmp_path: Path) -> No
         assert memory["entries"] < asked and memory["evictions"] == asked - memory["entries"]
         assert disk["entries"] == 0  # nothing written for empty tiles
         # a non-empty tile beside them still renders and is stored
-        point = load_layer(built.path, "units_2025", "code").frame.geometry.iloc[0].representative_point()
+        point = Warehouse.open(built.path).frame("units_2025").geometry.iloc[0].representative_point()
         tile = TMS.tile(point.x, point.y, 11)
         png = client.get(f"/tiles/poverty_rate_units_2025/11/{tile.x}/{tile.y}.png")
         assert png.status_code == 200

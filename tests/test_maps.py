@@ -19,6 +19,7 @@ from PIL import Image
 
 from layers.mapdata import MapError, map_data_for
 from layers.printmap import PrintOptions, build_print_map, overlapping_pairs
+from layers.store import Warehouse
 from layers.styles import POVERTY_RATE, PRIORITY_TIER, hex_to_rgba
 from tests.conftest import Built, LiveServer
 
@@ -76,7 +77,7 @@ def test_district_web_map_draws_every_feature_offline(server: LiveServer, built:
     page.write_bytes(response.content)
     assert b'src="http' not in response.content and b'rel="stylesheet" href="http' not in response.content
 
-    data = map_data_for(built.path)
+    data = map_data_for(Warehouse.open(built.path))
     scope = data.by_slug(f"district-{MAI_SON}")
     units = data.units_in(scope)
     expected = (
@@ -142,7 +143,7 @@ def test_atlas_maps_writes_a_province_map_that_loads(built: Built, tmp_path: Pat
     assert 'href="province.html"' in index and "Tỉnh Sơn La" in index
     facts = _browse(tmp_path / "province.html")
     assert facts["problems"] == [] and facts["outside"] == []
-    data = map_data_for(built.path)
+    data = map_data_for(Warehouse.open(built.path))
     villages = len(data.layers["demo_villages"])
     plan = len(data.layers["investment_plan"]) + len(data.layers["investment_plan_roads"])
     assert facts["paths"] == 2 * 75 + 12 + villages + plan  # units twice, former districts, villages, plan
@@ -159,7 +160,7 @@ def test_district_pdf_has_its_furniture_and_renders(server: LiveServer, built: B
     response = httpx.get(f"{server.url}/maps/print/district-{MAI_SON}.pdf", params={"paper": "A3"}, timeout=180)
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
     text = _pdf_text(response.content, tmp_path)
-    data = map_data_for(built.path)
+    data = map_data_for(Warehouse.open(built.path))
     units = data.units_in(data.by_slug(f"district-{MAI_SON}"))
     assert "TỶ LỆ HỘ NGHÈO NĂM 2025 – HUYỆN MAI SƠN (CŨ)" in text
     assert "Former Mai Sơn district" in text and "DỮ LIỆU MINH HỌA" in text
@@ -213,7 +214,7 @@ def test_atlas_print_a4_portrait_pdf_and_png(built: Built, tmp_path: Path) -> No
 
 
 def test_labels_do_not_collide(built: Built) -> None:
-    data = map_data_for(built.path)
+    data = map_data_for(Warehouse.open(built.path))
     for slug in (f"district-{MAI_SON}", "province", "unit-04123"):
         scope = data.by_slug(slug)
         fig, labels = build_print_map(data, scope, PrintOptions(paper="A4", orientation="portrait"))

@@ -19,7 +19,7 @@ import pytest
 import shapely
 from PIL import Image
 
-from layers.provider import load_layer
+from layers.store import Warehouse
 from layers.styles import POVERTY_RATE, PRIORITY_TIER, hex_to_rgba
 from layers.tiles import TMS, Tiler, province_tiles
 from layers.warehouse import read_table
@@ -172,9 +172,9 @@ def test_tilejson_style_and_revalidation(server: LiveServer) -> None:
 
 
 def test_units_tiles_stay_under_200_kb(built: Built) -> None:
-    tiler = Tiler(built.path, "test", None, None)
+    tiler = Tiler(Warehouse.open(built.path), None, None)
     layer = tiler.vector_layer("units_2025")
-    province = load_layer(built.path, "province", "code").frame.geometry.iloc[0]
+    province = Warehouse.open(built.path).frame("province").geometry.iloc[0]
     largest = 0
     for tile in province_tiles(province, range(6, 15)):
         largest = max(largest, len(layer.tile(tile.z, tile.x, tile.y) or b""))
@@ -212,7 +212,7 @@ def test_seed_writes_mbtiles_qgis_and_gdal_can_read(built: Built, tmp_path: Path
         meta = dict(con.execute("SELECT name, value FROM metadata").fetchall())
         rows = con.execute("SELECT zoom_level, tile_column, tile_row, tile_data FROM tiles").fetchall()
     assert meta["format"] == "pbf" and json.loads(meta["json"])["vector_layers"][0]["id"] == "units_2025"
-    province = load_layer(built.path, "province", "code").frame.geometry.iloc[0]
+    province = Warehouse.open(built.path).frame("province").geometry.iloc[0]
     expected = {(t.z, t.x, (1 << t.z) - 1 - t.y) for t in province_tiles(province, range(6, 10))}
     assert {(z, x, y) for z, x, y, _ in rows} == expected  # only the province's tiles, TMS row order
     assert all(mapbox_vector_tile.decode(data)["units_2025"]["features"] for *_, data in rows)
@@ -224,7 +224,7 @@ def test_seed_writes_mbtiles_qgis_and_gdal_can_read(built: Built, tmp_path: Path
 
 
 def test_layers_on_the_same_boundaries_share_simplified_geometries_kept_per_build(built: Built, tmp_path: Path) -> None:
-    first = Tiler(built.path, "same-build", tmp_path, None)
+    first = Tiler(Warehouse.open(built.path), tmp_path, None)
     units = first.vector_layer("units_2025")
     indicators = first.vector_layer("indicators_units_2025")
     priority = first.vector_layer("priority_units_2025")  # the same units, in the order of their rank
@@ -238,10 +238,10 @@ def test_layers_on_the_same_boundaries_share_simplified_geometries_kept_per_buil
     assert shapely.get_num_coordinates(simplified["units"]).sum() < shapely.get_num_coordinates(units.geometries).sum()
     assert first.stats()["geometries"]["disk_bytes"] > 0
     # a later start of the same build (another worker, a restart) reads them from disk: the same tiles
-    second = Tiler(built.path, "same-build", tmp_path, None)
+    second = Tiler(Warehouse.open(built.path), tmp_path, None)
     again = second.vector_layer("units_2025").geometries_at(10)
     assert all(shapely.equals_exact(a, b, tolerance=0) for a, b in zip(again, simplified["units"], strict=True))
-    point = load_layer(built.path, "units_2025", "code").frame.geometry.iloc[0].representative_point()
+    point = Warehouse.open(built.path).frame("units_2025").geometry.iloc[0].representative_point()
     tile = TMS.tile(point.x, point.y, 10)
     made = second.vector_tile("units_2025", tile.z, tile.x, tile.y)
     assert made and made == units.tile(tile.z, tile.x, tile.y)
