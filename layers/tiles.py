@@ -30,6 +30,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo.atomic import atomic_write
+from geo.digest import code_digest
 from geo.errors import GeoError
 from layers.catalog import CATALOG, LayerSpec
 from layers.lru import LRU
@@ -47,15 +48,8 @@ SIMPLIFY_MAX_ZOOM = 15  # deeper zooms reuse z15's geometries: 1.2 m tolerance, 
 MB = 1024 * 1024
 
 
-def _code_version() -> str:
-    """Short hash of the tile and style code: cached tiles of an older renderer are never served."""
-    digest = hashlib.sha256()
-    for name in ("tiles.py", "styles.py"):
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()[:12]
-
-
-CODE_VERSION = _code_version()
+# short hash of the tile and style code: cached tiles of an older renderer are never served
+CODE_VERSION = code_digest(*(Path(__file__).parent / name for name in ("tiles.py", "styles.py")))[:12]
 
 
 class TileError(GeoError):
