@@ -1,4 +1,4 @@
-"""OGC API - Features (and, later, Processes) through pygeoapi, configured from the layer catalog.
+"""OGC API - Features and Processes through pygeoapi, configured from the layer catalog.
 
 The pygeoapi configuration is generated when the app starts, from the catalog (titles, descriptions,
 sources, licences) and the warehouse (extents, fields); every collection is served by

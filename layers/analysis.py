@@ -10,7 +10,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from geo.analysis import (
+from geo.analysis_layers import (
     Criteria,
     PriorityLayers,
     criteria_tables,

@@ -200,7 +200,7 @@ def add_analysis(
     layers: dict[str, pd.DataFrame], settings: DataSettings, on_step: Callable[[str], None] = lambda _: None
 ) -> list[str]:
     """Add the priority layers (settings.profile) and the investment plan (settings.costs, plan_budget)."""
-    from geo.analysis import candidates, criteria_tables, plan_tables, priority_layers, unit_names
+    from geo.analysis_layers import candidates, criteria_tables, plan_tables, priority_layers, unit_names
     from geo.plan import Costs, PlanOptions, plan
     from geo.priority import Profile
 

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 from geo.atomic import atomic_write
 from geo.errors import GeoError, validation_problem
+from geo.frames import rows
 from geo.settings import DataSettings
 from geo.sources import FetchResult, Manifest
-from geo.tables import rows
 
 app = typer.Typer(
     help="Sơn La Poverty Atlas: boundaries of every vintage, the 2025 crosswalk and a GeoPackage warehouse.",
