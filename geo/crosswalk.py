@@ -9,9 +9,9 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.errors import CrosswalkError
+from geo.frames import rows
 from geo.lineage import Lineage
 from geo.names import fold_ascii, match_key, split_unit_type
-from geo.tables import rows
 
 RESOLUTION_REF = "Nghị quyết 1681/NQ-UBTVQH15, Điều 1 khoản {clause}"
 

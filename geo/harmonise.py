@@ -27,10 +27,10 @@ from shapely.geometry import MultiPoint, MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from geo.errors import HarmonisationError
+from geo.frames import rows
 from geo.lineage import Lineage
 from geo.names import full_key, match_key
 from geo.population import PopulationGrid
-from geo.tables import rows
 
 METRIC_CRS = "EPSG:3405"  # VN-2000 / UTM zone 48N, for areas in km²
 SAMPLE_SPACING_DEG = 0.0005  # about 50 m between points sampled on seed boundaries

@@ -19,9 +19,9 @@ from shapely.errors import GEOSException
 
 from geo.crs import is_vn2000, normalise, parse_crs
 from geo.errors import InputDataError
+from geo.frames import rows
 from geo.names import fold_ascii, match_key, nfc, normalize_code
-from geo.tables import rows
-from geo.tabular import COUNT_FIELDS, RATE_FIELDS, Cell, parse_count, parse_rate, parse_table, read_grid
+from geo.spreadsheets import COUNT_FIELDS, RATE_FIELDS, Cell, parse_count, parse_rate, parse_table, read_grid
 
 YEARS = range(2015, 2031)
 RATE_CHECK_PP = 0.15  # a rate written in the file may differ this much from the counts (rounding)

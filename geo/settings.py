@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,8 @@ class AtlasSettings(BaseSettings):
     cache_dir: Path = PROJECT_ROOT / "data" / "cache"  # verified sources (the population raster is read there)
     profile: Path = PROJECT_ROOT / "data" / "profiles" / "default.yaml"  # priority layers, `priority` process
     costs: Path = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"  # investment plan layers, `plan` process
+    database_url: str | None = None  # postgresql://user:password@host:port/database: publish and serve there
+    keep_publishes: int = Field(default=5, ge=1)  # numbered builds kept on either store (the current one among them)
 
     @property
     def sources_dir(self) -> Path:

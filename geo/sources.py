@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import shutil
-import tempfile
 import tomllib
 import urllib.error
 import urllib.parse
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from geo.atomic import atomic_write
 from geo.errors import ChecksumError, SourceError, validation_problem
 
 
@@ -179,15 +178,8 @@ class Fetcher:
 
     def _install(self, source: Source, target: Path, write: Callable[[Path], None], origin: str) -> None:
         """Write to a temporary file beside the target, verify its checksum, then move it in place."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+        with atomic_write(target) as tmp:
             write(tmp)
             actual = sha256_file(tmp)
             if actual != source.sha256:
                 raise ChecksumError(source.id, origin, source.sha256, actual)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from geo.analysis import (
+from geo.analysis_layers import (
     Criteria,
     PriorityLayers,
     criteria_tables,
@@ -20,6 +19,7 @@ from geo.analysis import (
     priority_layers,
     unit_names,
 )
+from geo.atomic import atomic_write
 from geo.plan import Candidates, Costs, PlanOptions, PlanResult, add_imported, network_candidates, plan
 from geo.priority import Profile
 from layers.errors import LayerMissing
@@ -104,16 +104,11 @@ def write_outputs(folder: Path, name: str, layers: dict[str, pd.DataFrame]) -> l
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}.gpkg"
-    tmp = folder / f".{name}.{os.getpid()}.writing.gpkg"
-    tmp.unlink(missing_ok=True)
     written = [target]
-    try:
+    with atomic_write(target) as tmp:
         for layer, frame in layers.items():
             multi = isinstance(frame, gpd.GeoDataFrame) and frame.geom_type.str.startswith("Multi").any()
             pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG", promote_to_multi=bool(multi))
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     for layer, frame in layers.items():
         csv = folder / f"{layer}.csv"
         table = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
@@ -122,8 +117,7 @@ def write_outputs(folder: Path, name: str, layers: dict[str, pd.DataFrame]) -> l
                 table["lon"], table["lat"] = frame.geometry.x.round(6), frame.geometry.y.round(6)
             else:
                 table["wkt"] = frame.geometry.to_wkt(rounding_precision=6)
-        part = csv.with_name(f".{csv.name}.writing")
-        table.to_csv(part, index=False, encoding="utf-8-sig")  # BOM: Excel opens Vietnamese text correctly
-        os.replace(part, csv)
+        with atomic_write(csv) as tmp:
+            table.to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel opens Vietnamese text correctly
         written.append(csv)
     return written

@@ -19,6 +19,7 @@ import geo
 import layers
 from geo.boundaries import BoundaryInputs, build_boundaries
 from geo.dataset import build_dataset
+from geo.digest import code_digest as source_digest
 from geo.errors import InputDataError, WarehouseError
 from geo.importing import ImportReport
 from geo.population import PopulationGrid
@@ -71,14 +72,8 @@ def fetcher_for(settings: DataSettings, manifest: Manifest | None = None) -> Fet
 
 
 def code_digest() -> str:
-    """sha256 over the source of the packages that shape the warehouse (geo, layers)."""
-    digest = hashlib.sha256()
-    for package in (geo, layers):
-        root = Path(str(package.__file__)).parent
-        for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root.parent)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    """sha256 over the source of the packages that shape the warehouse: every .py of geo and layers."""
+    return source_digest(*(Path(str(package.__file__)).parent for package in (geo, layers)))
 
 
 def input_fingerprint(
@@ -205,7 +200,7 @@ def add_analysis(
     layers: dict[str, pd.DataFrame], settings: DataSettings, on_step: Callable[[str], None] = lambda _: None
 ) -> list[str]:
     """Add the priority layers (settings.profile) and the investment plan (settings.costs, plan_budget)."""
-    from geo.analysis import candidates, criteria_tables, plan_tables, priority_layers, unit_names
+    from geo.analysis_layers import candidates, criteria_tables, plan_tables, priority_layers, unit_names
     from geo.plan import Costs, PlanOptions, plan
     from geo.priority import Profile
 

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -25,16 +24,19 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from geo.atomic import DEFAULT_TAG, atomic_write, fsync_path
 from geo.dataset import IndicatorImport
 from geo.errors import WarehouseError
 from geo.sources import sha256_file
-from layers.warehouse import checkpoint, fsync_path
+from layers.warehouse import checkpoint
 
 INDEX = "index.json"
 JOURNAL = ".transaction.json"
 STAGED = ".staged-"
-# the files the store writes: copies, staged copies and their SQLite side files, temporary JSON
-STORE_FILE = re.compile(r"^(\.staged-)?\d{8}T\d{12}-\w+\.(gpkg|csv)(-journal|-wal|-shm)?$|^\..*\.json\.part$")
+# the files the store writes: copies, staged copies and their SQLite side files, temporary JSON (geo.atomic)
+STORE_FILE = re.compile(
+    rf"^(\.staged-)?\d{{8}}T\d{{12}}-\w+\.(gpkg|csv)(-journal|-wal|-shm)?$|^\..+\.\d+\.{DEFAULT_TAG}\.json$"
+)
 
 
 @dataclass(frozen=True)
@@ -52,19 +54,9 @@ class ImportEntry:
 
 
 def _write_json(path: Path, payload: object) -> None:
-    """Write JSON to path atomically (temporary file, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json.part")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_path(path.parent)
+    """Write JSON to path atomically and durably (temporary file, fsync, rename, fsync of the folder)."""
+    with atomic_write(path, durable=True) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, ensure_ascii=False, indent=1)
 
 
 class ImportStore:
@@ -177,7 +169,11 @@ class ImportStore:
                 path.unlink()
 
     def _publish(self, journal: Mapping[str, Any]) -> None:
-        """Move staged files to their names, write the index, delete dropped copies (idempotent)."""
+        """Move staged files to their names, write the index, delete dropped copies (idempotent).
+
+        The staged copies are renamed here rather than written with geo.atomic: they must outlive the
+        process that staged them, until the journal says whether the rebuild applied them.
+        """
         for final, staged in journal["staged"].items():
             if (self.root / staged).is_file():
                 os.replace(self.root / staged, self.root / final)

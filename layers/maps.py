@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
+from geo.atomic import atomic_write
 from layers.lru import LRU
 from layers.mapdata import MapData, Scope, map_data_for
 from layers.printmap import PrintOptions, render_print_map
@@ -120,10 +121,8 @@ def _write_one(warehouse: str, slug: str, kind: str, options: dict[str, object] 
     scope = data.by_slug(slug)
     sheet = PrintOptions(**options) if options else None  # type: ignore[arg-type]
     body = render_web_map(data, scope) if sheet is None else render_print_map(data, scope, sheet)
-    path = Path(target)
-    part = path.with_name(f".{path.name}.writing")
-    part.write_bytes(body)
-    os.replace(part, path)
+    with atomic_write(Path(target)) as tmp:
+        tmp.write_bytes(body)
     return target
 
 

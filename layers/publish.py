@@ -35,12 +35,12 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo.atomic import atomic_write, fsync_path
 from geo.errors import WarehouseError
+from geo.settings import AtlasSettings
 from layers.catalog import CATALOG
-from layers.warehouse import checkpoint, fsync_path, read_build_info, warehouse_lock
+from layers.warehouse import checkpoint, read_build_info, warehouse_lock
 
 LAYOUT_VERSION = 1  # of the `atlas` schema's tables; another version is refused, never altered in place
 CATALOG_SCHEMA = "atlas"
@@ -51,15 +51,6 @@ KEYS = {spec.id: spec.key for spec in CATALOG if spec.key}
 
 class PublishError(WarehouseError):
     """The database cannot take or serve a publish (unreachable, no PostGIS, another layout version)."""
-
-
-class PublishSettings(BaseSettings):
-    """Where builds are published, and how many publishes are kept."""
-
-    model_config = SettingsConfigDict(env_prefix="ATLAS_", env_file=".env", extra="ignore")
-
-    database_url: str | None = None  # postgresql://user:password@host:port/database; none: GeoPackage only
-    keep_publishes: int = Field(default=5, ge=1)  # publishes kept (the current one always among them)
 
 
 @dataclass(frozen=True)
@@ -410,10 +401,8 @@ class GeoPackagePublisher(Publisher):
         return entries
 
     def _write(self, entries: list[dict[str, Any]]) -> None:
-        tmp = self.index.with_name(f".{self.index.name}.{os.getpid()}.part")
-        tmp.write_text(json.dumps(entries, indent=1, ensure_ascii=False), encoding="utf-8")
-        fsync_path(tmp)
-        os.replace(tmp, self.index)
+        with atomic_write(self.index, durable=True) as tmp:
+            tmp.write_text(json.dumps(entries, indent=1, ensure_ascii=False), encoding="utf-8")
 
     def _file(self, number: int) -> Path:
         return self.folder / f"{self.warehouse.stem}.{number}.gpkg"
@@ -452,10 +441,8 @@ class GeoPackagePublisher(Publisher):
             return self._publish(latest)
         number = max((e["number"] for e in entries), default=0) + 1
         target = self._file(number)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-        tmp.unlink(missing_ok=True)
-        _link_or_copy(self.warehouse, tmp)  # a build replaces the warehouse by a new file: the link keeps this one
-        os.replace(tmp, target)
+        with atomic_write(target) as tmp:
+            _link_or_copy(self.warehouse, tmp)  # a build replaces the warehouse by a new file: the link keeps this one
         entry = {
             "number": number,
             "file": target.name,
@@ -502,10 +489,8 @@ class GeoPackagePublisher(Publisher):
                     raise PublishError(f"no build {to} is kept (kept: {numbers})")
                 target = found
             source = self.folder / target["file"]
-            tmp = self.warehouse.with_name(f".{self.warehouse.stem}.{os.getpid()}.rollback.gpkg")
-            tmp.unlink(missing_ok=True)
-            _link_or_copy(source, tmp)
-            os.replace(tmp, self.warehouse)
+            with atomic_write(self.warehouse, "rollback") as tmp:
+                _link_or_copy(source, tmp)
             number = max(e["number"] for e in entries) + 1
             entry = {**target, "number": number, "current": True, "rollback_of": target["number"]}
             entry["published_at"] = datetime.now(UTC).replace(microsecond=0).isoformat()
@@ -521,9 +506,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
         fsync_path(target)
 
 
-def publisher_for(warehouse: Path, settings: PublishSettings | None = None, lock_timeout: float = 0.0) -> Publisher:
+def publisher_for(warehouse: Path, settings: AtlasSettings | None = None, lock_timeout: float = 0.0) -> Publisher:
     """The database's publisher when ATLAS_DATABASE_URL is set, else the GeoPackage's."""
-    settings = settings or PublishSettings()
+    settings = settings or AtlasSettings()
     if settings.database_url:
         return PostgisPublisher(settings.database_url, settings.keep_publishes)
     return GeoPackagePublisher(warehouse, settings.keep_publishes, lock_timeout)

@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -30,6 +29,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from geo.atomic import atomic_write
+from geo.digest import code_digest
 from geo.errors import GeoError
 from layers.catalog import CATALOG, LayerSpec
 from layers.lru import LRU
@@ -47,15 +48,8 @@ SIMPLIFY_MAX_ZOOM = 15  # deeper zooms reuse z15's geometries: 1.2 m tolerance, 
 MB = 1024 * 1024
 
 
-def _code_version() -> str:
-    """Short hash of the tile and style code: cached tiles of an older renderer are never served."""
-    digest = hashlib.sha256()
-    for name in ("tiles.py", "styles.py"):
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()[:12]
-
-
-CODE_VERSION = _code_version()
+# short hash of the tile and style code: cached tiles of an older renderer are never served
+CODE_VERSION = code_digest(*(Path(__file__).parent / name for name in ("tiles.py", "styles.py")))[:12]
 
 
 class TileError(GeoError):
@@ -713,27 +707,18 @@ def province_tiles(province: BaseGeometry, zooms: range) -> Iterator[morecantile
 
 def write_mbtiles(path: Path, tiles: Iterator[tuple[morecantile.Tile, bytes]], metadata: dict[str, str]) -> int:
     """Write tiles to an MBTiles file (via a temporary file, replaced atomically); returns the tile count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.unlink(missing_ok=True)
     count = 0
-    try:
-        with sqlite3.connect(tmp) as con:
-            con.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
-            con.execute(
-                "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB)"
-            )
-            con.execute("CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row)")
-            for tile, data in tiles:
-                if not data:
-                    continue
-                flipped = (1 << tile.z) - 1 - tile.y  # MBTiles rows count from the south
-                con.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", (tile.z, tile.x, flipped, data))
-                count += 1
-            con.executemany("INSERT INTO metadata VALUES (?, ?)", list(metadata.items()))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as tmp, sqlite3.connect(tmp) as con:
+        con.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+        con.execute("CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB)")
+        con.execute("CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row)")
+        for tile, data in tiles:
+            if not data:
+                continue
+            flipped = (1 << tile.z) - 1 - tile.y  # MBTiles rows count from the south
+            con.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", (tile.z, tile.x, flipped, data))
+            count += 1
+        con.executemany("INSERT INTO metadata VALUES (?, ?)", list(metadata.items()))
     return count
 
 

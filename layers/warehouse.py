@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import signal
 import sqlite3
 import sys
@@ -20,6 +19,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from geo.atomic import atomic_write, stale_temporaries
 from geo.errors import WarehouseError
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
@@ -28,6 +28,7 @@ BUILD_TABLE = "atlas_build"
 LAYERS_TABLE = "atlas_layers"
 TILING_TOLERANCE_DEG2 = 1e-9  # about 10 m² of symmetric difference between a 2025 unit and its rebuilt communes
 KILL_AT_ENV = "ATLAS_TEST_KILL_AT"
+BUILDING = "building"  # tag of the warehouse's temporary file: .warehouse.<pid>.building.gpkg
 
 
 class WarehouseBusy(WarehouseError):
@@ -40,10 +41,6 @@ def checkpoint(stage: str) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _temporary(target: Path, pid: int) -> Path:
-    return target.with_name(f".{target.stem}.{pid}.building.gpkg")
 
 
 def lock_path(target: Path) -> Path:
@@ -94,24 +91,10 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
 
     Every writer holds the lock while its temporary file exists, so under the lock any other one is stale.
     """
-    target = Path(target)
-    pattern = re.compile(rf"^\.{re.escape(target.stem)}\.(\d+)\.building\.gpkg(-journal|-wal|-shm)?$")
-    removed = []
-    for path in target.parent.glob(f".{target.stem}.*.building.gpkg*"):
-        match = pattern.match(path.name)
-        if match and int(match.group(1)) != os.getpid():
-            path.unlink(missing_ok=True)
-            removed.append(path)
+    removed = stale_temporaries(Path(target), BUILDING)
+    for path in removed:
+        path.unlink(missing_ok=True)
     return removed
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file's (or a folder's) data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_layer(path: Path, spec: LayerSpec, frame: pd.DataFrame) -> None:
@@ -180,11 +163,8 @@ def write_warehouse(
 ) -> Path:
     """Write every catalog layer to a temporary GeoPackage, validate it, then atomically replace target."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(target, os.getpid())
-    tmp.unlink(missing_ok=True)
     built_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-    try:
+    with atomic_write(target, BUILDING, durable=True) as tmp:
         for spec in catalog:
             if spec.id not in layers:
                 raise WarehouseError(f"the build produced no layer '{spec.id}'")
@@ -198,12 +178,8 @@ def write_warehouse(
             raise WarehouseError(
                 f"the new warehouse failed validation, {target} was left unchanged: " + "; ".join(problems)
             )
-        fsync_path(tmp)
         checkpoint("warehouse:validated")
-        os.replace(tmp, target)
-        checkpoint("warehouse:replaced")
-    finally:
-        tmp.unlink(missing_ok=True)
+    checkpoint("warehouse:replaced")
     return target
 
 

@@ -19,10 +19,11 @@ if TYPE_CHECKING:
 
     from layers.publish import Publisher
 
+from geo.atomic import atomic_write
 from geo.errors import GeoError, validation_problem
+from geo.frames import rows
 from geo.settings import DataSettings
 from geo.sources import FetchResult, Manifest
-from geo.tables import rows
 
 app = typer.Typer(
     help="Sơn La Poverty Atlas: boundaries of every vintage, the 2025 crosswalk and a GeoPackage warehouse.",
@@ -479,7 +480,8 @@ def plan(
         {"investment_plan": points, "investment_plan_roads": lines, "investment_next_best": result.next_best},
     )
     totals_path = folder / "investment_plan_totals.json"
-    totals_path.write_text(json.dumps(t, ensure_ascii=False, indent=2), encoding="utf-8")
+    with atomic_write(totals_path) as tmp:
+        tmp.write_text(json.dumps(t, ensure_ascii=False, indent=2), encoding="utf-8")
     console.print("wrote " + ", ".join(str(p) for p in [*paths, totals_path]))
 
 
@@ -527,7 +529,8 @@ def maps(
     index = folder / "index.html"
     names = dict(zip(scopes, written, strict=True))
     page = index_page(scopes, lambda s: names[s].name, lambda s: [], data.synthetic("priority_units_2025"))
-    index.write_text(page, encoding="utf-8")
+    with atomic_write(index) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     console.print(f"wrote {len(written)} web maps and {index}")
 
 

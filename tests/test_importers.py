@@ -16,7 +16,7 @@ from shapely.geometry import LineString, MultiLineString, MultiPoint, Point
 from geo.encodings import detect, from_unicode, to_unicode
 from geo.errors import InputDataError
 from geo.importing import ImportFailed, ImportLimits, UnitIndex, import_indicators, import_vector
-from geo.tabular import Cell, parse_count, parse_rate
+from geo.spreadsheets import Cell, parse_count, parse_rate
 from layers.warehouse import read_table
 from tests.conftest import Built
 

@@ -1,4 +1,4 @@
-"""Small helpers for tabular data."""
+"""Helpers for pandas frames: rows with attribute access."""
 
 from __future__ import annotations
 
