@@ -52,15 +52,17 @@ DEMO_NOTICE = (
 )
 
 
-def leaflet_colours(layer_id: str, properties: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Leaflet path options colouring a feature of a layer as the palette does, by the layer's geometry kind."""
+def leaflet_colours(layer_id: str, properties: Mapping[str, Any] | None = None, fill: bool = True) -> dict[str, Any]:
+    """Leaflet path options colouring a feature of a layer as the palette does, by the layer's geometry kind.
+
+    Points and polygons are filled unless `fill` is false (polygon outlines over a choropleth); lines are strokes.
+    """
     spec = get_layer(layer_id)
     symbol = colours_for(spec).symbol_for(properties or {})
     if spec.geometry_kind == "line":
         return {"color": symbol.colour}
-    if spec.geometry_kind == "point":
-        return {"color": symbol.edge or symbol.colour, "fillColor": symbol.colour, "fill": True}
-    return {"color": symbol.edge or symbol.colour, "fillColor": symbol.colour}
+    edge = symbol.edge or symbol.colour
+    return {"color": edge, "fillColor": symbol.colour, "fill": True} if fill else {"color": edge, "fill": False}
 
 
 def _fmt(value: Any, digits: int = 1, unit: str = "") -> str:
@@ -349,7 +351,7 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     group = folium.FeatureGroup(name="Ranh giới xã trước sáp nhập (2024) / pre-merger communes", show=False)
     folium.GeoJson(
         to_geojson(communes, ["code", "name", "poor_rate", "region_class"]),
-        style_function=lambda _: {**leaflet_colours("communes_2024"), "weight": 1.2, "dashArray": "4 3", "fill": False},
+        style_function=lambda _: {**leaflet_colours("communes_2024", fill=False), "weight": 1.2, "dashArray": "4 3"},
         tooltip=folium.GeoJsonTooltip(
             ["name", "poor_rate", "region_class"],
             aliases=["Xã 2024 / commune", "Tỷ lệ hộ nghèo / poverty rate %", "Khu vực / region"],
@@ -359,7 +361,7 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     group = folium.FeatureGroup(name="Ranh giới xã, phường 2025 / 2025 units", show=True)
     folium.GeoJson(
         to_geojson(units, ["unit_code", "unit_name"]),
-        style_function=lambda _: {**leaflet_colours("units_2025"), "weight": 1.6, "fill": False},
+        style_function=lambda _: {**leaflet_colours("units_2025", fill=False), "weight": 1.6},
         interactive=False,
     ).add_to(group)
     group.add_to(fmap)
@@ -370,7 +372,7 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
         group = folium.FeatureGroup(name="Ranh giới huyện cũ / former districts", show=scope.kind == "province")
         folium.GeoJson(
             to_geojson(districts.assign(geometry=districts.geometry.simplify(0.0005)), ["code", "name"]),
-            style_function=lambda _: {**leaflet_colours("districts_2024"), "weight": 2.5, "fill": False},
+            style_function=lambda _: {**leaflet_colours("districts_2024", fill=False), "weight": 2.5},
             interactive=False,
         ).add_to(group)
         group.add_to(fmap)
