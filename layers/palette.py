@@ -156,7 +156,7 @@ PROPOSED = Symbol("#ff7f00", "#7f2704")  # projects of the investment plan
 UNIT_2025 = Symbol(POLYGON.colour, "#111111")
 COMMUNE_2024 = Symbol(POLYGON.colour, "#2b5d8a")
 DISTRICT_2024 = Symbol(POLYGON.colour, "#6a3d9a")
-# the values geo.demo writes in roads.surface
+# the labels geo.demo and geo.importing write in roads.surface ("không rõ / unknown" and others: LINE)
 SURFACES: tuple[tuple[str, Symbol], ...] = (
     ("nhựa / asphalt", Symbol("#404040")),
     ("bê tông / concrete", Symbol("#1b7837")),
