@@ -143,11 +143,11 @@ class LayerColours:
         return self.symbol
 
 
+CHOROPLETH_EDGE = "#3c3c3c"  # outlines of choropleth polygons, on vector and raster tiles and web maps
 # the plain symbol of each geometry kind, for layers without colours of their own
 POINT = Symbol("#2b8cbe", "#ffffff")
 LINE = Symbol("#777777")
-POLYGON = Symbol("#b3b3d9", "#3c3c3c")
-CHOROPLETH_EDGE = "#3c3c3c"  # outlines of choropleth polygons, on vector and raster tiles and web maps
+POLYGON = Symbol("#b3b3d9", CHOROPLETH_EDGE)
 DEFAULT_SYMBOLS: dict[GeometryKind, Symbol] = {"point": POINT, "line": LINE, "polygon": POLYGON}
 
 VILLAGE = Symbol("#6baed6", "#08519c")
