@@ -3,8 +3,8 @@
 Three keys use it, each over the code that shapes what it keys:
 - the build fingerprint (layers.build.code_digest): every `.py` of the geo and layers packages;
 - the ETags of the server (api.app.service_digest): every `.py` and `.html` of the api and layers packages;
-- the tile cache folder (layers.tiles.CODE_VERSION): the tile renderer and the styles, `layers/tiles.py`
-  and `layers/styles.py`.
+- the tile cache folder (layers.tiles.CODE_VERSION): the tile renderer, the palette and the styles,
+  `layers/tiles/`, `layers/palette.py` and `layers/styles.py`.
 """
 
 from __future__ import annotations

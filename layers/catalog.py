@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+GeometryKind = Literal["point", "line", "polygon"]
+GEOMETRY_KINDS: dict[str, GeometryKind] = {
+    "Point": "point",
+    "MultiPoint": "point",
+    "LineString": "line",
+    "MultiLineString": "line",
+    "Polygon": "polygon",
+    "MultiPolygon": "polygon",
+}
 
 
 @dataclass(frozen=True)
@@ -14,7 +25,7 @@ class LayerSpec:
     title_en: str
     description_vi: str
     description_en: str
-    geometry_type: str | None  # "MultiPolygon", "Point" or None for a table
+    geometry_type: str | None  # a key of GEOMETRY_KINDS ("MultiPolygon", "Point", …), or None for a table
     vintage: str
     sources: tuple[str, ...]
     key: str | None = None
@@ -24,10 +35,21 @@ class LayerSpec:
     required_columns: tuple[str, ...] = field(default_factory=tuple)
     unique: tuple[str, ...] = ()  # columns that together identify a row, when `key` alone does not
 
+    def __post_init__(self) -> None:
+        if self.geometry_type is not None and self.geometry_type not in GEOMETRY_KINDS:
+            raise ValueError(
+                f"layer {self.id}: geometry_type {self.geometry_type!r} is not one of {', '.join(GEOMETRY_KINDS)}"
+            )
+
     @property
     def is_spatial(self) -> bool:
         """Whether the layer has geometry."""
         return self.geometry_type is not None
+
+    @property
+    def geometry_kind(self) -> GeometryKind | None:
+        """What the layer's features are drawn as, single or multi: point, line or polygon (None for a table)."""
+        return None if self.geometry_type is None else GEOMETRY_KINDS[self.geometry_type]
 
 
 CATALOG: tuple[LayerSpec, ...] = (

@@ -30,8 +30,9 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 from matplotlib_scalebar.scalebar import ScaleBar
 
+from layers.catalog import get_layer
 from layers.mapdata import MapData, MapError, Scope
-from layers.styles import POVERTY_RATE, PRIORITY_TIER, ColourScale
+from layers.palette import INSET, LOCATED, NEIGHBOUR, POVERTY_RATE, PRIORITY_TIER, ColourScale, Symbol, colours_for
 
 PRINT_CRS = "EPSG:3405"  # VN-2000 / UTM zone 48N
 MM = 1 / 25.4
@@ -41,6 +42,20 @@ Orientation = Literal["portrait", "landscape"]
 Indicator = Literal["poverty", "priority"]
 Format = Literal["pdf", "png"]
 FONT = "DejaVu Sans"
+
+
+def symbol(layer_id: str, **properties: object) -> Symbol:
+    """The palette's symbol of a feature of a layer with these properties."""
+    return colours_for(get_layer(layer_id)).symbol_for(properties)
+
+
+VILLAGE = symbol("demo_villages", especially_difficult=False)
+DIFFICULT_VILLAGE = symbol("demo_villages", especially_difficult=True)
+PROPOSED = symbol("investment_plan")
+PROPOSED_ROAD = symbol("investment_plan_roads")
+UNIT_EDGE = symbol("units_2025").edge
+COMMUNE_EDGE = symbol("communes_2024").edge
+DISTRICT_EDGE = symbol("districts_2024").edge
 INDICATORS: dict[str, tuple[ColourScale, str, str]] = {
     "poverty": (POVERTY_RATE, "Tỷ lệ hộ nghèo năm 2025", "Poverty rate, 2025"),
     "priority": (PRIORITY_TIER, "Mức ưu tiên đầu tư", "Investment priority tier"),
@@ -299,14 +314,26 @@ def _legend(ax: Axes, scale: ColourScale, counts: list[int], size: float, has_pl
         for c, label, n in zip(scale.colours, scale.labels(), counts, strict=True)
     ]
     handles += [
-        Line2D([], [], marker="o", ls="", mfc="#d7301f", mec="#7f0000", ms=5, label="Bản ĐBKK / especially difficult"),
-        Line2D([], [], marker="o", ls="", mfc="#6baed6", mec="#08519c", ms=4, label="Bản / village"),
-        Line2D([], [], color="#111", lw=1.4, label="Ranh giới xã, phường 2025 / 2025 unit"),
-        Line2D([], [], color="#6a3d9a", lw=2.4, label="Ranh giới huyện cũ / former district"),
-    ]
+        Line2D(
+            [], [], marker="o", ls="", mfc=DIFFICULT_VILLAGE.colour, mec=DIFFICULT_VILLAGE.edge, ms=5,
+            label="Bản ĐBKK / especially difficult",
+        ),
+        Line2D([], [], marker="o", ls="", mfc=VILLAGE.colour, mec=VILLAGE.edge, ms=4, label="Bản / village"),
+        Line2D([], [], color=UNIT_EDGE, lw=1.4, label="Ranh giới xã, phường 2025 / 2025 unit"),
+        Line2D([], [], color=DISTRICT_EDGE, lw=2.4, label="Ranh giới huyện cũ / former district"),
+    ]  # fmt: skip
     if has_plan:
         handles.append(
-            Line2D([], [], marker="D", ls="", mfc="#ff7f00", mec="#7f2704", ms=6, label="Dự án đề xuất / proposed")
+            Line2D(
+                [],
+                [],
+                marker="D",
+                ls="",
+                mfc=PROPOSED.colour,
+                mec=PROPOSED.edge,
+                ms=6,
+                label="Dự án đề xuất / proposed",
+            )
         )
     legend = ax.legend(
         handles=handles,
@@ -324,8 +351,8 @@ def _legend(ax: Axes, scale: ColourScale, counts: list[int], size: float, has_pl
 def _inset(ax: Axes, data: MapData, outline: gpd.GeoSeries) -> None:
     ax.set_axis_off()
     districts = data.projected("districts_2024", PRINT_CRS)
-    districts.plot(ax=ax, color="#e6e6e6", edgecolor="#888", lw=0.3)
-    outline.plot(ax=ax, color="#d7301f", edgecolor="#7f0000", lw=0.6, alpha=0.9)
+    districts.plot(ax=ax, color=INSET.colour, edgecolor=INSET.edge, lw=0.3)
+    outline.plot(ax=ax, color=LOCATED.colour, edgecolor=LOCATED.edge, lw=0.6, alpha=0.9)
     ax.set_aspect("equal")
     ax.set_title("Vị trí / location", fontsize=7, fontfamily=FONT, loc="left")
 
@@ -372,31 +399,35 @@ def build_print_map(
 
     others = all_units[~all_units["unit_code"].isin(units["unit_code"]) & all_units.intersects(view)]
     if len(others):
-        others.plot(ax=ax, color="#f2f2f2", edgecolor="#b0b0b0", lw=0.4, zorder=1)
+        others.plot(ax=ax, color=NEIGHBOUR.colour, edgecolor=NEIGHBOUR.edge, lw=0.4, zorder=1, gid="neighbours")
     values = mine[scale.field].to_numpy(dtype=float)
-    mine.plot(ax=ax, color=[scale.colour(v) for v in values], edgecolor="#111", lw=0.9 * k, zorder=2)
+    mine.plot(ax=ax, color=[scale.colour(v) for v in values], edgecolor=UNIT_EDGE, lw=0.9 * k, zorder=2, gid=scale.id)
     communes = data.select("map_communes", scope).to_crs(PRINT_CRS)
-    communes.boundary.plot(ax=ax, color="#2b5d8a", lw=0.35 * k, ls="--", zorder=3)
+    communes.boundary.plot(ax=ax, color=COMMUNE_EDGE, lw=0.35 * k, ls="--", zorder=3, gid="communes_2024")
     if scope.kind != "unit":
         districts = data.projected("districts_2024", PRINT_CRS)
-        districts[districts.intersects(view)].boundary.plot(ax=ax, color="#6a3d9a", lw=1.8 * k, zorder=4)
+        shown = districts[districts.intersects(view)]
+        shown.boundary.plot(ax=ax, color=DISTRICT_EDGE, lw=1.8 * k, zorder=4, gid="districts_2024")
     villages = data.select("demo_villages", scope).to_crs(PRINT_CRS)
     difficult = villages["especially_difficult"].astype(bool)
     dot = 9 if scope.kind == "province" else 16
     ax.scatter(
-        villages.geometry.x[~difficult], villages.geometry.y[~difficult], s=dot * k, c="#6baed6", ec="#08519c",
-        lw=0.3, zorder=6,
+        villages.geometry.x[~difficult], villages.geometry.y[~difficult], s=dot * k, c=VILLAGE.colour,
+        ec=VILLAGE.edge, lw=0.3, zorder=6, gid="demo_villages",
     )  # fmt: skip
     ax.scatter(
-        villages.geometry.x[difficult], villages.geometry.y[difficult], s=dot * k * 1.3, c="#d7301f", ec="#7f0000",
-        lw=0.3, zorder=7,
+        villages.geometry.x[difficult], villages.geometry.y[difficult], s=dot * k * 1.3, c=DIFFICULT_VILLAGE.colour,
+        ec=DIFFICULT_VILLAGE.edge, lw=0.3, zorder=7, gid="demo_villages/especially_difficult",
     )  # fmt: skip
     plan = data.select("investment_plan", scope).to_crs(PRINT_CRS)
     plan_roads = data.select("investment_plan_roads", scope).to_crs(PRINT_CRS)
     if len(plan_roads):
-        plan_roads.plot(ax=ax, color="#ff7f00", lw=2.2 * k, zorder=8)
+        plan_roads.plot(ax=ax, color=PROPOSED_ROAD.colour, lw=2.2 * k, zorder=8, gid="investment_plan_roads")
     if len(plan):
-        ax.scatter(plan.geometry.x, plan.geometry.y, s=38 * k, marker="D", c="#ff7f00", ec="#7f2704", lw=0.8, zorder=9)
+        ax.scatter(
+            plan.geometry.x, plan.geometry.y, s=38 * k, marker="D", c=PROPOSED.colour, ec=PROPOSED.edge, lw=0.8,
+            zorder=9, gid="investment_plan",
+        )  # fmt: skip
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")

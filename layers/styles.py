@@ -1,116 +1,169 @@
-"""Colour scales shared by the raster tiles, the MapLibre styles, the web maps and the printed maps."""
+"""MapLibre styles of the vector tiles: pure functions from a layer's spec and tile fields to a style document.
+
+A layer is drawn as its geometry kind (fills and outlines, lines, or circles) in the colours of layers.palette:
+a choropleth where it carries a colour scale's class property, else its own symbols. Classes are told apart
+by filters with constant colours, the form both MapLibre and QGIS's style converter (3.22 and later) read;
+QGIS 3.22 does not evaluate data-driven colours on vector tiles.
+"""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
+from layers.catalog import LayerSpec
+from layers.palette import (
+    POVERTY_RATE,
+    PRIORITY_TIER,
+    SCALES,
+    ColourScale,
+    LayerColours,
+    Symbol,
+    colours_for,
+    hex_to_rgba,
+    scale_for,
+)
+
+# names the colour scales were imported by from here before layers.palette held them
+__all__ = [
+    "POVERTY_RATE",
+    "PRIORITY_TIER",
+    "SCALES",
+    "ColourScale",
+    "hex_to_rgba",
+    "maplibre_layers",
+    "maplibre_style",
+    "scale_for",
+]
+
+FILL_OPACITY = 0.85
+OUTLINE_WIDTH = 0.6
+LINE_WIDTH = 1.2
+CIRCLE_RADIUS = 3.5
+CIRCLE_STROKE_WIDTH = 0.5
+
+Layer = dict[str, Any]
+Filter = list[Any] | None
 
 
-@dataclass(frozen=True)
-class ColourScale:
-    """Class breaks (upper bounds, exclusive) and one colour per class, with bilingual labels."""
+def _classes(colours: LayerColours, fields: set[str]) -> list[tuple[Filter, Symbol]]:
+    """(filter, symbol) pairs: the default symbol for features matching no class, then one per class."""
+    if colours.field is None or colours.field not in fields or not colours.classes:
+        return [(None, colours.symbol)]
+    values = [value for value, _ in colours.classes]
+    return [
+        (["!in", colours.field, *values], colours.symbol),
+        *((["==", colours.field, value], symbol) for value, symbol in colours.classes),
+    ]
 
-    id: str
-    field: str
-    title_vi: str
-    title_en: str
-    breaks: tuple[float, ...]  # n - 1 inner breaks for n classes
-    colours: tuple[str, ...]
-    no_data: str = "#cccccc"
-    class_labels: tuple[str, ...] = ()  # legend labels of categorical scales (tiers) instead of ranges
 
-    def __post_init__(self) -> None:
-        if len(self.colours) != len(self.breaks) + 1:
-            raise ValueError(f"{self.id}: {len(self.breaks)} breaks need {len(self.breaks) + 1} colours")
-        if self.class_labels and len(self.class_labels) != len(self.colours):
-            raise ValueError(f"{self.id}: {len(self.colours)} classes need {len(self.colours)} labels")
+def _layer(name: str, kind: str, source: str, source_layer: str, paint: dict[str, Any], filter_: Filter) -> Layer:
+    layer: Layer = {"id": name, "type": kind, "source": source, "source-layer": source_layer}
+    if filter_ is not None:
+        layer["filter"] = filter_
+    layer["paint"] = paint
+    return layer
 
-    def classify(self, values: np.ndarray) -> np.ndarray:
-        """Class index of each value (0 .. n-1), -1 where the value is missing."""
-        values = np.asarray(values, dtype="float64")
-        index = np.searchsorted(np.asarray(self.breaks), values, side="right")
-        return np.where(np.isnan(values), -1, index)
 
-    def colour(self, value: float | None) -> str:
-        """Hex colour of one value."""
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return self.no_data
-        return self.colours[int(self.classify(np.array([value]))[0])]
+def _name(source_layer: str, suffix: str, k: int) -> str:
+    """`{layer}-{suffix}` for the default symbol, `{layer}-{suffix}-{k}` for the k-th class."""
+    return f"{source_layer}-{suffix}" + (f"-{k}" if k else "")
 
-    def labels(self, unit: str = "%") -> list[str]:
-        """Legend labels: "< 5%", "5-10%", …, "≥ 50%" (or the class labels of a categorical scale)."""
-        if self.class_labels:
-            return list(self.class_labels)
-        edges = [f"{b:g}" for b in self.breaks]
-        out = [f"< {edges[0]}{unit}"]
-        out += [f"{a}–{b}{unit}" for a, b in itertools.pairwise(edges)]
-        out.append(f"≥ {edges[-1]}{unit}")
-        return out
 
-    @property
-    def class_field(self) -> str:
-        """The tile property holding each feature's class index as text, "0" … "6" (added by layers.tiles)."""
-        return f"{self.field}_class"
-
-    def maplibre_fill_layers(self, source: str, source_layer: str, opacity: float = 0.85) -> list[dict[str, object]]:
-        """One MapLibre fill layer per class, selected by a filter on the class property.
-
-        Filters with constant colours are the form both MapLibre and QGIS's style converter (3.22 and
-        later) read; QGIS 3.22 does not evaluate data-driven fill colours on vector tiles.
-        """
-        layers: list[dict[str, object]] = []
-        for k, colour in enumerate(self.colours):
+def _polygons(
+    layer_id: str, source: str, colours: LayerColours, scale: ColourScale | None, fields: set[str]
+) -> list[Layer]:
+    layers: list[Layer] = []
+    if scale is not None:  # one fill per class of the scale; features without a class are left unfilled
+        for k, colour in enumerate(scale.colours):
+            paint = {"fill-color": colour, "fill-opacity": FILL_OPACITY}
             layers.append(
-                {
-                    "id": f"{source_layer}-{self.id}-{k}",
-                    "type": "fill",
-                    "source": source,
-                    "source-layer": source_layer,
-                    "filter": ["==", self.class_field, str(k)],
-                    "paint": {"fill-color": colour, "fill-opacity": opacity},
-                }
+                _layer(f"{layer_id}-{scale.id}-{k}", "fill", source, layer_id, paint, ["==", scale.class_field, str(k)])
+            )
+    else:
+        for k, (filter_, symbol) in enumerate(_classes(colours, fields)):
+            paint = {"fill-color": symbol.colour, "fill-opacity": FILL_OPACITY}
+            layers.append(_layer(_name(layer_id, "fill", k), "fill", source, layer_id, paint, filter_))
+    outline = {"line-color": colours.symbol.edge or colours.symbol.colour, "line-width": OUTLINE_WIDTH}
+    layers.append(_layer(f"{layer_id}-line", "line", source, layer_id, outline, None))
+    return layers
+
+
+def _lines(
+    layer_id: str, source: str, colours: LayerColours, scale: ColourScale | None, fields: set[str]
+) -> list[Layer]:
+    return [
+        _layer(
+            _name(layer_id, "line", k),
+            "line",
+            source,
+            layer_id,
+            {"line-color": symbol.colour, "line-width": LINE_WIDTH},
+            filter_,
+        )
+        for k, (filter_, symbol) in enumerate(_classes(colours, fields))
+    ]
+
+
+def _circle(symbol: Symbol, fill: str | None = None) -> dict[str, Any]:
+    return {
+        "circle-radius": CIRCLE_RADIUS,
+        "circle-stroke-width": CIRCLE_STROKE_WIDTH,
+        "circle-stroke-color": symbol.edge or symbol.colour,
+        "circle-color": fill or symbol.colour,
+    }
+
+
+def _points(
+    layer_id: str, source: str, colours: LayerColours, scale: ColourScale | None, fields: set[str]
+) -> list[Layer]:
+    if scale is not None:  # coloured by the scale's class; features without a class in its no-data colour
+        field = scale.class_field
+        no_class = _circle(colours.symbol, scale.no_data)
+        layers = [_layer(f"{layer_id}-{scale.id}-none", "circle", source, layer_id, no_class, ["!has", field])]
+        for k, colour in enumerate(scale.colours):
+            paint = _circle(colours.symbol, colour)
+            layers.append(
+                _layer(f"{layer_id}-{scale.id}-{k}", "circle", source, layer_id, paint, ["==", field, str(k)])
             )
         return layers
+    return [
+        _layer(_name(layer_id, "point", k), "circle", source, layer_id, _circle(symbol), filter_)
+        for k, (filter_, symbol) in enumerate(_classes(colours, fields))
+    ]
 
 
-# Breaks at the thresholds planners use: 10% (region I), 15% and 20% (region III, especially difficult
-# villages, Decision 33/2020), plus 5%, 30% and 50% for spread. ColorBrewer YlOrRd, 7 classes.
-POVERTY_RATE = ColourScale(
-    id="poverty_rate",
-    field="poor_rate",
-    title_vi="Tỷ lệ hộ nghèo",
-    title_en="Poverty rate",
-    breaks=(5, 10, 15, 20, 30, 50),
-    colours=("#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"),
-)
-
-# Priority tiers of geo.priority (0 low … 3 very high), ColorBrewer RdPu, 4 classes.
-PRIORITY_TIER = ColourScale(
-    id="priority_tier",
-    field="tier",
-    title_vi="Mức ưu tiên",
-    title_en="Priority tier",
-    breaks=(1, 2, 3),
-    colours=("#feebe2", "#fbb4b9", "#f768a1", "#ae017e"),
-    class_labels=("thấp / low", "trung bình / medium", "cao / high", "rất cao / very high"),
-)
-
-SCALES = {POVERTY_RATE.id: POVERTY_RATE, PRIORITY_TIER.id: PRIORITY_TIER}
+_BUILDERS = {"polygon": _polygons, "line": _lines, "point": _points}
 
 
-def scale_for(fields: Iterable[str]) -> ColourScale | None:
-    """The scale a layer with these properties is drawn with: priority tier first, then poverty rate."""
+def maplibre_layers(spec: LayerSpec, fields: Iterable[str], source: str = "atlas") -> list[Layer]:
+    """The style layers drawing one layer's vector tiles (source-layer = the layer id) as its geometry kind."""
+    kind = spec.geometry_kind
+    if kind is None:
+        raise ValueError(f"layer {spec.id} is a table: it has no tiles to style")
     present = set(fields)
-    for scale in (PRIORITY_TIER, POVERTY_RATE):
-        if scale.field in present or scale.class_field in present:
-            return scale
-    return None
+    return _BUILDERS[kind](spec.id, source, colours_for(spec), scale_for(present), present)
 
 
-def hex_to_rgba(colour: str, alpha: int = 255) -> tuple[int, int, int, int]:
-    """'#rrggbb' as an RGBA tuple."""
-    colour = colour.lstrip("#")
-    return int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16), alpha
+def maplibre_style(spec: LayerSpec, fields: Iterable[str], tilejson_url: str) -> dict[str, Any]:
+    """A MapLibre style (version 8) of one layer's vector tiles, with its legend in the metadata."""
+    present = set(fields)
+    scale = scale_for(present)
+    return {
+        "version": 8,
+        "name": f"{spec.title_vi} / {spec.title_en}",
+        # no "background" layer: QGIS 3.22 turns it into a style for every source layer, after which the
+        # filters of the other styles no longer see their attributes
+        "sources": {"atlas": {"type": "vector", "url": tilejson_url}},
+        "layers": maplibre_layers(spec, present, "atlas"),
+        "metadata": {
+            "legend": {
+                "title": f"{scale.title_vi} / {scale.title_en}",
+                "labels": scale.labels(),
+                "colours": list(scale.colours),
+            }
+            if scale is not None
+            else None,
+            "synthetic": spec.synthetic,
+        },
+    }

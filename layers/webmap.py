@@ -3,14 +3,14 @@
 Every script and style sheet is inlined (from the folium-offline package's copies of the same files
 folium links to), so a map opens from a USB stick with no internet. No basemap is needed: the
 choropleths are the base layers; an OpenStreetMap background can be switched on where there is a
-connection. Colours come from layers.styles, the same scales as the tiles and the printed maps.
+connection. Colours come from layers.palette, the same as the tiles' and the printed maps'.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import folium
@@ -22,23 +22,47 @@ from folium import plugins
 from folium.elements import JSCSSMixin
 from jinja2 import Template
 
+from layers.catalog import get_layer
 from layers.mapdata import MapData, MapError, Scope, series, to_geojson
-from layers.styles import POVERTY_RATE, PRIORITY_TIER, ColourScale
+from layers.palette import (
+    CHOROPLETH_EDGE,
+    DIFFICULT_VILLAGE,
+    HIGHLIGHT,
+    MINIMAP,
+    POVERTY_RATE,
+    PRIORITY_TIER,
+    PROPOSED,
+    VILLAGE,
+    ColourScale,
+    colours_for,
+)
 
 # simplification of unit polygons by scope (degrees; about 80 m, 30 m, 10 m)
 TOLERANCE = {"province": 0.0008, "district": 0.0003, "unit": 0.0001}
-SURFACE_COLOURS = {"nhựa": "#404040", "bê tông": "#1b7837", "cấp phối": "#bf812d", "đất": "#8c510a"}
-POINT_STYLES: dict[str, tuple[str, str, str, str]] = {
-    # layer: (colour, Vietnamese title, English title, key column)
-    "health_stations": ("#e7298a", "Trạm y tế", "Health stations", "facility_id"),
-    "schools": ("#7570b3", "Trường học", "Schools", "facility_id"),
-    "markets": ("#66a61e", "Chợ", "Markets", "facility_id"),
-    "bridges": ("#1f78b4", "Cầu, ngầm", "Bridges and fords", "bridge_id"),
+POINT_LAYERS: dict[str, tuple[str, str, str]] = {
+    # layer: (Vietnamese title, English title, key column)
+    "health_stations": ("Trạm y tế", "Health stations", "facility_id"),
+    "schools": ("Trường học", "Schools", "facility_id"),
+    "markets": ("Chợ", "Markets", "facility_id"),
+    "bridges": ("Cầu, ngầm", "Bridges and fords", "bridge_id"),
 }
 DEMO_NOTICE = (
     "Dữ liệu minh họa (mô phỏng): số liệu nghèo, phân vùng và hạ tầng không phải số liệu chính thức. "
     "<br><i>Demo data (synthetic): poverty, region and infrastructure figures are not official.</i>"
 )
+
+
+def leaflet_colours(layer_id: str, properties: Mapping[str, Any] | None = None, fill: bool = True) -> dict[str, Any]:
+    """Leaflet path options colouring a feature of a layer as the palette does, by the layer's geometry kind.
+
+    Points and polygons are filled unless `fill` is false (polygon outlines over a choropleth); lines are strokes.
+    """
+    spec = get_layer(layer_id)
+    symbol = colours_for(spec).symbol_for(properties or {})
+    if spec.geometry_kind == "line":
+        return {"color": symbol.colour}
+    edge = symbol.edge or symbol.colour
+    return {"color": edge, "fillColor": symbol.colour, "fill": True} if fill else {"color": edge, "fill": False}
 
 
 def _fmt(value: Any, digits: int = 1, unit: str = "") -> str:
@@ -127,7 +151,7 @@ class GeoJsonMiniMap(JSCSSMixin, MacroElement):
         """
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }}_layer = L.geoJson({{ this.data|tojson }}, {
-                style: function () { return {color: "#555", weight: 1, fillColor: "#ddd", fillOpacity: 0.8}; }
+                style: function () { return {{ this.style|tojson }}; }
             });
             var {{ this.get_name() }} = new L.Control.MiniMap({{ this.get_name() }}_layer, {
                 toggleDisplay: false, position: "bottomright", zoomLevelOffset: -3, width: 160, height: 160
@@ -142,6 +166,7 @@ class GeoJsonMiniMap(JSCSSMixin, MacroElement):
         super().__init__()
         self._name = "GeoJsonMiniMap"
         self.data = data
+        self.style = {"color": MINIMAP.edge, "weight": 1, "fillColor": MINIMAP.colour, "fillOpacity": 0.8}
 
 
 STYLE = """
@@ -171,7 +196,7 @@ STYLE = """
 def _style(scale: ColourScale) -> Callable[[dict[str, Any]], dict[str, Any]]:
     def style(feature: dict[str, Any]) -> dict[str, Any]:
         value = feature["properties"].get(scale.field)
-        return {"fillColor": scale.colour(value), "color": "#333", "weight": 0.8, "fillOpacity": 0.8}
+        return {"fillColor": scale.colour(value), "color": CHOROPLETH_EDGE, "weight": 0.8, "fillOpacity": 0.8}
 
     return style
 
@@ -186,7 +211,7 @@ def _add_units(
         data,
         name=name,
         style_function=_style(scale),
-        highlight_function=lambda _: {"weight": 2.5, "color": "#000"},
+        highlight_function=lambda _: {"weight": 2.5, "color": HIGHLIGHT},
         tooltip=folium.GeoJsonTooltip(["unit_name"], aliases=[""], labels=False),
         zoom_on_click=False,
     )
@@ -263,9 +288,11 @@ class _PopupBinder(MacroElement):
         self.popups = popups
 
 
-def _dot(colour: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _dot(layer_id: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    colours = leaflet_colours(layer_id)
+
     def style(_: dict[str, Any]) -> dict[str, Any]:
-        return {"radius": 4, "color": colour, "fillColor": colour, "fillOpacity": 1.0, "fill": True}
+        return {"radius": 4, **colours, "fillOpacity": 1.0}
 
     return style
 
@@ -324,7 +351,7 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     group = folium.FeatureGroup(name="Ranh giới xã trước sáp nhập (2024) / pre-merger communes", show=False)
     folium.GeoJson(
         to_geojson(communes, ["code", "name", "poor_rate", "region_class"]),
-        style_function=lambda _: {"color": "#2b5d8a", "weight": 1.2, "dashArray": "4 3", "fill": False},
+        style_function=lambda _: {**leaflet_colours("communes_2024", fill=False), "weight": 1.2, "dashArray": "4 3"},
         tooltip=folium.GeoJsonTooltip(
             ["name", "poor_rate", "region_class"],
             aliases=["Xã 2024 / commune", "Tỷ lệ hộ nghèo / poverty rate %", "Khu vực / region"],
@@ -334,7 +361,7 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     group = folium.FeatureGroup(name="Ranh giới xã, phường 2025 / 2025 units", show=True)
     folium.GeoJson(
         to_geojson(units, ["unit_code", "unit_name"]),
-        style_function=lambda _: {"color": "#111", "weight": 1.6, "fill": False},
+        style_function=lambda _: {**leaflet_colours("units_2025", fill=False), "weight": 1.6},
         interactive=False,
     ).add_to(group)
     group.add_to(fmap)
@@ -345,7 +372,7 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
         group = folium.FeatureGroup(name="Ranh giới huyện cũ / former districts", show=scope.kind == "province")
         folium.GeoJson(
             to_geojson(districts.assign(geometry=districts.geometry.simplify(0.0005)), ["code", "name"]),
-            style_function=lambda _: {"color": "#6a3d9a", "weight": 2.5, "fill": False},
+            style_function=lambda _: {**leaflet_colours("districts_2024", fill=False), "weight": 2.5},
             interactive=False,
         ).add_to(group)
         group.add_to(fmap)
@@ -356,10 +383,7 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
         group = folium.FeatureGroup(name="Đường giao thông / roads", show=scope.kind != "province")
         folium.GeoJson(
             to_geojson(roads, ["road_id", "road_class", "surface", "length_km"]),
-            style_function=lambda f: {
-                "color": SURFACE_COLOURS.get(str(f["properties"]["surface"]).split(" / ")[0], "#777"),
-                "weight": 1.5,
-            },
+            style_function=lambda f: {**leaflet_colours("roads", f["properties"]), "weight": 1.5},
             tooltip=folium.GeoJsonTooltip(
                 ["road_class", "surface", "length_km"], aliases=["Loại / class", "Mặt đường / surface", "km"]
             ),
@@ -376,11 +400,9 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
         ["name", "synthetic", *(r[1] for r in VILLAGE_POPUP_ROWS)],
         lambda f: {
             "radius": radius,
-            "color": "#7f0000" if f["properties"]["especially_difficult"] else "#08519c",
+            **leaflet_colours("demo_villages", f["properties"]),
             "weight": 0.8,
-            "fillColor": "#d7301f" if f["properties"]["especially_difficult"] else "#6baed6",
             "fillOpacity": 0.9,
-            "fill": True,
         },
         None,
         "name",
@@ -388,8 +410,11 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     )
     group.add_to(fmap)
 
-    symbols = [("#d7301f", "Bản ĐBKK / especially difficult village"), ("#6baed6", "Bản / village")]
-    for layer, (colour, vi, en, key) in POINT_STYLES.items():
+    symbols = [
+        (DIFFICULT_VILLAGE.colour, "Bản ĐBKK / especially difficult village"),
+        (VILLAGE.colour, "Bản / village"),
+    ]
+    for layer, (vi, en, key) in POINT_LAYERS.items():
         frame = data.select(layer, scope)
         if frame.empty:
             continue
@@ -399,12 +424,12 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
             group,
             frame.assign(label=f"{vi} / {en}: " + frame[label_col].astype(str)),
             [key, "label"],
-            _dot(colour),
+            _dot(layer),
             None,
             "label",
         )
         group.add_to(fmap)
-        symbols.append((colour, f"{vi} / {en}"))
+        symbols.append((leaflet_colours(layer)["fillColor"], f"{vi} / {en}"))
 
     # the investment plan
     plan = data.select("investment_plan", scope)
@@ -414,7 +439,7 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
         if len(plan_roads):
             folium.GeoJson(
                 to_geojson(plan_roads, ["project_id", "name_vi", "cost_vnd"]),
-                style_function=lambda _: {"color": "#ff7f00", "weight": 4, "opacity": 0.9},
+                style_function=lambda _: {**leaflet_colours("investment_plan_roads"), "weight": 4, "opacity": 0.9},
                 tooltip=folium.GeoJsonTooltip(["name_vi"], aliases=[""], labels=False),
             ).add_to(group)
         popups = []
@@ -431,19 +456,12 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
             group,
             plan,
             ["project_id", "name_vi"],
-            lambda _: {
-                "radius": 7,
-                "color": "#7f2704",
-                "weight": 2.5,
-                "fillColor": "#ff7f00",
-                "fillOpacity": 0.95,
-                "fill": True,
-            },
+            lambda _: {"radius": 7, **leaflet_colours("investment_plan"), "weight": 2.5, "fillOpacity": 0.95},
             popups,
             "name_vi",
         )
         group.add_to(fmap)
-        symbols.append(("#ff7f00", "Dự án đề xuất / proposed project"))
+        symbols.append((PROPOSED.colour, "Dự án đề xuất / proposed project"))
 
     demo = f'<div class="atlas-demo">{DEMO_NOTICE}</div>' if synthetic else ""
     title = (

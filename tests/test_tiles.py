@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import mapbox_vector_tile
@@ -17,11 +20,28 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+from matplotlib.colors import to_hex
 from PIL import Image
 
+from layers.catalog import CATALOG, GEOMETRY_KINDS, get_layer
+from layers.mapdata import map_data_for
+from layers.palette import SURFACES, colours_for
+from layers.printmap import PrintOptions, build_print_map
 from layers.store import Warehouse
 from layers.styles import POVERTY_RATE, PRIORITY_TIER, hex_to_rgba
-from layers.tiles import TMS, Tiler, province_tiles
+from layers.tiles import (
+    EXTENT,
+    RASTER_LAYERS,
+    SIMPLIFY_UNITS,
+    TMS,
+    ChoroplethSource,
+    RasterSource,
+    TileError,
+    Tiler,
+    check_tile,
+    province_tiles,
+    simplify_tolerance,
+)
 from layers.warehouse import read_table
 from tests.conftest import Built, LiveServer
 
@@ -245,3 +265,156 @@ def test_layers_on_the_same_boundaries_share_simplified_geometries_kept_per_buil
     tile = TMS.tile(point.x, point.y, 10)
     made = second.vector_tile("units_2025", tile.z, tile.x, tile.y)
     assert made and made == units.tile(tile.z, tile.x, tile.y)
+
+
+STYLE_TYPES = {"polygon": {"fill", "line"}, "line": {"line"}, "point": {"circle"}}
+
+
+def _style_layers(server: LiveServer, layer_id: str) -> list[dict[str, Any]]:
+    style = httpx.get(f"{server.url}/ogc/collections/{layer_id}/styles/default", timeout=60).json()
+    layers: list[dict[str, Any]] = style["layers"]
+    return layers
+
+
+def test_every_layer_is_styled_and_tiled_as_its_geometry_kind(server: LiveServer, built: Built) -> None:
+    # a MultiLineString layer: lines, no circles
+    assert [layer["type"] for layer in _style_layers(server, "investment_plan_roads")] == ["line"]
+    spatial = [spec for spec in CATALOG if spec.is_spatial]
+    assert {spec.geometry_kind for spec in spatial} == set(STYLE_TYPES)
+    for spec in spatial:
+        assert spec.geometry_kind is not None
+        layers = _style_layers(server, spec.id)
+        assert {layer["type"] for layer in layers} == STYLE_TYPES[spec.geometry_kind], spec.id
+        assert {layer["source-layer"] for layer in layers} == {spec.id}
+        # and the layer's tiles hold that kind of geometry
+        frame = read_table(built.path, spec.id)
+        assert len(frame) > 0, spec.id
+        point = frame.geometry.iloc[0].representative_point()
+        tile = TMS.tile(point.x, point.y, 10)
+        url = f"{server.url}/ogc/collections/{spec.id}/tiles/WebMercatorQuad/10/{tile.y}/{tile.x}"
+        features = mapbox_vector_tile.decode(httpx.get(url, timeout=60).content)[spec.id]["features"]
+        assert {GEOMETRY_KINDS[f["geometry"]["type"]] for f in features} == {spec.geometry_kind}, spec.id
+
+
+def _web_map_features(page: str) -> list[tuple[dict[str, Any], str, dict[str, Any]]]:
+    """(properties, geometry type, style) of every feature of every GeoJSON layer of a folium page."""
+    stylers: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = {}
+    styler = r"function (geo_json_\w+)_styler\(feature\) \{\s*switch\(([\w.]+)\) \{(.*?)default:\s*return (\{.*?\});"
+    for name, identifier, cases, default in re.findall(styler, page, re.S):
+        by_id = {}
+        value = r'(?:"(?:[^"\\]|\\.)*"|-?[\d.]+)'  # a JSON string or number
+        for labels, style in re.findall(rf"((?:case {value}: )+)\s*return (\{{.*?\}});", cases, re.S):
+            for label in re.findall(rf"case ({value}): ", labels):
+                by_id[str(json.loads(label))] = json.loads(style)
+        stylers[name] = (identifier, by_id, json.loads(default))
+    features = []
+    for name, data in re.findall(r"(geo_json_\w+)_add\((\{.*?\})\);\n", page):
+        identifier, by_id, default = stylers[name]
+        for feature in json.loads(data)["features"]:
+            key = feature
+            for part in identifier.split(".")[1:]:  # feature.id or feature.properties.<unique column>
+                key = key[part]
+            features.append((feature["properties"], feature["geometry"]["type"], by_id.get(str(key), default)))
+    return features
+
+
+def test_tiles_web_maps_and_printed_maps_draw_layers_in_the_same_colours(server: LiveServer, built: Built) -> None:
+    # the MapLibre styles of the vector tiles: paint of each layer (villages: ordinary, especially difficult)
+    villages = {layer["filter"][0]: layer["paint"] for layer in _style_layers(server, "demo_villages")}
+    ordinary, difficult = villages["!in"], villages["=="]
+    assert difficult["circle-color"] != ordinary["circle-color"]
+    plan = _style_layers(server, "investment_plan")[0]["paint"]
+    plan_roads = _style_layers(server, "investment_plan_roads")[0]["paint"]
+    districts = next(layer["paint"] for layer in _style_layers(server, "districts_2024") if layer["type"] == "line")
+    poverty = [
+        layer["paint"]["fill-color"]
+        for layer in _style_layers(server, "indicators_units_2025")
+        if layer["type"] == "fill"
+    ]
+    expected = {
+        "ordinary": {(ordinary["circle-color"], ordinary["circle-stroke-color"])},
+        "difficult": {(difficult["circle-color"], difficult["circle-stroke-color"])},
+        "plan": {(plan["circle-color"], plan["circle-stroke-color"])},
+        "plan_roads": {(plan_roads["line-color"],)},
+        "districts": {(districts["line-color"],)},
+    }
+
+    # the web map of the province, read back from its HTML
+    page = httpx.get(f"{server.url}/maps/province.html", timeout=180).text
+    seen: dict[str, set[tuple[Any, ...]]] = {}
+    for props, geometry, style in _web_map_features(page):
+        if "village_id" in props:
+            kind = "difficult" if props["especially_difficult"] else "ordinary"
+            seen.setdefault(kind, set()).add((style["fillColor"], style["color"]))
+        elif "project_id" in props and geometry == "Point":
+            seen.setdefault("plan", set()).add((style["fillColor"], style["color"]))
+        elif "project_id" in props:
+            seen.setdefault("plan_roads", set()).add((style["color"],))
+        elif set(props) == {"code", "name"}:
+            seen.setdefault("districts", set()).add((style["color"],))
+        elif props.get(POVERTY_RATE.field) is not None and "fillColor" in style:
+            k = int(POVERTY_RATE.classify(np.array([props[POVERTY_RATE.field]], dtype=float))[0])
+            seen.setdefault("poverty", set()).add((k, style["fillColor"]))
+    assert {kind: seen[kind] for kind in expected} == expected
+    assert len(seen["poverty"]) >= 3 and all(poverty[k] == colour for k, colour in seen["poverty"])
+
+    # the printed sheet of the province, read back from its matplotlib artists
+    data = map_data_for(Warehouse.open(built.path))
+    figure, _ = build_print_map(data, data.by_slug("province"), PrintOptions(paper="A4", indicator="poverty"))
+    artists = {a.get_gid(): a for ax in figure.axes for a in ax.collections if a.get_gid()}
+
+    def colours(gid: str, face: bool = True) -> set[tuple[str, ...]]:
+        faces = [to_hex(c) for c in artists[gid].get_facecolor()] if face else []
+        edges = [to_hex(c) for c in artists[gid].get_edgecolor()]
+        return {(f, e) for f, e in zip(faces, edges, strict=True)} if face else {(e,) for e in edges}
+
+    printed = {
+        "ordinary": colours("demo_villages"),
+        "difficult": colours("demo_villages/especially_difficult"),
+        "plan": colours("investment_plan"),
+        "plan_roads": colours("investment_plan_roads", face=False),
+        "districts": colours("districts_2024", face=False),
+    }
+    assert printed == expected
+    units = data.units_in(data.by_slug("province"))
+    classes = POVERTY_RATE.classify(units[POVERTY_RATE.field].to_numpy(dtype=float))
+    assert {to_hex(c) for c in artists[POVERTY_RATE.id].get_facecolor()} == {poverty[k] for k in classes}
+
+
+def test_road_surfaces_of_the_data_have_their_colours(built: Built) -> None:
+    roads = colours_for(get_layer("roads"))
+    surfaces = set(read_table(built.path, "roads")["surface"])
+    assert surfaces == {value for value, _ in SURFACES}  # the values geo.demo writes, each with its colour
+    assert len({roads.symbol_for({"surface": s}).colour for s in surfaces} | {roads.symbol.colour}) == len(surfaces) + 1
+
+
+def test_raster_sources_behind_one_interface(built: Built) -> None:
+    tiler = Tiler(Warehouse.open(built.path), None, None)  # no population raster
+    assert all(issubclass(layer.reader, RasterSource) for layer in RASTER_LAYERS)
+    point = _point_of(built, "units_2025", "code", "03646")
+    tile = TMS.tile(point.x, point.y, 11)
+    spec = next(layer for layer in RASTER_LAYERS if layer.id == "poverty_rate_units_2025")
+    source = spec.reader.open(spec, tiler)
+    assert isinstance(source, ChoroplethSource) and source.scale is POVERTY_RATE
+    drawn = source.tile(tile.z, tile.x, tile.y)
+    assert drawn and drawn == tiler.raster_tile(spec.id, tile.z, tile.x, tile.y)
+    assert Image.open(io.BytesIO(drawn)).size == (256, 256)
+    with pytest.raises(TileError, match="population raster is not available"):
+        tiler.raster_tile("population", tile.z, tile.x, tile.y)
+    with pytest.raises(TileError, match="one of poverty_rate_units_2025"):
+        tiler.raster_tile("nope", tile.z, tile.x, tile.y)
+
+
+@pytest.mark.parametrize(
+    ("z", "x", "y", "valid"),
+    [(0, 0, 0, True), (18, 262143, 262143, True), (18, 262144, 0, False), (8, 0, -1, False), (19, 0, 0, False),
+     (-1, 0, 0, False), (8, 255, 256, False)],
+)  # fmt: skip
+def test_tile_addresses_and_simplification_from_the_tile_matrix_set(z: int, x: int, y: int, valid: bool) -> None:
+    if not valid:
+        with pytest.raises(TileError):
+            check_tile(z, x, y)
+        return
+    assert check_tile(z, x, y) == (x, y, z)
+    bounds = TMS.xy_bounds(x, y, z)
+    assert math.isclose(simplify_tolerance(z), SIMPLIFY_UNITS * (bounds.right - bounds.left) / EXTENT)

@@ -1,0 +1,223 @@
+"""Mapbox vector tiles of one warehouse layer: projected once, simplified per zoom, clipped and encoded.
+
+Each layer's geometries are projected to EPSG:3857 once; lines and polygons are simplified per zoom to about
+one tile unit (layers.tiles.simplify), clipped with a 64-unit buffer and encoded with mapbox-vector-tile.
+Tiles carry the properties styling, labels and a click need, and the class index of each shared colour scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import mapbox_vector_tile
+import morecantile
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from layers.catalog import LayerSpec
+from layers.palette import SCALES
+from layers.store import Build
+from layers.tiles.cache import MB
+from layers.tiles.grid import BUFFER, EXTENT, TMS
+from layers.tiles.simplify import SIMPLIFY_MAX_ZOOM, SimplifiedGeometries
+
+INDICATOR_TILE_FIELDS = (
+    "unit_code",
+    "unit_name",
+    "latest_year",
+    "households",
+    "poor_households",
+    "poor_rate",
+    "near_poor_households",
+    "near_poor_rate",
+    "poor_rate_change",
+    "region_class",
+    "n_region_iii_communes",
+    "n_especially_difficult_villages",
+    "synthetic",
+)
+# The properties tiles carry: what styling, labels and a click need, not every column (those are in the OGC API).
+TILE_FIELDS: dict[str, tuple[str, ...]] = {
+    "province": ("code", "name"),
+    "districts_2024": ("code", "name", "unit_type"),
+    "communes_2009": ("census_id", "name", "district_name", "population_2009"),
+    "communes_2024": ("code", "name", "unit_type", "district_name", "unit_2025_code", "geometry_quality"),
+    "units_2025": ("code", "name", "full_name", "unit_type", "n_communes_2024"),
+    "villages": ("geonameid", "name", "is_ban", "commune_2024_code", "unit_2025_code"),
+    "demo_villages": (
+        "village_id",
+        "name",
+        "households",
+        "poor_rate_2025",
+        "especially_difficult",
+        "paved_road_to_centre",
+        "all_season_road",
+        "is_commune_centre",
+        "synthetic",
+    ),
+    "health_stations": ("facility_id", "name", "facility_type", "synthetic"),
+    "schools": ("facility_id", "name", "facility_type", "synthetic"),
+    "markets": ("facility_id", "name", "facility_type", "synthetic"),
+    "roads": ("road_id", "road_class", "surface", "synthetic"),
+    "bridges": ("bridge_id", "bridge_type", "synthetic"),
+    "indicators_units_2025": INDICATOR_TILE_FIELDS,
+    "priority_units_2025": (
+        "unit_code",
+        "unit_name",
+        "score",
+        "rank",
+        "tier",
+        "tier_label",
+        "poor_rate",
+        "poor_households",
+        "stability",
+        "falling_behind",
+        "synthetic",
+    ),
+    "priority_villages": (
+        "village_id",
+        "name",
+        "unit_2025_code",
+        "score",
+        "rank",
+        "rank_in_unit",
+        "tier",
+        "tier_label",
+        "poor_rate_2025",
+        "especially_difficult",
+        "synthetic",
+    ),
+    "investment_plan": ("project_id", "kind", "name_vi", "name_en", "cost_vnd", "poor_households_served", "synthetic"),
+    "investment_plan_roads": ("project_id", "name_vi", "length_km", "cost_vnd", "synthetic"),
+    "indicators_communes_2024": INDICATOR_TILE_FIELDS,
+    "indicators_districts_2024": INDICATOR_TILE_FIELDS,
+}
+
+
+def _tile_properties(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[str]:
+    wanted = TILE_FIELDS.get(spec.id, tuple(c for c in (spec.key, "name") if c))
+    return [c for c in wanted if c in frame.columns]
+
+
+@dataclass
+class VectorLayer:
+    """One warehouse layer ready for tiling."""
+
+    spec: LayerSpec
+    geometries: np.ndarray  # EPSG:3857
+    properties: list[dict[str, Any]]
+    fields: dict[str, str]
+    tree: shapely.STRtree
+    polygonal: bool
+    simplified: SimplifiedGeometries = field(default_factory=lambda: SimplifiedGeometries(160 * MB))
+    digest: str = ""  # of the set of geometries: layers sharing their geometries share their simplifications
+    order: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))  # canonical order of the set
+    rank: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))  # each feature's canonical place
+
+    @classmethod
+    def load(cls, build: Build, spec: LayerSpec, simplified: SimplifiedGeometries | None = None) -> VectorLayer:
+        """Project and index a layer of the warehouse."""
+        loaded = build.layer(spec.id)
+        frame = loaded.frame
+        assert isinstance(frame, gpd.GeoDataFrame)
+        geoms = frame.geometry.to_crs("EPSG:3857").values
+        columns = _tile_properties(spec, frame)
+        # the loaded layer's properties are JSON-ready already (NaN → None, numpy scalars → Python)
+        props = [{k: rec[k] for k in columns if rec.get(k) is not None} for rec in loaded.properties]
+        fields = {k: loaded.fields[k]["type"] for k in columns}
+        for scale in SCALES.values():  # the class index each shared colour scale gives each feature
+            if scale.field not in columns:
+                continue
+            classes = scale.classify(np.array([p.get(scale.field, np.nan) for p in props], dtype=float))
+            for p, c in zip(props, classes, strict=True):
+                if c >= 0:
+                    p[scale.class_field] = str(int(c))
+            fields[scale.class_field] = "string"
+        polygonal = spec.geometry_kind == "polygon"
+        geometries = np.asarray(geoms)
+        wkb = np.asarray(shapely.to_wkb(geometries), dtype=object)
+        order = np.argsort(wkb, kind="stable") if len(wkb) else np.empty(0, dtype=np.intp)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        digest = hashlib.sha256(b"".join(w or b"" for w in wkb[order])).hexdigest()[:24]
+        layer = cls(spec, geometries, props, fields, shapely.STRtree(geoms), polygonal, digest=digest, order=order)
+        layer.rank = rank
+        if simplified is not None:
+            layer.simplified = simplified
+        return layer
+
+    def geometries_at(self, z: int) -> np.ndarray:
+        """Geometries simplified to about one tile unit at zoom z (shared polygon edges kept shared)."""
+        if self.spec.geometry_kind == "point":
+            return self.geometries
+        z = min(z, SIMPLIFY_MAX_ZOOM)
+        canonical = self.simplified.get(self.digest, z, lambda: self.geometries[self.order], self.polygonal)
+        return canonical[self.rank]
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        """The Mapbox vector tile, or None when no feature touches the tile."""
+        bounds = TMS.xy_bounds(morecantile.Tile(x, y, z))
+        pad = (bounds.right - bounds.left) * BUFFER / EXTENT
+        box = (bounds.left - pad, bounds.bottom - pad, bounds.right + pad, bounds.top + pad)
+        hits = self.tree.query(shapely.box(*box))
+        if len(hits) == 0:
+            return None
+        geoms = self.geometries_at(z)
+        scale_x = EXTENT / (bounds.right - bounds.left)
+        scale_y = EXTENT / (bounds.top - bounds.bottom)
+
+        def to_tile(coords: np.ndarray) -> np.ndarray:
+            return np.round(
+                np.column_stack([(coords[:, 0] - bounds.left) * scale_x, (coords[:, 1] - bounds.bottom) * scale_y])
+            )
+
+        features = []
+        for i in np.sort(hits):
+            geom: BaseGeometry = geoms[i]
+            if geom is None or geom.is_empty:
+                continue
+            if self.spec.geometry_kind != "point":
+                geom = shapely.clip_by_rect(geom, *box)
+                if geom.is_empty:
+                    continue
+            elif not shapely.intersects(geom, shapely.box(*box)):
+                continue
+            features.append(
+                {"geometry": shapely.transform(geom, to_tile), "properties": self.properties[i], "id": int(i) + 1}
+            )
+        if not features:
+            return None
+        # coordinates are already tile units (y up; the encoder flips them): no per-coordinate Python work
+        encoded = mapbox_vector_tile.encode(
+            [{"name": self.spec.id, "features": features}], default_options={"extents": EXTENT, "y_coord_down": False}
+        )
+        return bytes(encoded)
+
+    def warm(self, zooms: range) -> None:
+        """Simplify ahead for the zooms that will be asked."""
+        for z in zooms:
+            if z <= SIMPLIFY_MAX_ZOOM:
+                self.geometries_at(z)
+
+
+def tilejson_fields(layer: VectorLayer) -> dict[str, str]:
+    """TileJSON `vector_layers` field descriptions."""
+    kinds = {"integer": "Number", "number": "Number", "boolean": "Boolean"}
+    return {name: kinds.get(kind, "String") for name, kind in layer.fields.items()}
+
+
+def metadata_json(layer: VectorLayer) -> str:
+    """The MBTiles `json` metadata entry describing the vector layer."""
+    return json.dumps(
+        {
+            "vector_layers": [
+                {"id": layer.spec.id, "fields": tilejson_fields(layer), "description": layer.spec.title_en}
+            ]
+        },
+        ensure_ascii=False,
+    )
