@@ -31,7 +31,7 @@ from geo.digest import code_digest
 from geo.sources import Manifest
 from layers.errors import WarehouseMissing
 from layers.maps import WarehouseMaps
-from layers.store import Build, Warehouse
+from layers.store import Build, Warehouse, open_store
 from layers.tiles import MB, Tiler
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -57,18 +57,31 @@ def _warm(state: Any, ogc_config: dict[str, Any] | None, tiled: tuple[str, ...])
     """Load the served layers (with their GeoJSON geometries) and the tiled layers' simplified geometries."""
     started = time.perf_counter()
     try:
-        for resource in (ogc_config or {}).get("resources", {}).values():
-            for provider in resource.get("providers", []):
-                state.warehouse.layer(provider["options"]["layer"]).geometry_json()
-        state.tiler.warm(tiled)
+        if state.warehouse.in_memory:  # a database answers queries and tiles itself: nothing to load
+            for resource in (ogc_config or {}).get("resources", {}).values():
+                for provider in resource.get("providers", []):
+                    state.warehouse.layer(provider["options"]["layer"]).geometry_json()
+            state.tiler.warm(tiled)
     except Exception as exc:  # a layer that cannot be read now is reported by the request that asks for it
         LOG.warning("warm-up stopped: %s", exc)
     state.warmed = round(time.perf_counter() - started, 1)
 
 
+def store_for(settings: ServerSettings) -> Warehouse:
+    """The store the server reads: the database's current publish when ATLAS_DATABASE_URL is set, else the file."""
+    if settings.database_url:
+        return open_store(
+            settings.database_url,
+            poll_seconds=settings.database_poll_seconds,
+            pool_size=settings.database_pool,
+            download_dir=settings.cache_dir / "downloads",
+        )
+    return Warehouse.open(settings.warehouse)
+
+
 def create_app(settings: ServerSettings) -> FastAPI:
     """Assemble the atlas web application for one warehouse (WarehouseMissing when there is none to serve)."""
-    warehouse = Warehouse.open(settings.warehouse)
+    warehouse = store_for(settings)
     build = warehouse.build()
     layers = build.derived(layer_records, layer_records)
     base = settings.base_url()
@@ -237,8 +250,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     def download() -> FileResponse:
         """The whole warehouse as one GeoPackage, ready for QGIS."""
-        warehouse.build()  # WarehouseMissing (503) like every other route when there is none
-        return FileResponse(warehouse.path, media_type="application/geopackage+sqlite3", filename="sonla-atlas.gpkg")
+        return FileResponse(
+            warehouse.download(), media_type="application/geopackage+sqlite3", filename="sonla-atlas.gpkg"
+        )
 
     app.router.routes.append(
         Mount(

@@ -37,8 +37,8 @@ from api.openapi import DATETIME_PATTERN, LANG_PATTERN, MAX_OFFSET, self_contain
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
 from layers.processes import PASSED_ON, WORKER_POOL, WorkerPool
-from layers.provider import RAW_GEOMETRY, splice_geometries
-from layers.store import Build, LoadedLayer, Warehouse
+from layers.provider import RAW_GEOMETRY, GeometryText, splice_geometries
+from layers.store import Build, Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates" / "ogc"  # looked up before pygeoapi's own templates
 
@@ -145,8 +145,8 @@ def pygeoapi_config(
         title_note = " [dữ liệu minh họa / demo data]" if spec.synthetic else ""
         provider: dict[str, Any] = {
             "type": "feature",
-            "name": "layers.provider.AtlasProvider",
-            "data": str(warehouse.path),
+            "name": warehouse.provider,
+            "data": warehouse.address,
             "id_field": spec.key or "",
             "options": {"layer": spec.id},
         }
@@ -185,14 +185,14 @@ def pygeoapi_config(
         }
     resources["carry-to-2025"] = {
         "type": "process",
-        "processor": {"name": "layers.processes.CarryTo2025Processor", "data": str(warehouse.path)},
+        "processor": {"name": "layers.processes.CarryTo2025Processor", "data": warehouse.address},
     }
     if {"demo_villages", "roads"} <= present:
         resources["priority"] = {
             "type": "process",
             "processor": {
                 "name": "layers.processes.PriorityProcessor",
-                "data": str(warehouse.path),
+                "data": warehouse.address,
                 "profile": str(profile),
             },
         }
@@ -200,7 +200,7 @@ def pygeoapi_config(
             "type": "process",
             "processor": {
                 "name": "layers.processes.PlanProcessor",
-                "data": str(warehouse.path),
+                "data": warehouse.address,
                 "costs": str(costs),
                 "time_limit": plan_time_limit,
             },
@@ -515,7 +515,7 @@ def ogc_routes(
         else:
             loop = asyncio.get_running_loop()
             context = contextvars.copy_context()
-            spliced: list[LoadedLayer] = []  # the layers whose geometries the features' tokens point into
+            spliced: list[GeometryText] = []  # the layers whose geometries the features' tokens point into
             if raw_geometry:
                 context.run(RAW_GEOMETRY.set, spliced)
             if worker_pool is not None:

@@ -33,6 +33,8 @@ class ServerSettings(AtlasSettings):
     tile_disk_mb: float = Field(default=512, gt=0)  # tiles kept on disk per build, shared by the workers
     tile_geometry_mb: float = Field(default=160, gt=0)  # simplified layer geometries per worker (one set per zoom)
     map_cache_mb: float = Field(default=64, gt=0)  # web maps and printed sheets kept in memory per worker
+    database_poll_seconds: float = Field(default=2.0, gt=0)  # how often a server looks for a new publish
+    database_pool: int = Field(default=8, ge=1)  # database connections per server process
     preload: bool = True  # each worker loads every layer and its tile geometries when it starts, not on first use
 
     def base_url(self) -> str:

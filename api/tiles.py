@@ -124,7 +124,7 @@ class TileFactory:
         def tileset(layer_id: str) -> dict[str, Any]:
             """OGC tileset metadata of a collection's vector tiles."""
             self.known(layer_id)
-            layer = self.tiler.vector_layer(layer_id)
+            fields = self.tiler.tile_fields(layer_id)
             return {
                 "title": self.specs[layer_id].title_en,
                 "dataType": "vector",
@@ -136,7 +136,7 @@ class TileFactory:
                         "dataType": "vector",
                         "propertiesSchema": {
                             "type": "object",
-                            "properties": {k: {"type": v} for k, v in layer.fields.items()},
+                            "properties": {k: {"type": v} for k, v in fields.items()},
                         },
                     }
                 ],
@@ -164,7 +164,7 @@ class TileFactory:
         def tilejson(layer_id: str) -> dict[str, Any]:
             """TileJSON 3.0 of a collection's vector tiles (for MapLibre and QGIS)."""
             self.known(layer_id)
-            layer = self.tiler.vector_layer(layer_id)
+            fields = self.tiler.tile_fields(layer_id)
             spec = self.specs[layer_id]
             minx, miny, maxx, maxy = self.tiler.bounds()
             note = " · Dữ liệu minh họa (mô phỏng) / synthetic demo data" if spec.synthetic else ""
@@ -179,7 +179,7 @@ class TileFactory:
                 "center": [(minx + maxx) / 2, (miny + maxy) / 2, 8],
                 "attribution": self.attribution.get(layer_id, "") + note,
                 "vector_layers": [
-                    {"id": layer_id, "fields": tilejson_fields(layer), "minzoom": MIN_ZOOM, "maxzoom": MAX_ZOOM}
+                    {"id": layer_id, "fields": tilejson_fields(fields), "minzoom": MIN_ZOOM, "maxzoom": MAX_ZOOM}
                 ],
             }
 
@@ -190,7 +190,7 @@ class TileFactory:
         def style(layer_id: str) -> dict[str, Any]:
             """A MapLibre style of the geometry kind: a choropleth where the layer has a scale, else its symbols."""
             self.known(layer_id)
-            fields = self.tiler.vector_layer(layer_id).fields
+            fields = self.tiler.tile_fields(layer_id)
             return maplibre_style(
                 self.specs[layer_id], fields, f"{self.ogc}/collections/{layer_id}/tiles/WebMercatorQuad/tilejson"
             )

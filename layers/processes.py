@@ -33,7 +33,7 @@ from geo.plan import PROJECT_KINDS, Costs, PlanOptions
 from geo.priority import Profile
 from layers.analysis import analysis_for
 from layers.errors import LayerMissing, WarehouseMissing
-from layers.store import Warehouse
+from layers.store import open_store
 
 # Bounds that keep every valid request within a stated time and size (named in the OpenAPI document).
 MAX_COUNT = 10**9  # a count of households or persons in one commune
@@ -55,7 +55,7 @@ WORKER_NICENESS = 10
 class WorkerPool:
     """Spawned worker processes that run process executions, so that they hold neither the server's GIL nor its loop.
 
-    Each worker opens the warehouse itself (`Warehouse.open`, one per process) and keeps the analysis of its
+    Each worker opens the store itself (`open_store`, one per process) and keeps the analysis of its
     current build for the next request.
     A pool whose worker died is replaced on the next request. After `idle_seconds` with nothing to run the
     workers are stopped and their memory given back; the next request starts them again.
@@ -325,7 +325,7 @@ class CarryTo2025Processor(AtlasProcessor):
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def)
-        self.warehouse = Warehouse.open(processor_def["data"])
+        self.warehouse = open_store(processor_def["data"])
         try:  # the codes the crosswalk knows are the codes accepted
             codes = self.warehouse.frame("crosswalk_2025")["old_code"]
         except UNAVAILABLE:
@@ -506,7 +506,7 @@ class PriorityProcessor(AtlasProcessor):
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def)
-        self.warehouse = Warehouse.open(processor_def["data"])
+        self.warehouse = open_store(processor_def["data"])
         self.profile_path = Path(processor_def["profile"])
         if self.profile_path.is_file():  # weights may name the criteria of the server's profile, no others
             server = Profile.load(self.profile_path)
@@ -723,7 +723,7 @@ class PlanProcessor(AtlasProcessor):
 
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def)
-        self.warehouse = Warehouse.open(processor_def["data"])
+        self.warehouse = open_store(processor_def["data"])
         self.costs_path = Path(processor_def["costs"])
         self.time_limit = float(processor_def.get("time_limit", 30.0))
 

@@ -10,9 +10,11 @@ GeoDataFrame), `sortby`, `properties`, `skipGeometry`, and output CRS (pygeoapi'
 
 from __future__ import annotations
 
+import json
 import re
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -26,17 +28,36 @@ from pygeoapi.provider.base import (
 from pygeoapi.util import crs_transform
 
 from geo.names import fold_ascii
-from layers.store import LoadedLayer, Warehouse
+from layers.store import open_store
 
 # When set (by the OGC routes, for GeoJSON output in the storage CRS), features carry a short token in place
 # of their geometry and the finished document gets the pre-serialised geometries spliced in: serialising
 # thousands of coordinates once per build instead of once per request. The list holds the layers the tokens
 # point into (and keeps them alive until the document is finished, even if their build is replaced meanwhile).
-RAW_GEOMETRY: ContextVar[list[LoadedLayer] | None] = ContextVar("RAW_GEOMETRY", default=None)
+RAW_GEOMETRY: ContextVar[list[GeometryText] | None] = ContextVar("RAW_GEOMETRY", default=None)
 _TOKEN = re.compile(r'"@@atlas-geometry:(\d+):(\d+)@@"')
 
 
-def splice_geometries(document: str, layers: list[LoadedLayer]) -> str:
+class GeometryText(Protocol):
+    """GeoJSON text of a set of geometries, by position (a loaded layer's, or one page of a database query's)."""
+
+    def geometry_json(self) -> list[str]:
+        """Each geometry as GeoJSON text."""
+        ...
+
+
+@dataclass
+class PageGeometries:
+    """The GeoJSON text of the geometries of one page of features, as the database wrote it."""
+
+    texts: list[str]
+
+    def geometry_json(self) -> list[str]:
+        """Each geometry as GeoJSON text."""
+        return self.texts
+
+
+def splice_geometries(document: str, layers: list[GeometryText]) -> str:
     """Replace the geometry tokens in a serialised document by the GeoJSON of the layers' geometries."""
 
     def geometry(match: re.Match[str]) -> str:
@@ -68,7 +89,7 @@ class AtlasProvider(BaseProvider):
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
         self.layer_name = (self.options or {}).get("layer") or provider_def.get("table") or self.name
-        self.layer = Warehouse.open(self.data).layer(self.layer_name)
+        self.layer = open_store(self.data).layer(self.layer_name)
         self._fields = self.layer.fields
 
     def get_fields(self) -> dict[str, dict[str, str]]:
@@ -185,3 +206,127 @@ class AtlasProvider(BaseProvider):
         if position is None:
             raise ProviderItemNotFoundError(f"no feature {identifier!r} in {self.layer_name}")
         return self._feature(position, None, False, self._slot())
+
+
+def _equality(fields: dict[str, dict[str, str]], properties: list[tuple[str, str]]) -> tuple[tuple[str, Any], ...]:
+    """Property equality filters with their values typed as the fields are (as AtlasProvider compares them)."""
+    typed: list[tuple[str, Any]] = []
+    for name, value in properties:
+        kind = fields[name]["type"] if name in fields else None
+        if kind is None:
+            raise ProviderInvalidQueryError(f"no field {name!r}")
+        try:
+            if kind in ("integer", "number"):
+                typed.append((name, float(value)))
+            elif kind == "boolean":
+                typed.append((name, value.lower() in ("true", "1")))
+            else:
+                typed.append((name, value))
+        except ValueError:
+            raise ProviderInvalidQueryError(f"{name}={value!r}: not a {kind}") from None
+    return tuple(typed)
+
+
+class PostgisProvider(BaseProvider):
+    """pygeoapi provider for one layer of the current publish in PostGIS: every query answered by the database."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        from layers.postgis import PostgisBuild
+
+        self.layer_name = (self.options or {}).get("layer") or provider_def.get("table") or self.name
+        build = open_store(self.data).build()
+        assert isinstance(build, PostgisBuild)
+        self.build = build
+        self._fields = {k: {"type": v} for k, v in build.types(self.layer_name).items()}
+
+    def get_fields(self) -> dict[str, dict[str, str]]:
+        """Field names and JSON types."""
+        return self._fields
+
+    @crs_transform
+    def query(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: list[float] | None = None,
+        datetime_: str | None = None,
+        properties: list[tuple[str, str]] | None = None,
+        sortby: list[dict[str, str]] | None = None,
+        select_properties: list[str] | None = None,
+        skip_geometry: bool = False,
+        q: str | None = None,
+        filterq: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Features matching the query, with numberMatched and numberReturned."""
+        from layers.cql import FilterError
+        from layers.postgis import FeatureQuery
+
+        build = self.build
+        if bbox and not build.spatial(self.layer_name):
+            raise ProviderInvalidQueryError("bbox on a collection without geometry")
+        if datetime_ and "year" not in self._fields:
+            raise ProviderInvalidQueryError("datetime on a collection without years")
+        for s in sortby or []:
+            if s["property"] not in self._fields:
+                raise ProviderQueryError(f"cannot sort by {s['property']!r}")
+        query = FeatureQuery(
+            offset=offset,
+            limit=limit,
+            hits_only=resulttype == "hits",
+            bbox=(bbox[0], bbox[1], bbox[-2], bbox[-1]) if bbox else None,
+            years=_year_range(datetime_) if datetime_ else None,
+            equal=_equality(self._fields, properties or []),
+            terms=tuple(fold_ascii(q).split()) if q else (),
+            filterq=filterq,
+            sortby=tuple((s["property"], s["order"] != "-") for s in sortby or []),
+            select=tuple(select_properties) if select_properties else None,
+            skip_geometry=skip_geometry,
+        )
+        try:
+            matched, rows = build.query(self.layer_name, query)
+        except FilterError as exc:
+            raise ProviderInvalidQueryError(str(exc)) from exc
+        except self._database_errors() as exc:
+            raise ProviderInvalidQueryError(f"filter cannot be applied: {' '.join(str(exc).split())[:200]}") from exc
+        slot = self._slot([r.geometry for r in rows])
+        features = [self._feature(n, row, slot) for n, row in enumerate(rows)]
+        return {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberMatched": matched,
+            "numberReturned": len(features),
+        }
+
+    @staticmethod
+    def _database_errors() -> tuple[type[Exception], ...]:
+        """Errors of a query the database refuses for its values (a text compared with a number, say)."""
+        import psycopg
+
+        return (psycopg.errors.DataError, psycopg.errors.UndefinedFunction, psycopg.errors.InternalError_)
+
+    @staticmethod
+    def _slot(texts: list[str | None]) -> int | None:
+        """Where the page's geometry texts sit among the request's spliced geometries, or None (parse them)."""
+        layers = RAW_GEOMETRY.get()
+        if layers is None:
+            return None
+        layers.append(PageGeometries([t or "null" for t in texts]))
+        return len(layers) - 1
+
+    @staticmethod
+    def _feature(n: int, row: Any, slot: int | None) -> dict[str, Any]:
+        geometry: Any = None
+        if row.geometry is not None:
+            geometry = f"@@atlas-geometry:{slot}:{n}@@" if slot is not None else json.loads(row.geometry)
+        return {"type": "Feature", "id": row.id, "properties": dict(row.properties), "geometry": geometry}
+
+    @crs_transform
+    def get(self, identifier: Any, **kwargs: Any) -> dict[str, Any]:
+        """One feature by id."""
+        row = self.build.get(self.layer_name, str(identifier))
+        if row is None:
+            raise ProviderItemNotFoundError(f"no feature {identifier!r} in {self.layer_name}")
+        return self._feature(0, row, self._slot([row.geometry]))

@@ -17,8 +17,8 @@ small interface, `Publisher`.
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
 import os
 import re
 import shutil
@@ -40,13 +40,20 @@ from geo.atomic import atomic_write, fsync_path
 from geo.errors import WarehouseError
 from geo.settings import AtlasSettings
 from layers.catalog import CATALOG
+from layers.store import field_types, folded_text, json_value
 from layers.warehouse import checkpoint, read_build_info, warehouse_lock
 
-LAYOUT_VERSION = 1  # of the `atlas` schema's tables; another version is refused, never altered in place
+LAYOUT_VERSION = 2  # of the `atlas` schema and the build schemas; another version is refused, never altered in place
 CATALOG_SCHEMA = "atlas"
 SCHEMA_PREFIX = "atlas_build_"
 PUBLISH_LOCK = 7_216_120_251  # pg_advisory_xact_lock key: one publisher at a time per database
 KEYS = {spec.id: spec.key for spec in CATALOG if spec.key}
+GEOMETRY_COLUMN = "geom"  # EPSG:4326, GiST-indexed
+ROW_COLUMN = "atlas_row"  # the row's place in the GeoPackage layer (1, 2, …): default order, id of keyless layers
+TEXT_COLUMN = "atlas_text"  # the row's string fields folded (layers.store.folded_text): what `q` searches
+HIDDEN_COLUMNS = frozenset({GEOMETRY_COLUMN, ROW_COLUMN, TEXT_COLUMN})  # never served as properties
+DOWNLOAD_TABLE = "atlas_download"  # the built GeoPackage itself, in parts, for servers without the file
+DOWNLOAD_PART = 8 * 1024 * 1024
 
 
 class PublishError(WarehouseError):
@@ -145,65 +152,86 @@ def ensure_layout(con: Any, url: str) -> None:
         )
 
 
-def _pg_type(series: pd.Series) -> str:
-    kind = series.dtype.kind
-    if kind == "b":
-        return "boolean"
-    if kind in "iu":
-        return "bigint"
-    if kind == "f":
-        return "double precision"
-    if kind == "M":
-        return "timestamptz"
-    return "text"
+_PG_TYPES = {"integer": "bigint", "number": "double precision", "boolean": "boolean"}
 
 
-def _value(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
+def _cell(value: Any, kind: str) -> Any:
+    """A cell as COPY takes it, of the column's declared type (integers read as floats where some are missing)."""
+    value = json_value(value)
+    if value is None:
         return None
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
+    if kind == "integer":
         return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if isinstance(value, str | int | float | bool | datetime):
-        return value
-    return str(value)
+    if kind == "boolean":
+        return bool(value)  # read as 0.0/1.0 where some are missing
+    if kind == "string" and not isinstance(value, str):
+        return value.isoformat() if isinstance(value, datetime | pd.Timestamp) else str(value)
+    return value
 
 
-def copy_layer(con: Any, schema: str, name: str, frame: pd.DataFrame) -> int:
-    """Create one table of the publish schema from a layer and copy its rows in; returns the row count."""
+def copy_layer(con: Any, schema: str, name: str, frame: pd.DataFrame, declared: dict[str, str]) -> int:
+    """Create one table of the publish schema from a layer and copy its rows in; returns the row count.
+
+    Columns take the types the GeoPackage declares (the same JSON types both stores serve); each row also gets
+    its place in the layer (atlas_row) and its folded text (atlas_text), and the table a primary key on the
+    catalog key, a GiST index on the geometry and a B-tree on the row number.
+    """
     sql = _sql()
     geometry = frame.geometry.name if hasattr(frame, "geometry") and frame.geometry.name in frame else None
-    columns = [c for c in frame.columns if c != geometry]
-    definitions = [sql.SQL("{} {}").format(sql.Identifier(str(c)), sql.SQL(_pg_type(frame[c]))) for c in columns]
+    columns = [str(c) for c in frame.columns if c != geometry]
+    if clash := HIDDEN_COLUMNS.intersection(columns):
+        raise PublishError(f"layer {name!r} has column(s) {', '.join(sorted(clash))}, reserved for the publish")
+    types = field_types(columns, declared)
+    definitions = [
+        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_PG_TYPES.get(types[c], "text"))) for c in columns
+    ]
+    definitions += [sql.SQL("{} bigint NOT NULL").format(sql.Identifier(ROW_COLUMN))]
+    definitions += [sql.SQL("{} text NOT NULL").format(sql.Identifier(TEXT_COLUMN))]
     if geometry is not None:
-        definitions.append(sql.SQL("geom geometry(Geometry, 4326)"))
+        definitions.append(sql.SQL("{} geometry(Geometry, 4326)").format(sql.Identifier(GEOMETRY_COLUMN)))
     table = sql.Identifier(schema, name)
     con.execute(sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(definitions)))
-    names = [sql.Identifier(str(c)) for c in columns] + ([sql.Identifier("geom")] if geometry is not None else [])
-    records = frame[columns].astype(object).to_numpy()
+    extra = [ROW_COLUMN, TEXT_COLUMN] + ([GEOMETRY_COLUMN] if geometry is not None else [])
+    names = [sql.Identifier(c) for c in columns + extra]
+    attrs = frame[columns]
+    records = attrs.astype(object).to_numpy()
+    text = folded_text(attrs, types).tolist()
     wkb = None
     if geometry is not None:
         geoms = frame.geometry.to_crs(4326).values if frame.crs is not None else frame.geometry.values
         wkb = shapely.to_wkb(shapely.set_srid(np.asarray(geoms), 4326), hex=True, include_srid=True)
+    kinds = [types[c] for c in columns]
     copy = sql.SQL("COPY {} ({}) FROM STDIN").format(table, sql.SQL(", ").join(names))
     with con.cursor() as cur, cur.copy(copy) as sink:
         for i, record in enumerate(records):
-            row = [_value(v) for v in record]
+            row = [_cell(v, k) for v, k in zip(record, kinds, strict=True)] + [i + 1, text[i]]
             if wkb is not None:
                 row.append(wkb[i])
             sink.write_row(row)
     key = KEYS.get(name)
     if key is not None and key in columns and frame[key].is_unique and frame[key].notna().all():
         con.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(table, sql.Identifier(key)))
+    con.execute(sql.SQL("CREATE UNIQUE INDEX ON {} ({})").format(table, sql.Identifier(ROW_COLUMN)))
     if geometry is not None:
-        con.execute(sql.SQL("CREATE INDEX ON {} USING gist (geom)").format(table))
+        con.execute(sql.SQL("CREATE INDEX ON {} USING gist ({})").format(table, sql.Identifier(GEOMETRY_COLUMN)))
     con.execute(sql.SQL("ANALYZE {}").format(table))
     return len(frame)
+
+
+def copy_download(con: Any, schema: str, warehouse: Path) -> int:
+    """Store the built GeoPackage in the publish schema, in parts, so any server can offer it; returns its size."""
+    sql = _sql()
+    table = sql.Identifier(schema, DOWNLOAD_TABLE)
+    con.execute(sql.SQL("CREATE TABLE {} (part integer PRIMARY KEY, data bytea NOT NULL)").format(table))
+    size = 0
+    with open(warehouse, "rb") as source, con.cursor() as cur:
+        for part in itertools.count():
+            data = source.read(DOWNLOAD_PART)
+            if not data:
+                break
+            cur.execute(sql.SQL("INSERT INTO {} (part, data) VALUES (%s, %s)").format(table), (part, data))
+            size += len(data)
+    return size
 
 
 def publish(
@@ -223,9 +251,12 @@ def publish(
         con.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         for name, _ in pyogrio.list_layers(warehouse):
             on_step(f"publishing {name}")
+            info_ = pyogrio.read_info(warehouse, layer=str(name))
             frame = pyogrio.read_dataframe(warehouse, layer=str(name))
-            copy_layer(con, schema, str(name), frame)
+            copy_layer(con, schema, str(name), frame, dict(zip(info_["fields"], info_["dtypes"], strict=True)))
             checkpoint(f"publish-layer-{name}")
+        on_step("storing the GeoPackage for download")
+        copy_download(con, schema, warehouse)
         _record(con, number, schema, info, None)
         checkpoint("publish-before-commit")
         _prune(con, keep)
@@ -325,9 +356,11 @@ def read_published(url: str, layer: str) -> pd.DataFrame:
         ).fetchall()
         if not columns:
             raise PublishError(f"layer {layer!r} is not in the current publish")
-        names = [c for (c,) in columns]
+        names = [c for (c,) in columns if c == GEOMETRY_COLUMN or c not in HIDDEN_COLUMNS]
         selected = [sql.SQL("ST_AsBinary(geom) AS geom") if c == "geom" else sql.Identifier(c) for c in names]
-        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(selected), sql.Identifier(schema, layer))
+        query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+            sql.SQL(", ").join(selected), sql.Identifier(schema, layer), sql.Identifier(ROW_COLUMN)
+        )
         rows = con.execute(query).fetchall()
     frame = pd.DataFrame(rows, columns=names)
     if "geom" in names:

@@ -76,8 +76,9 @@ class LoadedLayer:
         return self._geometry_json
 
 
-def _json_value(value: Any) -> Any:
-    if value is None or value is pd.NA:
+def json_value(value: Any) -> Any:
+    """A cell as a plain Python value: None for missing values (NaN, NA, NaT), numpy scalars unwrapped."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float | np.floating):
         return None if math.isnan(value) else float(value)
@@ -86,6 +87,19 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+def field_types(columns: list[str], declared: dict[str, str]) -> dict[str, str]:
+    """JSON type of each field ("integer", "number", "boolean", "string") from the types the file declares."""
+    return {str(c): _TYPES.get(str(declared.get(c)), "string") for c in columns}
+
+
+def folded_text(attrs: pd.DataFrame, types: dict[str, str]) -> pd.Series:
+    """Each row's string fields joined and folded (no diacritics, casefolded): what `q` searches."""
+    strings = [c for c in attrs.columns if types[str(c)] == "string"]
+    if not strings:
+        return pd.Series([""] * len(attrs))
+    return attrs[strings].fillna("").astype(str).agg(" ".join, axis=1).map(fold_ascii).reset_index(drop=True)
 
 
 def loaded_layer(frame: pd.DataFrame, declared: dict[str, str], id_field: str | None) -> LoadedLayer:
@@ -98,20 +112,16 @@ def loaded_layer(frame: pd.DataFrame, declared: dict[str, str], id_field: str | 
     attrs = frame.drop(columns=frame.geometry.name) if spatial else frame
     ids = [str(v) for v in (attrs[id_field] if id_field else range(1, len(attrs) + 1))]
     records = attrs.astype(object).where(attrs.notna(), None).to_dict("records")
-    properties = [{str(k): _json_value(v) for k, v in rec.items()} for rec in records]
+    properties = [{str(k): json_value(v) for k, v in rec.items()} for rec in records]
     geometries: list[dict[str, Any] | None] = (
         [None if g is None else shapely.geometry.mapping(g) for g in frame.geometry] if spatial else [None] * len(attrs)
     )
-    fields = {str(c): {"type": _TYPES.get(str(declared.get(c)), "string")} for c in attrs.columns}
-    strings = [c for c in attrs.columns if fields[str(c)]["type"] == "string"]
-    text = (
-        attrs[strings].fillna("").astype(str).agg(" ".join, axis=1).map(fold_ascii)
-        if strings
-        else pd.Series([""] * len(attrs))
-    )
+    types = field_types(list(attrs.columns), declared)
+    fields = {name: {"type": kind} for name, kind in types.items()}
+    text = folded_text(attrs, types)
     years = attrs["year"].to_numpy(dtype="int64") if "year" in attrs else None
     position = {i: n for n, i in enumerate(ids)}
-    return LoadedLayer(frame, ids, position, properties, geometries, fields, text.reset_index(drop=True), years)
+    return LoadedLayer(frame, ids, position, properties, geometries, fields, text, years)
 
 
 def _identity(path: Path) -> Identity:
@@ -218,6 +228,9 @@ class Build:
 class Warehouse:
     """The read side of one warehouse file: the build it holds now, noticed anew when the file is replaced."""
 
+    in_memory: ClassVar[bool] = True  # layers are held in memory and queried there (not in a database)
+    provider: ClassVar[str] = "layers.provider.AtlasProvider"  # the pygeoapi feature provider of this store
+
     _open: ClassVar[dict[Path, Warehouse]] = {}
     _open_lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -235,6 +248,16 @@ class Warehouse:
             if found is None:
                 found = cls._open[key] = cls(key)
             return found
+
+    @property
+    def address(self) -> str:
+        """What `open_store` opens this store by: the file's path."""
+        return str(self.path)
+
+    def download(self) -> Path:
+        """The GeoPackage of the current build, to hand to clients (the warehouse file itself)."""
+        self.build()  # WarehouseMissing, like every other reader, when there is none
+        return self.path
 
     def build(self) -> Build:
         """The build the file holds now; WarehouseMissing when there is no readable warehouse."""
@@ -298,3 +321,17 @@ class Warehouse:
     def fingerprint(self) -> str:
         """Fingerprint of the current build."""
         return self.build().fingerprint
+
+
+def is_database(address: str | Path) -> bool:
+    """Whether a store address is a PostgreSQL URL rather than a GeoPackage path."""
+    return str(address).startswith(("postgresql://", "postgres://"))
+
+
+def open_store(address: str | Path, **options: Any) -> Warehouse:
+    """The one read-side store of an address in this process: a database URL or a GeoPackage path."""
+    if is_database(address):
+        from layers.postgis import PostgisWarehouse
+
+        return PostgisWarehouse.open_url(str(address), **options)
+    return Warehouse.open(address)

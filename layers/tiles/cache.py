@@ -18,7 +18,10 @@ from layers.lru import LRU
 MB = 1024 * 1024
 LAYERS = Path(__file__).parents[1]
 # the tile code: this package, the palette tiles are coloured from and the styles served beside them
-TILE_CODE = (*sorted(Path(__file__).parent.glob("*.py")), LAYERS / "palette.py", LAYERS / "styles.py")
+TILE_CODE = (
+    *sorted(Path(__file__).parent.glob("*.py")),
+    *(LAYERS / n for n in ("palette.py", "styles.py", "postgis.py")),
+)
 
 
 # short hash of the tile code: cached tiles of an older renderer are never served

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from layers.catalog import CATALOG
 from layers.store import Build, Warehouse
@@ -11,7 +13,10 @@ from layers.tiles.cache import CODE_VERSION, MB, GeometryStore, TileCache
 from layers.tiles.grid import MIN_ZOOM, TileError, check_tile
 from layers.tiles.raster import raster_layer
 from layers.tiles.simplify import SimplifiedGeometries
-from layers.tiles.vector import VectorLayer
+from layers.tiles.vector import VectorLayer, tile_field_types
+
+if TYPE_CHECKING:
+    from layers.postgis import PostgisBuild
 
 
 @dataclass
@@ -86,12 +91,31 @@ class Tiler:
         for layer_id in layer_ids:
             self.vector_layer(layer_id).warm(zooms)
 
+    def tile_fields(self, layer_id: str) -> dict[str, str]:
+        """JSON type of each property the layer's vector tiles carry (for TileJSON, tileset metadata, styles)."""
+        if layer_id not in self.specs:
+            raise TileError(f"no vector tiles for {layer_id!r}")
+        build = self.warehouse.build()
+        database = _in_database(build)
+        if database is not None:
+            return tile_field_types(self.specs[layer_id], database.types(layer_id))
+        return self.vector_layer(layer_id, build).fields
+
     def vector_tile(self, layer_id: str, z: int, x: int, y: int) -> bytes:
-        """A Mapbox vector tile (b"" when empty)."""
+        """A Mapbox vector tile (b"" when empty): made by the database (ST_AsMVT) or from the layer in memory."""
         check_tile(z, x, y)
         build = self.warehouse.build()
-        layer = self.vector_layer(layer_id, build)
-        return self._tiles(build).cache.get((f"mvt-{layer_id}", z, x, y), lambda: layer.tile(z, x, y))
+        database = _in_database(build)
+        make: Callable[[], bytes | None]
+        if database is not None:
+            if layer_id not in self.specs:
+                raise TileError(f"no vector tiles for {layer_id!r}")
+            spec = self.specs[layer_id]
+            make = lambda: database.vector_tile(spec, z, x, y)  # noqa: E731
+        else:
+            layer = self.vector_layer(layer_id, build)
+            make = lambda: layer.tile(z, x, y)  # noqa: E731
+        return self._tiles(build).cache.get((f"mvt-{layer_id}", z, x, y), make)
 
     def raster_tile(self, layer_id: str, z: int, x: int, y: int) -> bytes:
         """A PNG raster tile (b"" when empty)."""
@@ -100,6 +124,13 @@ class Tiler:
         build = self.warehouse.build()
         source = spec.reader.open(spec, _BuildInputs(self, build, self.population))
         return self._tiles(build).cache.get((f"png-{layer_id}", z, x, y), lambda: source.tile(z, x, y))
+
+
+def _in_database(build: Build) -> PostgisBuild | None:
+    """The build as a database publish, when it is one (its tiles are made by the database)."""
+    from layers.postgis import PostgisBuild  # imported here: layers.postgis uses this package's grid and fields
+
+    return build if isinstance(build, PostgisBuild) else None
 
 
 @dataclass

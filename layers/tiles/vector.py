@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,9 +100,20 @@ TILE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _tile_properties(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[str]:
+def tile_columns(spec: LayerSpec, present: Iterable[str]) -> list[str]:
+    """The fields of a layer its tiles carry (those of TILE_FIELDS it has; else its key and name)."""
     wanted = TILE_FIELDS.get(spec.id, tuple(c for c in (spec.key, "name") if c))
-    return [c for c in wanted if c in frame.columns]
+    have = set(present)
+    return [c for c in wanted if c in have]
+
+
+def tile_field_types(spec: LayerSpec, types: dict[str, str]) -> dict[str, str]:
+    """JSON type of each tile property: the carried fields, then the class index of each colour scale they feed."""
+    fields = {k: types[k] for k in tile_columns(spec, types)}
+    for scale in SCALES.values():
+        if scale.field in fields:
+            fields[scale.class_field] = "string"
+    return fields
 
 
 @dataclass
@@ -126,10 +138,10 @@ class VectorLayer:
         frame = loaded.frame
         assert isinstance(frame, gpd.GeoDataFrame)
         geoms = frame.geometry.to_crs("EPSG:3857").values
-        columns = _tile_properties(spec, frame)
+        fields = tile_field_types(spec, {k: v["type"] for k, v in loaded.fields.items()})
+        columns = tile_columns(spec, loaded.fields)
         # the loaded layer's properties are JSON-ready already (NaN → None, numpy scalars → Python)
         props = [{k: rec[k] for k in columns if rec.get(k) is not None} for rec in loaded.properties]
-        fields = {k: loaded.fields[k]["type"] for k in columns}
         for scale in SCALES.values():  # the class index each shared colour scale gives each feature
             if scale.field not in columns:
                 continue
@@ -137,7 +149,6 @@ class VectorLayer:
             for p, c in zip(props, classes, strict=True):
                 if c >= 0:
                     p[scale.class_field] = str(int(c))
-            fields[scale.class_field] = "string"
         polygonal = spec.geometry_kind == "polygon"
         geometries = np.asarray(geoms)
         wkb = np.asarray(shapely.to_wkb(geometries), dtype=object)
@@ -205,10 +216,10 @@ class VectorLayer:
                 self.geometries_at(z)
 
 
-def tilejson_fields(layer: VectorLayer) -> dict[str, str]:
-    """TileJSON `vector_layers` field descriptions."""
+def tilejson_fields(fields: dict[str, str]) -> dict[str, str]:
+    """TileJSON `vector_layers` field descriptions of tile properties and their JSON types."""
     kinds = {"integer": "Number", "number": "Number", "boolean": "Boolean"}
-    return {name: kinds.get(kind, "String") for name, kind in layer.fields.items()}
+    return {name: kinds.get(kind, "String") for name, kind in fields.items()}
 
 
 def metadata_json(layer: VectorLayer) -> str:
@@ -216,7 +227,7 @@ def metadata_json(layer: VectorLayer) -> str:
     return json.dumps(
         {
             "vector_layers": [
-                {"id": layer.spec.id, "fields": tilejson_fields(layer), "description": layer.spec.title_en}
+                {"id": layer.spec.id, "fields": tilejson_fields(layer.fields), "description": layer.spec.title_en}
             ]
         },
         ensure_ascii=False,
