@@ -217,7 +217,8 @@ class PostgisBuild(Build):
     def _id(self, name: str) -> sql.Composable:
         key = KEYS.get(name)
         column = key if key and key in self.types(name) else ROW_COLUMN
-        return sql.SQL("{}::text").format(sql.Identifier(column))
+        # named apart: an output column called atlas_row would be what ORDER BY atlas_row sorts (as text)
+        return sql.SQL("{}::text AS atlas_id").format(sql.Identifier(column))
 
     def _conditions(self, name: str, query: FeatureQuery) -> tuple[sql.Composable, list[Any]]:
         """The WHERE clause of a query and its parameters."""

@@ -14,7 +14,7 @@ import json
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -28,7 +28,11 @@ from pygeoapi.provider.base import (
 from pygeoapi.util import crs_transform
 
 from geo.names import fold_ascii
+from layers.errors import BuildReplaced
 from layers.store import open_store
+
+if TYPE_CHECKING:
+    from layers.postgis import PostgisBuild
 
 # When set (by the OGC routes, for GeoJSON output in the storage CRS), features carry a short token in place
 # of their geometry and the finished document gets the pre-serialised geometries spliced in: serialising
@@ -232,13 +236,16 @@ class PostgisProvider(BaseProvider):
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
+        self.layer_name = (self.options or {}).get("layer") or provider_def.get("table") or self.name
+        self.build = self._current()
+        self._fields = {k: {"type": v} for k, v in self.build.types(self.layer_name).items()}
+
+    def _current(self) -> PostgisBuild:
         from layers.postgis import PostgisBuild
 
-        self.layer_name = (self.options or {}).get("layer") or provider_def.get("table") or self.name
         build = open_store(self.data).build()
         assert isinstance(build, PostgisBuild)
-        self.build = build
-        self._fields = {k: {"type": v} for k, v in build.types(self.layer_name).items()}
+        return build
 
     def get_fields(self) -> dict[str, dict[str, str]]:
         """Field names and JSON types."""
@@ -286,7 +293,11 @@ class PostgisProvider(BaseProvider):
             skip_geometry=skip_geometry,
         )
         try:
-            matched, rows = build.query(self.layer_name, query)
+            try:
+                matched, rows = build.query(self.layer_name, query)
+            except BuildReplaced:  # its schema was dropped after newer publishes: ask the current one
+                self.build = build = self._current()
+                matched, rows = build.query(self.layer_name, query)
         except FilterError as exc:
             raise ProviderInvalidQueryError(str(exc)) from exc
         except self._database_errors() as exc:
@@ -326,7 +337,11 @@ class PostgisProvider(BaseProvider):
     @crs_transform
     def get(self, identifier: Any, **kwargs: Any) -> dict[str, Any]:
         """One feature by id."""
-        row = self.build.get(self.layer_name, str(identifier))
+        try:
+            row = self.build.get(self.layer_name, str(identifier))
+        except BuildReplaced:
+            self.build = self._current()
+            row = self.build.get(self.layer_name, str(identifier))
         if row is None:
             raise ProviderItemNotFoundError(f"no feature {identifier!r} in {self.layer_name}")
         return self._feature(0, row, self._slot([row.geometry]))

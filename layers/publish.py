@@ -139,6 +139,12 @@ def ensure_layout(con: Any, url: str) -> None:
             "number integer NOT NULL REFERENCES atlas.publishes)"
         )
         return
+    check_layout(con, url)
+
+
+def check_layout(con: Any, url: str) -> None:
+    """Refuse an `atlas` schema of another layout version (never altered in place)."""
+    psycopg = _psycopg()
     try:
         with con.transaction():
             version = con.execute("SELECT version FROM atlas.layout").fetchone()
@@ -150,6 +156,23 @@ def ensure_layout(con: Any, url: str) -> None:
             f"ATLAS_DATABASE_URL ({redact(url)}): schema 'atlas' is of another version (layout {found}, this "
             f"atlas uses {LAYOUT_VERSION}); publish to another database or remove that schema"
         )
+
+
+def check_serving(url: str) -> Publish:
+    """The publish a server would serve, checked without writing anything: one clear PublishError if none."""
+    with connect(url) as con:
+        if con.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is None:
+            raise PublishError(
+                f"ATLAS_DATABASE_URL ({redact(url)}): the database has no PostGIS, so nothing is published there: "
+                "run `atlas build` or `atlas publish` with this setting first"
+            )
+        if con.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (CATALOG_SCHEMA,)).fetchone() is None:
+            raise PublishError(
+                f"ATLAS_DATABASE_URL ({redact(url)}): nothing is published there yet: "
+                "run `atlas build` or `atlas publish` with this setting first"
+            )
+        check_layout(con, url)
+    return current(url)
 
 
 _PG_TYPES = {"integer": "bigint", "number": "double precision", "boolean": "boolean"}

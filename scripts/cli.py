@@ -690,7 +690,15 @@ def serve(
         if value is not None:
             os.environ[f"ATLAS_{name}"] = str(value)
     settings = ServerSettings()
-    _require_warehouse(settings.warehouse)
+    if settings.database_url:  # served from the database's current publish: it must have one
+        from layers.publish import check_serving, redact
+
+        serving = check_serving(settings.database_url)
+        console.print(
+            f"Serving publish {serving.number} (built {serving.built_at}) from {redact(settings.database_url)}"
+        )
+    else:
+        _require_warehouse(settings.warehouse)
     uvicorn.run(
         "scripts.cli:serve_factory",
         factory=True,

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,49 @@ from geo.settings import PROJECT_ROOT, DataSettings
 from layers.build import BuildOutcome, build_warehouse
 
 SHARED = Path(os.environ.get("ATLAS_TEST_MIRROR", PROJECT_ROOT.parent / "shared" / "data"))
+
+# PostgreSQL + PostGIS: ATLAS_TEST_DATABASE_URL (`make test` starts a private cluster with scripts/test_database.sh
+# where PostgreSQL is installed; `.ci/run` installs it). Each test makes its own database and drops it. Without
+# the variable the database tests are skipped, unless ATLAS_REQUIRE_DATABASE=1 (CI), where that is an error.
+ADMIN_URL = os.environ.get("ATLAS_TEST_DATABASE_URL", "")
+if not ADMIN_URL and os.environ.get("ATLAS_REQUIRE_DATABASE") == "1":
+    raise RuntimeError("ATLAS_REQUIRE_DATABASE=1 but ATLAS_TEST_DATABASE_URL is not set")
+needs_database = pytest.mark.skipif(not ADMIN_URL, reason="no PostgreSQL + PostGIS (ATLAS_TEST_DATABASE_URL)")
+
+
+def admin(statement: str) -> None:
+    """Run one statement as the test cluster's administrator (outside a transaction)."""
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as con:
+        con.execute(statement)
+
+
+def database_url(database: str, user: str | None = None) -> str:
+    """The URL of a database of the test cluster, as its administrator or as another role."""
+    base, _ = ADMIN_URL.rsplit("/", 1)
+    if user is not None:
+        scheme, rest = base.split("//", 1)
+        base = f"{scheme}//{user}@{rest.split('@', 1)[-1]}"
+    return f"{base}/{database}"
+
+
+@contextmanager
+def new_database() -> Iterator[str]:
+    """A new empty database of the test cluster, dropped afterwards; its URL."""
+    name = f"atlas_test_{uuid.uuid4().hex[:12]}"
+    admin(f"CREATE DATABASE {name}")
+    try:
+        yield database_url(name)
+    finally:
+        admin(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A new empty database (dropped afterwards); its URL."""
+    with new_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""OGC API - Features over real HTTP, read by clients no one here wrote: OWSLib and GDAL's OAPIF driver."""
+"""OGC API - Features over real HTTP, read by clients no one here wrote: OWSLib and GDAL's OAPIF driver.
+
+The backend contract: every test runs against both stores, the GeoPackage and the same build published to
+PostgreSQL + PostGIS (answered by SQL there), and checks the answers against the built warehouse itself.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +20,25 @@ from owslib.ogcapi.features import Features
 
 from geo.names import fold_ascii
 from layers.catalog import CATALOG
+from layers.publish import publish
 from layers.warehouse import read_table
-from tests.conftest import Built, LiveServer
+from tests.conftest import Built, LiveServer, needs_database, new_database
 
 
-@pytest.fixture(scope="module")
-def server(built: Built) -> Iterator[LiveServer]:
-    with LiveServer(built.path, env={"ATLAS_CACHE_DIR": str(built.settings.cache_dir)}) as live:
-        yield live
+@pytest.fixture(scope="module", params=["geopackage", pytest.param("postgis", marks=needs_database)])
+def server(
+    request: pytest.FixtureRequest, built: Built, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    env = {"ATLAS_CACHE_DIR": str(built.settings.cache_dir)}
+    if request.param == "geopackage":
+        with LiveServer(built.path, env=env) as live:
+            yield live
+        return
+    env["ATLAS_TILE_CACHE_DIR"] = str(tmp_path_factory.mktemp("tiles"))
+    with new_database() as url:
+        publish(url, built.path)
+        with LiveServer(built.path, env={**env, "ATLAS_DATABASE_URL": url}) as live:
+            yield live
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,8 @@
 """Publishing builds: to PostgreSQL + PostGIS (whole layers, numbered, kept, atomic, rolled back, bad URLs),
 and the GeoPackage's own numbered builds.
 
-Needs a PostgreSQL server with PostGIS: ATLAS_TEST_DATABASE_URL (`make test` starts a private cluster with
-scripts/test_database.sh when PostgreSQL is installed; `.ci/run` installs it). Each test makes its own
-database and drops it. Without the variable those tests are skipped, unless ATLAS_REQUIRE_DATABASE=1 (CI).
+Needs a PostgreSQL server with PostGIS (tests/conftest.py: ATLAS_TEST_DATABASE_URL); each test makes its own
+database and drops it.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -32,38 +30,7 @@ from layers.publish import (
     rollback,
 )
 from layers.warehouse import read_build_info
-from tests.conftest import Built
-
-ADMIN_URL = os.environ.get("ATLAS_TEST_DATABASE_URL", "")
-if not ADMIN_URL and os.environ.get("ATLAS_REQUIRE_DATABASE") == "1":
-    raise RuntimeError("ATLAS_REQUIRE_DATABASE=1 but ATLAS_TEST_DATABASE_URL is not set")
-needs_database = pytest.mark.skipif(not ADMIN_URL, reason="no PostgreSQL + PostGIS (ATLAS_TEST_DATABASE_URL)")
-
-
-def _admin(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as con:
-        con.execute(statement)
-
-
-def _url(database: str, user: str | None = None) -> str:
-    base, _ = ADMIN_URL.rsplit("/", 1)
-    if user is not None:
-        scheme, rest = base.split("//", 1)
-        base = f"{scheme}//{user}@{rest.split('@', 1)[-1]}"
-    return f"{base}/{database}"
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A new empty database (dropped afterwards); its URL."""
-    name = f"atlas_test_{uuid.uuid4().hex[:12]}"
-    _admin(f"CREATE DATABASE {name}")
-    try:
-        yield _url(name)
-    finally:
-        _admin(f"DROP DATABASE {name} WITH (FORCE)")
+from tests.conftest import Built, admin, database_url, needs_database
 
 
 @needs_database
@@ -122,6 +89,16 @@ def test_a_killed_publish_leaves_the_previous_build_serving(built: Built, databa
     with psycopg.connect(database) as con:
         schemas = {r[0] for r in con.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_build%'")}
     assert schemas == {"atlas_build_1"}  # the killed publish's schema went with its transaction
+    from layers.postgis import PostgisWarehouse
+
+    reader = PostgisWarehouse(database, poll_seconds=0.01)  # what a server reads: the previous build, complete
+    try:
+        assert reader.build().fingerprint == first.fingerprint
+        assert len(reader.frame("units_2025")) == 75 and len(reader.frame("villages")) == len(
+            read_published(database, "villages")
+        )
+    finally:
+        reader.close()
     done = subprocess.run(
         [sys.executable, "-m", "scripts.cli", "publish", "--force", "--warehouse", str(built.path)],
         env={**env, "ATLAS_TEST_KILL_AT": ""},
@@ -149,16 +126,16 @@ def test_bad_database_urls_get_one_line_naming_the_setting(built: Built, databas
     assert "ATLAS_DATABASE_URL" in line and "cannot connect" in line and "secret" not in line
     # a role that may not add PostGIS, on a database without it
     plain = f"atlas_plain_{uuid.uuid4().hex[:8]}"
-    _admin(f"CREATE ROLE {plain} LOGIN")
+    admin(f"CREATE ROLE {plain} LOGIN")
     name = f"atlas_nopostgis_{uuid.uuid4().hex[:8]}"
-    _admin(f"CREATE DATABASE {name} OWNER {plain}")
+    admin(f"CREATE DATABASE {name} OWNER {plain}")
     try:
-        refused = _cli(["publish", "--warehouse", str(built.path)], {"ATLAS_DATABASE_URL": _url(name, plain)})
+        refused = _cli(["publish", "--warehouse", str(built.path)], {"ATLAS_DATABASE_URL": database_url(name, plain)})
         assert refused.returncode == 1 and "Traceback" not in refused.stderr
         assert "has no PostGIS" in " ".join(refused.stderr.split())
     finally:
-        _admin(f"DROP DATABASE {name} WITH (FORCE)")
-        _admin(f"DROP ROLE {plain}")
+        admin(f"DROP DATABASE {name} WITH (FORCE)")
+        admin(f"DROP ROLE {plain}")
     # a schema `atlas` of another layout version: refused, nothing published
     publish(database, built.path)
     import psycopg
