@@ -87,6 +87,25 @@ def _year_range(datetime_: str) -> tuple[int, int]:
     return low, high
 
 
+def _equality(fields: dict[str, dict[str, str]], properties: list[tuple[str, str]]) -> tuple[tuple[str, Any], ...]:
+    """Property equality filters with their values typed as the fields are (numbers as floats, booleans)."""
+    typed: list[tuple[str, Any]] = []
+    for name, value in properties:
+        kind = fields[name]["type"] if name in fields else None
+        if kind is None:
+            raise ProviderInvalidQueryError(f"no field {name!r}")
+        try:
+            if kind in ("integer", "number"):
+                typed.append((name, float(value)))
+            elif kind == "boolean":
+                typed.append((name, value.lower() in ("true", "1")))
+            else:
+                typed.append((name, value))
+        except ValueError:
+            raise ProviderInvalidQueryError(f"{name}={value!r}: not a {kind}") from None
+    return tuple(typed)
+
+
 class AtlasProvider(BaseProvider):
     """pygeoapi provider for one layer of the atlas warehouse (options.layer names the layer)."""
 
@@ -117,18 +136,15 @@ class AtlasProvider(BaseProvider):
                 raise ProviderInvalidQueryError("datetime on a collection without years")
             low, high = _year_range(datetime_)
             mask &= (layer.years >= low) & (layer.years <= high)
-        for name, value in properties:
+        for name, value in _equality(layer.fields, properties):
             column = frame[name]
             kind = layer.fields[name]["type"]
-            try:
-                if kind in ("integer", "number"):
-                    mask &= (column.astype("float64") == float(value)).to_numpy()
-                elif kind == "boolean":
-                    mask &= (column.astype(bool) == (value.lower() in ("true", "1"))).to_numpy()
-                else:
-                    mask &= (column.astype(str) == value).to_numpy()
-            except ValueError:
-                raise ProviderInvalidQueryError(f"{name}={value!r}: not a {kind}") from None
+            if kind in ("integer", "number"):
+                mask &= (column.astype("float64") == value).to_numpy()
+            elif kind == "boolean":
+                mask &= (column.astype(bool) == value).to_numpy()
+            else:
+                mask &= (column.astype(str) == value).to_numpy()
         if q:
             terms = fold_ascii(q).split()
             for term in terms:
@@ -210,25 +226,6 @@ class AtlasProvider(BaseProvider):
         if position is None:
             raise ProviderItemNotFoundError(f"no feature {identifier!r} in {self.layer_name}")
         return self._feature(position, None, False, self._slot())
-
-
-def _equality(fields: dict[str, dict[str, str]], properties: list[tuple[str, str]]) -> tuple[tuple[str, Any], ...]:
-    """Property equality filters with their values typed as the fields are (as AtlasProvider compares them)."""
-    typed: list[tuple[str, Any]] = []
-    for name, value in properties:
-        kind = fields[name]["type"] if name in fields else None
-        if kind is None:
-            raise ProviderInvalidQueryError(f"no field {name!r}")
-        try:
-            if kind in ("integer", "number"):
-                typed.append((name, float(value)))
-            elif kind == "boolean":
-                typed.append((name, value.lower() in ("true", "1")))
-            else:
-                typed.append((name, value))
-        except ValueError:
-            raise ProviderInvalidQueryError(f"{name}={value!r}: not a {kind}") from None
-    return tuple(typed)
 
 
 class PostgisProvider(BaseProvider):

@@ -42,17 +42,13 @@ def _connect(path: Path) -> sqlite3.Connection:
     return con
 
 
-class GeometryStore:
-    """Simplified geometry sets of one build on disk, shared by worker processes and later starts.
-
-    A few per layer and zoom, fixed by the data and not by use (about 30 MB for Sơn La's layers): never evicted.
-    """
+class _SharedFile:
+    """A cache file of the build: one connection per thread (_connect), its folder made."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._con().execute("CREATE TABLE IF NOT EXISTS geometries (key TEXT PRIMARY KEY, data BLOB NOT NULL)")
 
     def _con(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
@@ -60,6 +56,17 @@ class GeometryStore:
             con = _connect(self.path)
             self._local.con = con
         return con
+
+
+class GeometryStore(_SharedFile):
+    """Simplified geometry sets of one build on disk, shared by worker processes and later starts.
+
+    A few per layer and zoom, fixed by the data and not by use (about 30 MB for Sơn La's layers): never evicted.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._con().execute("CREATE TABLE IF NOT EXISTS geometries (key TEXT PRIMARY KEY, data BLOB NOT NULL)")
 
     def get(self, key: str) -> bytes | None:
         """A stored geometry set, or None."""
@@ -75,19 +82,17 @@ class GeometryStore:
         return int(self._con().execute("SELECT total(length(data)) FROM geometries").fetchone()[0])
 
 
-class DiskTiles:
+class DiskTiles(_SharedFile):
     """Non-empty tiles of one build in one SQLite file, bounded in bytes, least recently used evicted first.
 
     Shared by every worker process (SQLite locks it); empty tiles are never written, they cost nothing to make.
     """
 
     def __init__(self, path: Path, max_bytes: int) -> None:
-        self.path = path
+        super().__init__(path)
         self.max_bytes = max_bytes
-        self._local = threading.local()
         self._written = 0
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
         con = self._con()
         con.execute(
             "CREATE TABLE IF NOT EXISTS tiles (layer TEXT, z INTEGER, x INTEGER, y INTEGER, data BLOB NOT NULL, "
@@ -95,13 +100,6 @@ class DiskTiles:
         )
         con.execute("CREATE INDEX IF NOT EXISTS tiles_used ON tiles (used)")
         self.evict()
-
-    def _con(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:
-            con = _connect(self.path)
-            self._local.con = con
-        return con
 
     def get(self, key: TileKey) -> bytes | None:
         """The stored tile, or None."""
