@@ -74,6 +74,7 @@ def store_for(settings: ServerSettings) -> Warehouse:
             settings.database_url,
             poll_seconds=settings.database_poll_seconds,
             pool_size=settings.database_pool,
+            geometry_bytes=int(settings.database_geometry_mb * MB),
             download_dir=settings.cache_dir / "downloads",
         )
     return Warehouse.open(settings.warehouse)

@@ -35,6 +35,7 @@ class ServerSettings(AtlasSettings):
     map_cache_mb: float = Field(default=64, gt=0)  # web maps and printed sheets kept in memory per worker
     database_poll_seconds: float = Field(default=2.0, gt=0)  # how often a server looks for a new publish
     database_pool: int = Field(default=8, ge=1)  # database connections per server process
+    database_geometry_mb: float = Field(default=128, gt=0)  # GeoJSON of served geometries kept per worker
     preload: bool = True  # each worker loads every layer and its tile geometries when it starts, not on first use
 
     def base_url(self) -> str:

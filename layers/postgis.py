@@ -16,6 +16,8 @@ process (psycopg_pool).
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import geopandas as gpd
+import morecantile
 import numpy as np
 import pandas as pd
 import psycopg
@@ -36,6 +39,7 @@ from geo.atomic import atomic_write
 from layers.catalog import LayerSpec
 from layers.cql import where
 from layers.errors import BuildReplaced, LayerMissing, WarehouseMissing
+from layers.lru import LRU
 from layers.palette import SCALES
 from layers.publish import (
     DOWNLOAD_TABLE,
@@ -46,12 +50,15 @@ from layers.publish import (
     redact,
 )
 from layers.store import KEYS, Build, Warehouse, field_types
-from layers.tiles.grid import BUFFER, EXTENT
+from layers.tiles.grid import BUFFER, EXTENT, TMS
 from layers.tiles.vector import tile_columns
 from layers.warehouse import BUILD_TABLE
 
 GEOJSON_DIGITS = 15  # ST_AsGeoJSON digits: the shortest text that reads back as the stored double, as Python writes
 HALF_WORLD = 20037508.342789244  # metres from the centre of EPSG:3857 to its edge
+SESSION_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0"
+EARTH_RADIUS = 6378137.0  # metres, of EPSG:3857's sphere
+LOG = logging.getLogger("atlas")
 _DTYPES = {"bigint": "int64", "double precision": "float64", "boolean": "bool"}  # as pyogrio names them
 
 
@@ -94,6 +101,9 @@ class PostgisBuild(Build):
         self.store = store
         self.number = number
         self.schema = schema
+        # GeoJSON text of the geometries served lately, by (layer, row): pages of large polygons cost their
+        # transfer from the database once, not on every request (bounded; dropped with the build)
+        self.geometry_text: LRU[str] = LRU(store.geometry_bytes, len)
 
     def _check(self) -> None:
         """A published schema never changes: nothing to check."""
@@ -269,12 +279,28 @@ class PostgisBuild(Build):
             columns.sort(key=lambda c: order[c])
         selected = [self._id(name), *(sql.Identifier(c) for c in columns)]
         if self.spatial(name) and not skip_geometry:
-            selected.append(
-                sql.SQL("ST_AsGeoJSON({}, {})").format(sql.Identifier(GEOMETRY_COLUMN), sql.Literal(GEOJSON_DIGITS))
-            )
+            selected.append(sql.Identifier(ROW_COLUMN))  # the geometry text comes from _geometries
         else:
             selected.append(sql.SQL("NULL"))
         return columns, sql.SQL(", ").join(selected)
+
+    def _geometries(self, cur: psycopg.Cursor[Any], name: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Rows with their geometries' GeoJSON text: from the cache, the rest read in one statement."""
+        wanted = [r[-1] for r in rows if r[-1] is not None]
+        texts = {n: self.geometry_text.get((name, n)) for n in wanted}
+        missing = [n for n, text in texts.items() if text is None]
+        if missing:
+            query = sql.SQL("SELECT {row}, ST_AsGeoJSON({g}, {digits}) FROM {t} WHERE {row} = ANY(%s)").format(
+                row=sql.Identifier(ROW_COLUMN),
+                g=sql.Identifier(GEOMETRY_COLUMN),
+                digits=sql.Literal(GEOJSON_DIGITS),
+                t=self.table(name),
+            )
+            for number, text in cur.execute(query, (missing,)):
+                texts[number] = text
+                if text is not None:
+                    self.geometry_text.put((name, number), text)
+        return [(*r[:-1], None if r[-1] is None else texts.get(r[-1])) for r in rows]
 
     def query(self, name: str, query: FeatureQuery) -> tuple[int, list[Row]]:
         """Features of a layer matching the query: the number matched and the page asked for."""
@@ -290,6 +316,7 @@ class PostgisBuild(Build):
                 selected, table, condition, self._order(name, query.sortby)
             )
             rows = cur.execute(page, [*params, query.limit, query.offset]).fetchall()
+            rows = self._geometries(cur, name, rows)
         return matched, [_row(columns, r) for r in rows]
 
     def get(self, name: str, identifier: str) -> Row | None:
@@ -307,7 +334,9 @@ class PostgisBuild(Build):
         query = sql.SQL("SELECT {} FROM {} WHERE {} = %s").format(selected, self.table(name), sql.Identifier(column))
         with self._cursor() as cur:
             found = cur.execute(query, (value,)).fetchone()
-        return None if found is None else _row(columns, found)
+            if found is None:
+                return None
+            return _row(columns, self._geometries(cur, name, [found])[0])
 
     # --- vector tiles ------------------------------------------------------------------------------------------
 
@@ -328,14 +357,20 @@ class PostgisBuild(Build):
         geometry = sql.Identifier(GEOMETRY_COLUMN)
         projected = sql.SQL("ST_Transform({}, 3857)").format(geometry)
         simplify: list[Any] = []
-        if spec.geometry_kind != "point":  # lines and polygons simplified to about one tile unit, as in memory
-            projected = sql.SQL("ST_Simplify({}, %s, true)").format(projected)
-            simplify = [2 * HALF_WORLD / (2**z) / EXTENT]
+        if spec.geometry_kind != "point":
+            # lines and polygons simplified to about one tile unit, as in memory, before they are projected
+            # (projecting every vertex first costs more than the rest): one unit in degrees, narrowed by the
+            # cosine of the tile's latitude so that it is no more than a unit north-south either
+            projected = sql.SQL("ST_Transform(ST_Simplify({}, %s, true), 3857)").format(geometry)
+            unit = 2 * HALF_WORLD / (2**z) / EXTENT
+            north, south = (TMS.bounds(morecantile.Tile(x, y, z))[i] for i in (3, 1))
+            simplify = [math.degrees(unit / EARTH_RADIUS) * math.cos(math.radians(max(abs(north), abs(south))))]
         query = sql.SQL(
             "SELECT ST_AsMVT(t, %s, {extent}, 'mvt_geometry', 'mvt_id') FROM ("
             "SELECT ST_AsMVTGeom({projected}, ST_TileEnvelope(%s, %s, %s), {extent}, {buffer}, true) "
             "AS mvt_geometry, {row} AS mvt_id, {selected} FROM {table} "
-            "WHERE {g} && ST_Transform(ST_TileEnvelope(%s, %s, %s, margin => %s), 4326) ORDER BY {row}"
+            "WHERE {g} && ST_Transform(ST_TileEnvelope(%s, %s, %s, margin => %s), 4326) ORDER BY {row} "
+            "OFFSET 0"  # a fence: the outer filter would otherwise make every row's tile geometry twice
             ") t WHERE t.mvt_geometry IS NOT NULL"
         ).format(
             extent=sql.Literal(EXTENT),
@@ -391,14 +426,19 @@ def _row(columns: list[str], values: tuple[Any, ...]) -> Row:
 
 
 class PostgisWarehouse(Warehouse):
-    """The read side of a database's publishes: the current one, looked up again at most every poll_seconds."""
+    """The read side of a database's publishes: the current one, looked up again every poll_seconds."""
 
     in_memory = False
     provider = "layers.provider.PostgisProvider"
     _databases: ClassVar[dict[str, PostgisWarehouse]] = {}
 
     def __init__(
-        self, url: str, poll_seconds: float = 2.0, pool_size: int = 8, download_dir: Path | None = None
+        self,
+        url: str,
+        poll_seconds: float = 2.0,
+        pool_size: int = 8,
+        download_dir: Path | None = None,
+        geometry_bytes: int = 128 * 1024 * 1024,
     ) -> None:
         super().__init__(Path(redact(url)))
         self.url = url
@@ -409,6 +449,8 @@ class PostgisWarehouse(Warehouse):
         self._pool_lock = threading.Lock()
         self._looked = 0.0  # monotonic time `atlas.current` was last read
         self._pg_build: PostgisBuild | None = None
+        self._poller: threading.Thread | None = None
+        self.geometry_bytes = geometry_bytes
 
     @classmethod
     def open_url(cls, url: str, **options: Any) -> PostgisWarehouse:
@@ -432,7 +474,8 @@ class PostgisWarehouse(Warehouse):
                     self.url,
                     min_size=1,
                     max_size=self.pool_size,
-                    kwargs={"autocommit": True, "connect_timeout": 10},
+                    # small indexed queries: JIT compilation and parallel workers cost more than they save
+                    kwargs={"autocommit": True, "connect_timeout": 10, "options": SESSION_OPTIONS},
                     open=True,
                     name="atlas",
                 )
@@ -446,36 +489,61 @@ class PostgisWarehouse(Warehouse):
                 self._looked = 0.0
 
     def build(self) -> Build:
-        """The current publish (WarehouseMissing when the database cannot be read or nothing is published)."""
+        """The current publish (WarehouseMissing when the database cannot be read or nothing is published).
+
+        The first call reads `atlas.current` itself; then a thread of this process reads it every poll_seconds,
+        so requests never wait on the lookup (the app's revalidation asks for the build on the event loop).
+        """
         current = self._pg_build
-        if current is not None and time.monotonic() - self._looked < self.poll_seconds:
+        if current is not None:
             return current
         with self._lock:
             current = self._pg_build
-            if current is not None and time.monotonic() - self._looked < self.poll_seconds:
+            if current is not None:
                 return current
-            try:
-                with self.connection() as con:
-                    row = con.execute(
-                        "SELECT p.number, p.schema FROM atlas.current c JOIN atlas.publishes p USING (number)"
-                    ).fetchone()
-                    if row is None:
-                        raise WarehouseMissing(f"{redact(self.url)}: nothing is published yet: run `atlas build`")
-                    number, schema = int(row[0]), str(row[1])
-                    if current is None or current.number != number:
-                        info = con.execute(
-                            sql.SQL("SELECT key, value FROM {}").format(sql.Identifier(schema, BUILD_TABLE))
-                        ).fetchall()
-                        current = PostgisBuild(self, number, schema, {str(k): str(v) for k, v in info})
-            except psycopg.Error as exc:
-                detail = " ".join(str(exc).split())[:200]
-                raise WarehouseMissing(
-                    f"ATLAS_DATABASE_URL ({redact(self.url)}): cannot read the current publish: {detail}"
-                ) from exc
-            self._pg_build = current
-            self._build = current
-            self._looked = time.monotonic()
+            current = self._look(None)
+            self._start_polling()
             return current
+
+    def _look(self, current: PostgisBuild | None) -> PostgisBuild:
+        """Read `atlas.current`; a new PostgisBuild when it names another publish than `current`."""
+        try:
+            with self.connection() as con:
+                row = con.execute(
+                    "SELECT p.number, p.schema FROM atlas.current c JOIN atlas.publishes p USING (number)"
+                ).fetchone()
+                if row is None:
+                    raise WarehouseMissing(f"{redact(self.url)}: nothing is published yet: run `atlas build`")
+                number, schema = int(row[0]), str(row[1])
+                if current is None or current.number != number:
+                    info = con.execute(
+                        sql.SQL("SELECT key, value FROM {}").format(sql.Identifier(schema, BUILD_TABLE))
+                    ).fetchall()
+                    current = PostgisBuild(self, number, schema, {str(k): str(v) for k, v in info})
+        except psycopg.Error as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise WarehouseMissing(
+                f"ATLAS_DATABASE_URL ({redact(self.url)}): cannot read the current publish: {detail}"
+            ) from exc
+        self._pg_build = current
+        self._build = current
+        self._looked = time.monotonic()
+        return current
+
+    def _start_polling(self) -> None:
+        if self._poller is None or not self._poller.is_alive():
+            self._poller = threading.Thread(target=self._poll, name="atlas-publish-poll", daemon=True)
+            self._poller.start()
+
+    def _poll(self) -> None:
+        """Look for a new publish every poll_seconds, for as long as the process runs."""
+        while True:
+            time.sleep(self.poll_seconds)
+            try:
+                with self._lock:
+                    self._look(self._pg_build)
+            except Exception as exc:  # the database away for a while: requests say so themselves; look again later
+                LOG.warning("looking for a new publish failed: %s", exc)
 
     def download(self) -> Path:
         """The current build's GeoPackage, copied from the database to the download folder once per build."""
