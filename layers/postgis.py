@@ -47,6 +47,7 @@ from layers.publish import (
     HIDDEN_COLUMNS,
     ROW_COLUMN,
     TEXT_COLUMN,
+    error_detail,
     redact,
 )
 from layers.store import KEYS, Build, Warehouse, field_types
@@ -130,16 +131,15 @@ class PostgisBuild(Build):
                 ).fetchall()
             tables: dict[str, list[tuple[str, str]]] = {}
             for table, column, kind in rows:
-                if table != DOWNLOAD_TABLE:
-                    tables.setdefault(str(table), []).append((str(column), str(kind)))
+                tables.setdefault(str(table), []).append((str(column), str(kind)))
             return tables
 
         return self._once(("columns",), read)
 
     @property
     def names(self) -> frozenset[str]:
-        """Names of the layers and tables in the publish."""
-        return frozenset(self._columns())
+        """Names of the layers and tables in the publish (its stored GeoPackage left out)."""
+        return frozenset(self._columns()) - {DOWNLOAD_TABLE}
 
     def fields(self, name: str) -> list[tuple[str, str]]:
         """The served fields of a layer and their database types (hidden columns left out)."""
@@ -398,7 +398,7 @@ class PostgisBuild(Build):
                 return target
             folder.mkdir(parents=True, exist_ok=True)
             table = sql.Identifier(self.schema, DOWNLOAD_TABLE)
-            if DOWNLOAD_TABLE not in self._tables():
+            if DOWNLOAD_TABLE not in self._columns():
                 raise LayerMissing(f"publish {self.number} holds no GeoPackage to download: publish it again")
             with atomic_write(target) as tmp, open(tmp, "wb") as sink, self._cursor() as cur:
                 for (data,) in cur.execute(sql.SQL("SELECT data FROM {} ORDER BY part").format(table)):
@@ -406,16 +406,6 @@ class PostgisBuild(Build):
             return target
 
         return self._once(("download", str(folder)), fetch)
-
-    def _tables(self) -> frozenset[str]:
-        def read() -> frozenset[str]:
-            with self._cursor() as cur:
-                rows = cur.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self.schema,)
-                )
-                return frozenset(str(r[0]) for r in rows)
-
-        return self._once(("tables",), read)
 
 
 def _row(columns: list[str], values: tuple[Any, ...]) -> Row:
@@ -447,7 +437,6 @@ class PostgisWarehouse(Warehouse):
         self.download_dir = download_dir
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
-        self._looked = 0.0  # monotonic time `atlas.current` was last read
         self._pg_build: PostgisBuild | None = None
         self._poller: threading.Thread | None = None
         self.geometry_bytes = geometry_bytes
@@ -486,7 +475,6 @@ class PostgisWarehouse(Warehouse):
         with self._lock:
             if self._pg_build is build:
                 self._pg_build = None
-                self._looked = 0.0
 
     def build(self) -> Build:
         """The current publish (WarehouseMissing when the database cannot be read or nothing is published).
@@ -521,13 +509,10 @@ class PostgisWarehouse(Warehouse):
                     ).fetchall()
                     current = PostgisBuild(self, number, schema, {str(k): str(v) for k, v in info})
         except psycopg.Error as exc:
-            detail = " ".join(str(exc).split())[:200]
             raise WarehouseMissing(
-                f"ATLAS_DATABASE_URL ({redact(self.url)}): cannot read the current publish: {detail}"
+                f"ATLAS_DATABASE_URL ({redact(self.url)}): cannot read the current publish: {error_detail(exc)}"
             ) from exc
         self._pg_build = current
-        self._build = current
-        self._looked = time.monotonic()
         return current
 
     def _start_polling(self) -> None:
@@ -570,5 +555,4 @@ def _pooled(pool: ConnectionPool, url: str) -> Iterator[psycopg.Connection[Any]]
     except psycopg.OperationalError as exc:
         if isinstance(exc, psycopg.errors.QueryCanceled):
             raise
-        detail = " ".join(str(exc).split())[:200]
-        raise WarehouseMissing(f"ATLAS_DATABASE_URL ({redact(url)}): {detail}") from exc
+        raise WarehouseMissing(f"ATLAS_DATABASE_URL ({redact(url)}): {error_detail(exc)}") from exc

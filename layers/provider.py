@@ -29,6 +29,7 @@ from pygeoapi.util import crs_transform
 
 from geo.names import fold_ascii
 from layers.errors import BuildReplaced
+from layers.publish import error_detail
 from layers.store import open_store
 
 if TYPE_CHECKING:
@@ -298,7 +299,7 @@ class PostgisProvider(BaseProvider):
         except FilterError as exc:
             raise ProviderInvalidQueryError(str(exc)) from exc
         except self._database_errors() as exc:
-            raise ProviderInvalidQueryError(f"filter cannot be applied: {' '.join(str(exc).split())[:200]}") from exc
+            raise ProviderInvalidQueryError(f"filter cannot be applied: {error_detail(exc)}") from exc
         slot = self._slot([r.geometry for r in rows])
         features = [self._feature(n, row, slot) for n, row in enumerate(rows)]
         return {

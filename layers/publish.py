@@ -78,6 +78,11 @@ def redact(url: str) -> str:
     return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
+def error_detail(exc: BaseException, limit: int = 200) -> str:
+    """A database error's message on one line, cut to `limit` characters (for one-line messages)."""
+    return " ".join(str(exc).split())[:limit]
+
+
 def _psycopg() -> Any:
     try:
         import psycopg
@@ -95,8 +100,7 @@ def connect(url: str) -> Iterator[Any]:
     try:
         con = psycopg.connect(url, connect_timeout=10)
     except psycopg.Error as exc:
-        detail = " ".join(str(exc).split())[:300]
-        raise PublishError(f"ATLAS_DATABASE_URL ({redact(url)}): cannot connect: {detail}") from exc
+        raise PublishError(f"ATLAS_DATABASE_URL ({redact(url)}): cannot connect: {error_detail(exc, 300)}") from exc
     try:
         with con:
             yield con
@@ -120,9 +124,9 @@ def ensure_layout(con: Any, url: str) -> None:
             with con.transaction():
                 con.execute("CREATE EXTENSION postgis")
         except psycopg.Error as exc:
-            detail = " ".join(str(exc).split())[:200]
             raise PublishError(
-                f"ATLAS_DATABASE_URL ({redact(url)}): the database has no PostGIS and it could not be added ({detail})"
+                f"ATLAS_DATABASE_URL ({redact(url)}): the database has no PostGIS and it could not be added "
+                f"({error_detail(exc)})"
             ) from exc
     exists = con.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (CATALOG_SCHEMA,)).fetchone()
     if exists is None:
@@ -380,14 +384,17 @@ def read_published(url: str, layer: str) -> pd.DataFrame:
         if not columns:
             raise PublishError(f"layer {layer!r} is not in the current publish")
         names = [c for (c,) in columns if c == GEOMETRY_COLUMN or c not in HIDDEN_COLUMNS]
-        selected = [sql.SQL("ST_AsBinary(geom) AS geom") if c == "geom" else sql.Identifier(c) for c in names]
+        selected = [
+            sql.SQL("ST_AsBinary({0}) AS {0}").format(sql.Identifier(c)) if c == GEOMETRY_COLUMN else sql.Identifier(c)
+            for c in names
+        ]
         query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
             sql.SQL(", ").join(selected), sql.Identifier(schema, layer), sql.Identifier(ROW_COLUMN)
         )
         rows = con.execute(query).fetchall()
     frame = pd.DataFrame(rows, columns=names)
-    if "geom" in names:
-        geoms = shapely.from_wkb([None if g is None else bytes(g) for g in frame.pop("geom")])
+    if GEOMETRY_COLUMN in names:
+        geoms = shapely.from_wkb([None if g is None else bytes(g) for g in frame.pop(GEOMETRY_COLUMN)])
         return gpd.GeoDataFrame(frame, geometry=geoms, crs=4326)
     return frame
 

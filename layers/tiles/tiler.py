@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from layers.catalog import CATALOG
+from layers.catalog import CATALOG, LayerSpec
 from layers.store import Build, Warehouse
 from layers.tiles.cache import CODE_VERSION, MB, GeometryStore, TileCache
 from layers.tiles.grid import MIN_ZOOM, TileError, check_tile
@@ -78,11 +78,15 @@ class Tiler:
         minx, miny, maxx, maxy = (float(v) for v in province.total_bounds)
         return minx, miny, maxx, maxy
 
-    def vector_layer(self, layer_id: str, build: Build | None = None) -> VectorLayer:
-        """The tiling state of a spatial layer in a build (the current one by default)."""
+    def _spec(self, layer_id: str) -> LayerSpec:
+        """The spec of a tiled layer (TileError for any other)."""
         if layer_id not in self.specs:
             raise TileError(f"no vector tiles for {layer_id!r}")
-        spec = self.specs[layer_id]
+        return self.specs[layer_id]
+
+    def vector_layer(self, layer_id: str, build: Build | None = None) -> VectorLayer:
+        """The tiling state of a spatial layer in a build (the current one by default)."""
+        spec = self._spec(layer_id)
         build = build or self.warehouse.build()
         return build.derived((self._key, layer_id), lambda b: VectorLayer.load(b, spec, self._tiles(b).simplified))
 
@@ -93,12 +97,11 @@ class Tiler:
 
     def tile_fields(self, layer_id: str) -> dict[str, str]:
         """JSON type of each property the layer's vector tiles carry (for TileJSON, tileset metadata, styles)."""
-        if layer_id not in self.specs:
-            raise TileError(f"no vector tiles for {layer_id!r}")
+        spec = self._spec(layer_id)
         build = self.warehouse.build()
         database = _in_database(build)
         if database is not None:
-            return tile_field_types(self.specs[layer_id], database.types(layer_id))
+            return tile_field_types(spec, database.types(layer_id))
         return self.vector_layer(layer_id, build).fields
 
     def vector_tile(self, layer_id: str, z: int, x: int, y: int) -> bytes:
@@ -108,9 +111,7 @@ class Tiler:
         database = _in_database(build)
         make: Callable[[], bytes | None]
         if database is not None:
-            if layer_id not in self.specs:
-                raise TileError(f"no vector tiles for {layer_id!r}")
-            spec = self.specs[layer_id]
+            spec = self._spec(layer_id)
             make = lambda: database.vector_tile(spec, z, x, y)  # noqa: E731
         else:
             layer = self.vector_layer(layer_id, build)
