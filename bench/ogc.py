@@ -20,18 +20,16 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.clients import PROFILES, qgis_pages  # noqa: E402
+from bench.servers import free_port, stop, wait  # noqa: E402
 from bench.wrk import load  # noqa: E402
 from geo.settings import DataSettings  # noqa: E402
 
@@ -56,13 +54,6 @@ CASES = (
         "/collections/units_2025/items?f=json&limit=10000",
     ),
 )
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stock_python() -> Path:
@@ -146,23 +137,6 @@ def stock_config(warehouse: Path, port: int, folder: Path, gzip: bool) -> tuple[
     return cfg, openapi
 
 
-def wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait until a URL answers 200 (for the atlas's /health: once the worker has loaded its layers)."""
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                body = r.read()
-                if r.status == 200 and (not url.endswith("/health") or json.loads(body)["warmed_in_seconds"]):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def fetch(url: str, headers: dict[str, str]) -> bytes:
     """One GET with a client's headers, its content coding undone (httpx reads gzip, Brotli and zstd)."""
     import httpx
@@ -229,9 +203,9 @@ def run_case(
     rows = []
     try:
         bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        wait(f"{bases['atlas']}/health", servers["atlas"], logs["atlas"])
+        wait(f"{bases['atlas']}/health", servers["atlas"], logs["atlas"], seconds=180)
         for name in ("stock", "stock gzip"):
-            wait(f"{bases[name]}/collections?f=json", servers[name], logs[name])
+            wait(f"{bases[name]}/collections?f=json", servers[name], logs[name], seconds=180)
         for client, headers in PROFILES.items():
             checks = {
                 same_content(fetch(bases["atlas"] + a, headers), fetch(bases[name] + b, headers))
@@ -254,11 +228,7 @@ def run_case(
             print(f"{label} [{client}]: {summary}; {check}", file=sys.stderr)
     finally:
         for process in servers.values():
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
     return rows
 
 

@@ -49,6 +49,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.servers import free_port, stop, wait  # noqa: E402
 from bench.wrk import REPORT_LUA  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://atlas@127.0.0.1:54329/postgres"
@@ -220,36 +221,6 @@ def scratch_database(admin: str, name: str) -> Iterator[str]:
 # --- the servers -----------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A free loopback port."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 600) -> None:
-    """Wait until a URL answers 200 (the atlas's /health: once its worker has warmed, even in 0.0 s)."""
-    import urllib.request
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                body = r.read()
-                if r.status == 200 and (
-                    not url.endswith("/health") or json.loads(body)["warmed_in_seconds"] is not None
-                ):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer in {seconds:.0f} s")
-
-
 def tipg_python() -> Path:
     """The venv with tipg and uvicorn (made on first use with the system's python3)."""
     python = TIPG_VENV / "bin" / "python"
@@ -304,7 +275,7 @@ def start_atlas(
     try:
         wait(f"{server.base}/health", process, log)
     except BaseException:
-        stop(server)
+        stop(server.process)
         raise
     server.started_in = time.monotonic() - started
     return server
@@ -332,23 +303,10 @@ def start_tipg(name: str, database: str, schema: str, folder: Path) -> Server:
     try:
         wait(f"{server.base}/collections?f=json", process, log)
     except BaseException:
-        stop(server)
+        stop(server.process)
         raise
     server.started_in = time.monotonic() - started
     return server
-
-
-def stop(server: Server) -> None:
-    """Stop a server started here (terminate, then kill after 20 s)."""
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-
-
-# --- measuring ---------------------------------------------------------------------------------------------------
 
 
 def content(kind: str, body: bytes) -> dict[str, Any]:
@@ -528,7 +486,7 @@ def run_servers(
                     results[name] = measure(server, cases, seconds, connections)
                     OTHERS[name] = _others(before, _cpu(server.process.pid))
                 finally:
-                    stop(server)
+                    stop(server.process)
                 if OTHERS[name] <= 0.15:
                     break
                 print(f"  {name}: other processes took {OTHERS[name]:.0%} of the CPU", file=sys.stderr, flush=True)
