@@ -79,7 +79,7 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
 )  # larger offsets are refused: no collection comes near that size
-YEARLY = ("commune_indicators", "village_indicators", "indicator_values")
+YEARLY = ("commune_indicators", "village_indicators", "indicator_values", "deprivations", "deprivations_units_2025")
 
 
 def _extent(build: Build, spec: LayerSpec) -> dict[str, Any]:
@@ -90,10 +90,11 @@ def _extent(build: Build, spec: LayerSpec) -> dict[str, Any]:
         extents["spatial"] = {"bbox": [round(float(v), 6) for v in bounds], "crs": CRS84}
     else:
         extents["spatial"] = {"bbox": [103.2, 20.5, 105.1, 22.1], "crs": CRS84}
-    if spec.id in YEARLY or spec.vintage in ("2021-2025",):
+    years = re.fullmatch(r"(\d{4})-(\d{4})", spec.vintage)
+    if years:  # layers of a span of years: the years of their figures or of their policy period
         extents["temporal"] = {
-            "begin": datetime(2021, 1, 1, tzinfo=UTC),
-            "end": datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC),
+            "begin": datetime(int(years.group(1)), 1, 1, tzinfo=UTC),
+            "end": datetime(int(years.group(2)), 12, 31, 23, 59, 59, tzinfo=UTC),
         }
     return extents
 
@@ -140,7 +141,7 @@ def pygeoapi_config(
     present = build.names
     resources: dict[str, Any] = {}
     for spec in catalog:
-        if spec.id not in present:
+        if spec.id not in present or not spec.collection:
             continue
         title_note = " [dữ liệu minh họa / demo data]" if spec.synthetic else ""
         provider: dict[str, Any] = {

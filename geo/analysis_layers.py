@@ -6,6 +6,7 @@ again with another profile only reruns `geo.priority.priority` on them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +17,9 @@ import pandas as pd
 from geo.access import SERVICES, unit_access, village_access
 from geo.errors import InputDataError
 from geo.plan import Candidates, Costs, PlanInputs, PlanResult, network_candidates, plan_layers
+from geo.policy import Periods, Standards
 from geo.priority import Profile, priority, trend
 
-FIRST_YEAR, LAST_YEAR = 2021, 2025
 PROVINCE_VINTAGE = "province"
 
 
@@ -49,6 +50,7 @@ class Criteria:
     units: gpd.GeoDataFrame  # one row per 2025 unit, geometry of the unit
     villages: gpd.GeoDataFrame  # one row per village, point geometry
     province_rates: dict[int, float]
+    years: tuple[int, ...]  # the years of the poverty series (poor_rate_<year> columns of units and villages)
     synthetic: bool = True
     notes: list[str] = field(default_factory=list)
 
@@ -63,6 +65,9 @@ def criteria_tables(layers: dict[str, pd.DataFrame], access: pd.DataFrame | None
 
     v = villages.merge(access, on="village_id", how="left")
     hh = v["households_2025"].astype(float)
+    latest = int(indicators["latest_year"].iloc[0])
+    years = tuple(sorted(int(c.rsplit("_", 1)[1]) for c in indicators.columns if re.fullmatch(r"poor_rate_\d{4}", c)))
+    village_intensity, unit_deprivation = _deprivation_criteria(layers, latest)
     v_table = gpd.GeoDataFrame(
         {
             "village_id": v["village_id"],
@@ -72,9 +77,14 @@ def criteria_tables(layers: dict[str, pd.DataFrame], access: pd.DataFrame | None
             "district_code": v["district_code"],
             "households_2025": v["households_2025"],
             "poor_households_2025": v["poor_households_2025"],
-            "poor_rate_2021": v["poor_rate_2021"],
-            "poor_rate_2025": v["poor_rate_2025"],
+            **{c: v[c] for c in v.columns if re.fullmatch(r"poor_rate_\d{4}", c)},
+            "households_latest": v.get(f"households_{latest}", v["households_2025"]),
+            "poor_households_latest": v.get(f"poor_households_{latest}", v["poor_households_2025"]),
             "especially_difficult": v["especially_difficult"].astype(float),
+            "especially_difficult_2026_2030": v["especially_difficult_2026_2030"].astype(float)
+            if "especially_difficult_2026_2030" in v
+            else np.nan,
+            "deprivation_intensity": v["village_id"].map(village_intensity),
             "ethnic_minority_share": (100 * v["ethnic_minority_share"].astype(float)).round(2),
             "no_paved_road": (~v["paved_road_to_centre"].astype(bool)).astype(float),
             "grid_gap": (100 * (1 - v["grid_power_share"].astype(float))).round(2),
@@ -122,11 +132,14 @@ def criteria_tables(layers: dict[str, pd.DataFrame], access: pd.DataFrame | None
             ).round(2),
             "share_villages_without_paved_road": (100 * v_units["no_paved"] / v_units["villages"]).round(2),
             "share_households_without_grid": (100 * v_units["hh_no_grid"] / v_units["hh"]).round(2),
-            "poor_rate_2021": u[f"poor_rate_{FIRST_YEAR}"],
-            "poor_rate_2025": u[f"poor_rate_{LAST_YEAR}"],
+            **{f"poor_rate_{y}": u[f"poor_rate_{y}"] for y in years},
+            "poor_households_2025": u["poor_households_2025"].astype(float),
+            "near_poor_rate_2025": u["near_poor_rate_2025"],
+            **_earlier_period(layers, u.index),
         },
         index=u.index,
     ).join(per_unit)
+    u_table = u_table.join(unit_deprivation)
     u_table = gpd.GeoDataFrame(
         u_table.reset_index(drop=True),
         geometry=indicators.set_index("unit_code").geometry.reindex(u.index).values,
@@ -139,7 +152,40 @@ def criteria_tables(layers: dict[str, pd.DataFrame], access: pd.DataFrame | None
         prov = ci[ci["vintage"] == PROVINCE_VINTAGE]
         rates = {int(y): float(r) for y, r in zip(prov["year"], prov["poor_rate"], strict=True)}
     synthetic = bool(indicators["synthetic"].astype(bool).any() or villages["synthetic"].astype(bool).any())
-    return Criteria(u_table, v_table, rates, synthetic)
+    return Criteria(u_table, v_table, rates, years, synthetic)
+
+
+def _deprivation_criteria(layers: dict[str, pd.DataFrame], year: int) -> tuple[pd.Series, pd.DataFrame]:
+    """Deprivation intensity (indicators lacked per household) of villages and units in `year`, and each
+    unit's share of households lacking each indicator (pct_*); empty where no deprivation layer exists."""
+    village_rows = layers.get("village_deprivations")
+    wide = layers.get("deprivations_units_2025")
+    if village_rows is None or wide is None:
+        return pd.Series(dtype="float64"), pd.DataFrame()
+    vy = layers["village_indicators"]
+    hh = vy[vy["year"] == year].set_index("village_id")["households"].astype(float)
+    lacked = village_rows[village_rows["year"] == year].groupby("village_id")["households_deprived"].sum()
+    village_intensity = (lacked / hh.where(hh > 0)).round(3)
+    units = wide[wide["year"] == year].set_index("unit_code")
+    counts = [c for c in units.columns if c.startswith("d_")]
+    intensity = (units[counts].astype("float64").sum(axis=1) / units["households"].astype(float)).round(3)
+    shares = units[[c for c in units.columns if c.startswith("pct_")]].astype("float64")
+    return village_intensity, shares.assign(deprivation_intensity=intensity)
+
+
+def _earlier_period(layers: dict[str, pd.DataFrame], codes: pd.Index) -> dict[str, pd.Series]:
+    """The 2021-2025 period's region III and especially-difficult-village shares of each 2025 unit (in 2025)."""
+    ci = layers.get("commune_indicators")
+    if ci is None:
+        return {}
+    rows = ci[(ci["vintage"] == "2025") & (ci["year"] == 2025)].set_index("unit_code").reindex(codes)
+    villages = rows["n_villages"].astype(float)
+    return {
+        "region_iii_household_share_2021_2025": rows["region_iii_household_share"].astype(float),
+        "share_especially_difficult_villages_2021_2025": (
+            100 * rows["n_especially_difficult_villages"].astype(float) / villages.where(villages > 0)
+        ).round(2),
+    }
 
 
 @dataclass
@@ -167,15 +213,31 @@ class PriorityLayers:
         }
 
 
+def trend_years(years: tuple[int, ...], period: str) -> tuple[int, int]:
+    """First and last year of the poverty trend for a profile's period: the period's last year with figures,
+    and the earliest year measured by the same poverty standard (a trend never crosses a change of standard)."""
+    last_year = Periods.load().get(period).last_year
+    latest = max(y for y in years if y <= last_year)
+    return Standards.load().comparable_start(years, latest), latest
+
+
 def priority_layers(criteria: Criteria, profile: Profile, draws: int = 500) -> PriorityLayers:
     """Score, rank and tier 2025 units and villages by the profile; trend and sensitivity beside the score."""
     u, v = criteria.units, criteria.villages
     units = priority(u, "unit_code", profile.units, profile, draws=draws)
     villages = priority(v, "village_id", profile.villages, profile, draws=draws)
-    first, last = criteria.province_rates.get(FIRST_YEAR, np.nan), criteria.province_rates.get(LAST_YEAR, np.nan)
-    unit_trend = trend(u, "unit_code", "poor_rate_2021", "poor_rate_2025", first, last)
-    village_trend = trend(v, "village_id", "poor_rate_2021", "poor_rate_2025", first, last)
-    stamp = {"profile": profile.profile, "profile_version": profile.version, "synthetic": criteria.synthetic}
+    start, latest = trend_years(criteria.years, profile.period)
+    first, last = criteria.province_rates.get(start, np.nan), criteria.province_rates.get(latest, np.nan)
+    unit_trend = trend(u, "unit_code", f"poor_rate_{start}", f"poor_rate_{latest}", first, last)
+    village_trend = trend(v, "village_id", f"poor_rate_{start}", f"poor_rate_{latest}", first, last)
+    stamp = {
+        "profile": profile.profile,
+        "profile_version": profile.version,
+        "period": profile.period,
+        "trend_from": start,
+        "trend_to": latest,
+        "synthetic": criteria.synthetic,
+    }
     unit_out = u.merge(units.table, on="unit_code").merge(unit_trend, on="unit_code").assign(**stamp)
     village_out = v.merge(villages.table, on="village_id").merge(village_trend, on="village_id").assign(**stamp)
     # rank of each village within its 2025 unit, the list a commune planner works down

@@ -21,6 +21,7 @@ class DemoTables:
     indicators: pd.DataFrame  # commune_indicators, every vintage
     villages: gpd.GeoDataFrame  # demo_villages
     communes: pd.DataFrame  # communes_2024 attributes (code, name, district_code)
+    classification: pd.DataFrame | None = None  # classification_2026_2030 (unit_code, unit_type, region_class)
 
 
 def _row(t: DemoTables, vintage: str, code: str, year: int) -> pd.Series:
@@ -64,6 +65,7 @@ REPRODUCE: dict[str, Callable[[DemoTables], float]] = {
     "poor_rate_2021": lambda t: _row(t, "province", "14", 2021)["poor_rate"],
     "poor_rate_2022": lambda t: _row(t, "province", "14", 2022)["poor_rate"],
     "near_poor_rate_2022": lambda t: _row(t, "province", "14", 2022)["near_poor_rate"],
+    "poor_rate_2023": lambda t: _row(t, "province", "14", 2023)["poor_rate"],
     "poor_rate_2024": lambda t: _row(t, "province", "14", 2024)["poor_rate"],
     "poor_rate_2025": lambda t: _row(t, "province", "14", 2025)["poor_rate"],
     "poor_rate_sop_cop_2023": lambda t: _row(t, "district", "127", 2023)["poor_rate"],
@@ -79,7 +81,16 @@ REPRODUCE: dict[str, Callable[[DemoTables], float]] = {
     "paved_road_share": lambda t: 100 * float(t.villages["paved_road_to_centre"].mean()),
     "ntm_communes_2021": lambda t: int(_communes(t, 2021)["new_rural"].sum()),
     "ntm_communes_2025": lambda t: int(_communes(t, 2025)["new_rural"].sum()),
+    "units_total": lambda t: len(_classification(t)),
+    "wards_2025": lambda t: int((_classification(t)["unit_type"] == "Phường").sum()),
+    "region_iii_2026": lambda t: int((_classification(t)["region_class"] == 3).sum()),
 }
+
+
+def _classification(t: DemoTables) -> pd.DataFrame:
+    if t.classification is None:
+        raise CalibrationError("no 2026-2030 classification to read the target from")
+    return t.classification
 
 
 def calibration_report(resolved: dict[str, tuple[Target, Fact, float]], tables: DemoTables) -> pd.DataFrame:

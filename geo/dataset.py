@@ -13,8 +13,11 @@ import shapely
 from geo.alloc import CalibrationError
 from geo.calibration import DemoTables, calibration_report
 from geo.demo import DEMO_SOURCE, generate_demo
-from geo.facts import read_facts, resolve_targets
+from geo.demo.period_2026 import period_2026
+from geo.facts import read_facts, resolve_policy_targets, resolve_targets
 from geo.indicators import COUNTS, INDICATORS, add_rates, aggregate, long_values
+from geo.period_layers import period_layers, rows_2026, villages_2026
+from geo.policy import Periods, Standards, read_policy_facts
 from geo.population import PopulationGrid
 from geo.zonal import AREA_WEIGHTED, POPULATION_WEIGHTED, interpolate_extensive, raster_sums
 
@@ -97,17 +100,34 @@ def _overlay(base: pd.DataFrame, imports: Sequence[IndicatorImport]) -> pd.DataF
 SERIES = ("households", "poor_households", "poor_rate", "near_poor_households", "near_poor_rate")
 
 
-def indicator_view(rows: pd.DataFrame, boundaries: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """One feature per unit: its name and geometry, the latest year's figures and each series by year."""
+def series_breaks(years: list[int], standards: Standards) -> str:
+    """The changes of poverty standard within a series, as text ("2021 QD59-2015 → 2022 ND07-2021"), or ""."""
+    return "; ".join(
+        f"{a} {standards.for_year(a).id} → {b} {standards.for_year(b).id}" for a, b in standards.breaks(years)
+    )
+
+
+def indicator_view(rows: pd.DataFrame, boundaries: gpd.GeoDataFrame, standards: Standards) -> gpd.GeoDataFrame:
+    """One feature per unit: its name and geometry, the latest year's figures and each series by year.
+
+    The change in poverty rate compares like with like: from the first year measured by the latest
+    year's standard (`poor_rate_change_from`); `series_breaks` names the changes of standard in the series.
+    """
     latest_year = int(rows["year"].max())
     latest = rows[rows["year"] == latest_year].drop(columns=["vintage", "year"]).set_index("unit_code")
     latest = latest.dropna(axis=1, how="all")  # e.g. region_class, which 2025 units do not have
     wide = rows.pivot(index="unit_code", columns="year", values=list(SERIES))
     wide.columns = [f"{pair[0]}_{pair[1]}" for pair in wide.columns]
     wide = wide.astype({c: "float64" if "rate" in c else "Int64" for c in wide.columns})
-    first_year = int(rows["year"].min())
-    change = (wide[f"poor_rate_{latest_year}"] - wide[f"poor_rate_{first_year}"]).round(2)
-    table = latest.join(wide).assign(latest_year=latest_year, poor_rate_change=change)
+    years = sorted(int(y) for y in rows["year"].unique())
+    start = standards.comparable_start(years, latest_year)
+    change = (wide[f"poor_rate_{latest_year}"] - wide[f"poor_rate_{start}"]).round(2)
+    table = latest.join(wide).assign(
+        latest_year=latest_year,
+        poor_rate_change=change,
+        poor_rate_change_from=start,
+        series_breaks=series_breaks(years, standards),
+    )
     geo = boundaries[["code", "geometry"]].set_index("code")
     out = gpd.GeoDataFrame(table.join(geo, how="inner"), geometry="geometry", crs=boundaries.crs)
     return out.reset_index(names="unit_code")
@@ -120,6 +140,8 @@ def build_dataset(
     grid: PopulationGrid,
     imports: Sequence[IndicatorImport] = (),
     step: Callable[[str], None] = lambda _: None,
+    *,
+    policy_facts: Path,
 ) -> DatasetResult:
     """Add population columns to the boundary layers and build the indicator, village and infrastructure layers."""
     step("population by unit (WorldPop, 2009 census)")
@@ -130,9 +152,24 @@ def build_dataset(
     assert isinstance(places, gpd.GeoDataFrame)
 
     step("generating the calibrated demo dataset")
-    resolved = resolve_targets(read_facts(*facts))
-    demo = generate_demo(communes, places, grid, {k: v for k, (_, _, v) in resolved.items()})
+    resolved = resolve_targets(read_facts(*facts)) | resolve_policy_targets(
+        read_policy_facts(policy_facts), policy_facts
+    )
+    targets = {k: v for k, (_, _, v) in resolved.items()}
+    demo = generate_demo(communes, places, grid, targets)
     notes += demo.notes
+    parents = communes.set_index("code")[["unit_2025_code", "district_code"]]
+    standards = Standards.load()
+
+    step("the 2026-2030 period on the 75 units (demo)")
+    units = layers["units_2025"]
+    assert isinstance(units, gpd.GeoDataFrame)
+    d25 = demo.communes[demo.communes["year"] == 2025]
+    persons_2025 = d25.groupby(d25["unit_code"].map(parents["unit_2025_code"]))["persons"].sum()
+    period = period_2026(
+        units, demo.villages.join(parents, on="commune_2024_code"), demo.village_years, persons_2025, targets, standards
+    )
+    notes += period.notes
     names = communes.set_index("code")["name"]
     base = demo.communes.assign(vintage="2024", unit_name=lambda f: f["unit_code"].map(names))
     demo_2024 = _overlay(base, ())
@@ -167,13 +204,22 @@ def build_dataset(
             "synthetic",
             "sources",
         ]
-        out = pd.concat([t2024[keep], agg_2025, agg_district, agg_province], ignore_index=True)
+        unit_2026, province_2026 = rows_2026(period, demo.villages.join(parents, on="commune_2024_code"), agg_2025)
+        out = pd.concat(
+            [t2024[keep], agg_2025, unit_2026, agg_district, agg_province, province_2026], ignore_index=True
+        )
+        out["period"] = out["year"].map(lambda y: periods.for_year(int(y)).id)
+        out["standard"] = out["year"].map(lambda y: standards.for_year(int(y)).id)
         typed = {"new_rural": "boolean", "region_class": "Int64", "synthetic": "boolean"}
         typed |= {c: "Int64" for c in out.columns if c in COUNTS or c.startswith("n_")}
         return out.astype(typed)
 
+    periods = Periods.load()
     step("calibration report")
-    calibration = calibration_report(resolved, DemoTables(all_vintages(add_rates(demo_2024)), demo.villages, communes))
+    calibration = calibration_report(
+        resolved,
+        DemoTables(all_vintages(add_rates(demo_2024)), demo.villages, communes, period.classification),
+    )
     missed = calibration[calibration["status"] != "ok"]
     if not missed.empty:
         raise CalibrationError(
@@ -187,7 +233,6 @@ def build_dataset(
         "commune_indicators": indicators,
         "indicator_values": values,
         "calibration": calibration,
-        "village_indicators": demo.village_years,
     }
     step("indicator views joined to geometry")
     for vintage, layer, view in (
@@ -197,13 +242,20 @@ def build_dataset(
     ):
         boundaries = layers[layer]
         assert isinstance(boundaries, gpd.GeoDataFrame)
-        new_layers[view] = indicator_view(indicators[indicators["vintage"] == vintage], boundaries)
+        new_layers[view] = indicator_view(indicators[indicators["vintage"] == vintage], boundaries, standards)
 
     step("villages and infrastructure")
-    parents = communes.set_index("code")[["unit_2025_code", "district_code"]]
-    for name, frame in {"demo_villages": demo.villages, **demo.layers}.items():
+    village_years = pd.concat([demo.village_years, period.village_years], ignore_index=True)
+    new_layers["village_indicators"] = village_years.assign(
+        standard=village_years["year"].map(lambda y: standards.for_year(int(y)).id)
+    )
+    for name, frame in {"demo_villages": villages_2026(demo.villages, period, village_years), **demo.layers}.items():
         frame = frame.join(parents, on="commune_2024_code")
         new_layers[name] = frame
+
+    step("2026-2030 classification and deprivations")
+    joined = demo.villages.join(parents, on="commune_2024_code")
+    new_layers.update(period_layers(period, units, village_years, joined, periods, standards))
     n_imported = sum(len(i.table) for i in imports)
     if n_imported:
         notes.append(f"{n_imported} imported row(s) from {len(imports)} file(s) replace demo values")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geo.errors import InputDataError
+from geo.policy import PolicyFact, read_target
 
 
 @dataclass(frozen=True)
@@ -155,5 +156,43 @@ def resolve_targets(facts: list[Fact]) -> dict[str, tuple[Target, Fact, float]]:
                     fact.file, f"note does not match {target.note_pattern!r}", row=fact.line, column="note"
                 )
             value = float(m.group(1))
+        out[target.key] = (target, fact, value)
+    return out
+
+
+# Targets from the policy facts (facts_2026.csv); only rows marked "read" qualify (geo.policy.read_target).
+# A key also in TARGETS replaces it: the read end-2024 rate (10.89%) replaces the December estimate (11.11%).
+POLICY_TARGETS: tuple[Target, ...] = (
+    Target("poor_rate_2023", "sonla_poverty_rate_2023", "Sơn La province", "end 2023", "rate"),
+    Target("poor_rate_2024", "sonla_poverty_rate_2024", "Sơn La province", "end 2024", "rate"),
+    Target("units_total", "sonla_commune_units_total", "Sơn La province", "2025", "count"),
+    Target("wards_2025", "sonla_wards_2025", "Sơn La province", "2025", "count"),
+    Target(
+        "region_iii_2026",
+        "sonla_region_III_communes",
+        "Sơn La province",
+        "2026-2030 (QĐ 60/QĐ-BDTTG)",
+        "count",
+    ),
+)
+
+
+def resolve_policy_targets(facts: dict[str, PolicyFact], path: Path | str) -> dict[str, tuple[Target, Fact, float]]:
+    """Each policy target with its fact and value; a missing row or one not marked read is an error."""
+    out: dict[str, tuple[Target, Fact, float]] = {}
+    for target in POLICY_TARGETS:
+        value = read_target(facts, target.indicator, path)
+        row = facts[target.indicator]
+        fact = Fact(
+            indicator=row.key,
+            scope=row.scope,
+            when=row.period,
+            value=value,
+            unit=row.unit,
+            source=row.source_url,
+            note=f"{row.source_doc}; {row.note}",
+            file=Path(path).name,
+            line=row.line,
+        )
         out[target.key] = (target, fact, value)
     return out

@@ -51,6 +51,7 @@ class Profile(BaseModel):
 
     profile: str
     version: str
+    period: str = "2026-2030"  # the policy period whose classification and figures the criteria read
     title_vi: str = ""
     title_en: str = ""
     missing: Literal["median", "worst", "best"] = "median"
@@ -234,7 +235,8 @@ def _sensitivity(
 def trend(
     rates: pd.DataFrame, key: str, first: str, last: str, province_first: float, province_last: float
 ) -> pd.DataFrame:
-    """Change in poverty 2021→2025; units 'falling behind' reduce by less than half the province's
+    """Change in poverty between two years of one poverty standard (the caller picks them, see
+    geo.policy.Standards.comparable_start); units 'falling behind' reduce by less than half the province's
     relative reduction while staying above the province's latest rate."""
     change = rates[last] - rates[first]
     relative = np.where(rates[first] > 0, -change / rates[first], 0.0)

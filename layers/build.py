@@ -175,6 +175,7 @@ def _build(
         grid=PopulationGrid.read(inputs.population),
         imports=store.indicator_imports(),
         step=on_step,
+        policy_facts=fetcher.path("policy_facts_2026"),
     )
     layers = {**result.layers, **dataset.layers}
     notes = result.notes + dataset.notes

@@ -34,6 +34,7 @@ class LayerSpec:
     synthetic: bool = False
     required_columns: tuple[str, ...] = field(default_factory=tuple)
     unique: tuple[str, ...] = ()  # columns that together identify a row, when `key` alone does not
+    collection: bool = True  # served as an OGC API collection (False: GeoPackage and downloads only)
 
     def __post_init__(self) -> None:
         if self.geometry_type is not None and self.geometry_type not in GEOMETRY_KINDS:
@@ -210,18 +211,20 @@ CATALOG = (
         description_vi=DEMO_NOTE_VI
         + (
             "Hộ, nhân khẩu, hộ nghèo, cận nghèo, tỷ lệ, hộ DTTS, nông thôn mới, khu vực I/II/III, số bản và bản "
-            "ĐBKK, 2021-2025, cho xã trước sáp nhập (2024), xã/phường 2025, huyện cũ và toàn tỉnh; số đếm cộng "
-            "dồn, tỷ lệ tính lại từ số đếm."
+            "ĐBKK, 2021-2025 cho xã trước sáp nhập (2024), huyện cũ, và 2021-2026 cho xã/phường 2025 và toàn "
+            "tỉnh; số đếm cộng dồn, tỷ lệ tính lại từ số đếm; mỗi dòng ghi giai đoạn (period) và chuẩn nghèo "
+            "(standard): không so sánh tỷ lệ nghèo giữa hai chuẩn khác nhau."
         ),
         description_en=DEMO_NOTE_EN
         + (
             "Households, persons, poor and near-poor households and rates, ethnic-minority households, new-rural "
-            "status, region class I/II/III, villages and especially difficult villages, 2021-2025, for the "
-            "pre-merger communes (vintage 2024), the 2025 units, the former districts and the province; counts "
-            "summed, rates recomputed from counts."
+            "status, region class I/II/III, villages and especially difficult villages, 2021-2025 for the "
+            "pre-merger communes (vintage 2024) and the former districts, 2021-2026 for the 2025 units and the "
+            "province; counts summed, rates recomputed from counts; each row carries its policy period and its "
+            "poverty standard: rates of two standards are not comparable."
         ),
         geometry_type=None,
-        vintage="2021-2025",
+        vintage="2021-2026",
         sources=DEMO_SOURCES,
         synthetic=True,
         unique=("vintage", "unit_code", "year"),
@@ -236,6 +239,8 @@ CATALOG = (
             "region_class",
             "synthetic",
             "sources",
+            "period",
+            "standard",
         ),
     ),
     LayerSpec(
@@ -286,15 +291,19 @@ CATALOG = (
         id="village_indicators",
         title_vi="Chỉ tiêu bản theo năm (minh họa)",
         title_en="Village figures by year (demo data)",
-        description_vi=DEMO_NOTE_VI + "Hộ, hộ nghèo, cận nghèo, hộ DTTS của từng bản, 2021-2025.",
+        description_vi=DEMO_NOTE_VI
+        + "Hộ, hộ nghèo, cận nghèo, hộ DTTS của từng bản, 2021-2026, kèm chuẩn nghèo áp dụng (standard).",
         description_en=DEMO_NOTE_EN
-        + "Households, poor, near-poor and ethnic-minority households per village, 2021-2025.",
+        + (
+            "Households, poor, near-poor and ethnic-minority households per village, 2021-2026, with the "
+            "poverty standard each year was measured by (standard)."
+        ),
         geometry_type=None,
-        vintage="2021-2025",
+        vintage="2021-2026",
         sources=DEMO_SOURCES,
         synthetic=True,
         unique=("village_id", "year"),
-        required_columns=("village_id", "year", "households", "poor_households", "synthetic"),
+        required_columns=("village_id", "year", "households", "poor_households", "standard", "synthetic"),
     ),
     _demo_points(
         "health_stations",
@@ -361,13 +370,15 @@ CATALOG = (
             title_en=f"Poverty indicators – {en} (demo data)",
             description_vi=DEMO_NOTE_VI
             + (
-                f"Một đối tượng cho mỗi {vi_unit}: số liệu năm mới nhất và chuỗi 2021-2025 (tỷ lệ nghèo, hộ "
-                "nghèo, cận nghèo), thay đổi tỷ lệ nghèo."
+                f"Một đối tượng cho mỗi {vi_unit}: số liệu năm mới nhất và chuỗi theo năm (tỷ lệ nghèo, hộ "
+                "nghèo, cận nghèo), thay đổi tỷ lệ nghèo từ năm đầu cùng chuẩn nghèo (poor_rate_change_from); "
+                "series_breaks ghi các lần đổi chuẩn."
             ),
             description_en=DEMO_NOTE_EN
             + (
-                f"One feature per {en_unit}: the latest year's figures and the 2021-2025 series (poverty rate, "
-                "poor and near-poor households), and the change in poverty rate."
+                f"One feature per {en_unit}: the latest year's figures and the series by year (poverty rate, "
+                "poor and near-poor households), and the change in poverty rate since the first year of the same "
+                "poverty standard (poor_rate_change_from); series_breaks names the changes of standard."
             ),
             geometry_type="MultiPolygon",
             vintage="2021-2025",
@@ -404,6 +415,136 @@ CATALOG = (
     ),
 )
 
+
+POLICY_SOURCES = (*DEMO_SOURCES, "policy_facts_2026")
+DEPRIVATION_NOTE_VI = (
+    "Số hộ thiếu hụt từng chỉ số của chuẩn nghèo đa chiều áp dụng cho năm đó (NĐ 07/2021 đến hết 2026, NĐ "
+    "351/2025 từ 2027); hộ nghèo thiếu hụt ít nhất 3 chỉ số, hộ cận nghèo dưới 3. "
+)
+DEPRIVATION_NOTE_EN = (
+    "Households deprived in each indicator of the multidimensional poverty standard of the year (Decree "
+    "07/2021 to the end of 2026, Decree 351/2025 from 2027); a poor household lacks at least 3, a near-poor "
+    "one fewer than 3. "
+)
+
+CATALOG = (
+    *CATALOG,
+    LayerSpec(
+        id="classification_2026_2030",
+        title_vi="Phân định khu vực I, II, III giai đoạn 2026-2030 (minh họa)",
+        title_en="Region I/II/III classification 2026-2030 (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + (
+            "Mỗi xã, phường 2025: khu vực I/II/III (region_class), xã DTTS theo số người (≥15% hoặc ≥4.500 "
+            "người, NĐ 272/2025), xã miền núi, số thôn ĐBKK 2026-2030; nguồn (source: official nếu nhập từ "
+            "danh sách, derived theo tiêu chí, demo nếu mô phỏng), số và ngày văn bản; khu vực suy ra theo "
+            "tiêu chí đặt cạnh khu vực trong danh sách, kèm tiêu chí khác biệt. Mô phỏng theo 66/75 xã khu "
+            "vực III của QĐ 60/QĐ-BDTTG."
+        ),
+        description_en=DEMO_NOTE_EN
+        + (
+            "Each 2025 unit: region class I/II/III (region_class), ethnic-minority commune by persons (15% or "
+            "4,500 people, Decree 272/2025), mountainous commune, especially difficult villages of 2026-2030; "
+            "source (official when loaded from a list, derived by the rules, demo when generated), the list's "
+            "document and date; the derived class beside the listed one with the criterion that differs. The "
+            "demo reproduces Decision 60/QĐ-BDTTG's 66 of 75 units in region III."
+        ),
+        geometry_type="MultiPolygon",
+        vintage="2026-2030",
+        sources=(*POLICY_SOURCES,),
+        key="unit_code",
+        code_width=5,
+        expected_count=75,
+        synthetic=True,
+        required_columns=(
+            "unit_code",
+            "unit_name",
+            "period",
+            "region_class",
+            "ethnic_minority",
+            "mountainous",
+            "n_especially_difficult_villages",
+            "source",
+            "document",
+            "document_date",
+            "region_class_derived",
+            "derived_reason",
+            "synthetic",
+        ),
+    ),
+    LayerSpec(
+        id="deprivations",
+        title_vi="Hộ thiếu hụt dịch vụ xã hội cơ bản theo chỉ số (minh họa)",
+        title_en="Households deprived by indicator (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + DEPRIVATION_NOTE_VI
+        + "Dạng dài: mỗi xã, phường 2025 (vintage 2025) và toàn tỉnh, năm, chuẩn, chỉ số; loại dự án giải quyết.",
+        description_en=DEMO_NOTE_EN
+        + DEPRIVATION_NOTE_EN
+        + (
+            "Long form: one row per 2025 unit (vintage 2025) or the province, year, standard and indicator, "
+            "with the kind of project that addresses it (need_kind)."
+        ),
+        geometry_type=None,
+        vintage="2022-2026",
+        sources=POLICY_SOURCES,
+        synthetic=True,
+        unique=("vintage", "unit_code", "year", "indicator"),
+        required_columns=(
+            "vintage",
+            "unit_code",
+            "year",
+            "standard",
+            "indicator",
+            "households_deprived",
+            "poor_households_deprived",
+            "near_poor_households_deprived",
+            "synthetic",
+        ),
+    ),
+    LayerSpec(
+        id="village_deprivations",
+        title_vi="Hộ thiếu hụt theo chỉ số, từng bản (minh họa)",
+        title_en="Households deprived by indicator, per village (demo data)",
+        description_vi=DEMO_NOTE_VI + DEPRIVATION_NOTE_VI + "Dạng dài, mỗi bản, năm và chỉ số (chỉ trong GeoPackage).",
+        description_en=DEMO_NOTE_EN
+        + DEPRIVATION_NOTE_EN
+        + "Long form, one row per village, year and indicator (in the GeoPackage and downloads only).",
+        geometry_type=None,
+        vintage="2022-2026",
+        sources=POLICY_SOURCES,
+        synthetic=True,
+        unique=("village_id", "year", "indicator"),
+        collection=False,
+        required_columns=("village_id", "year", "standard", "indicator", "households_deprived", "synthetic"),
+    ),
+    LayerSpec(
+        id="deprivations_units_2025",
+        title_vi="Thiếu hụt đa chiều – xã, phường 2025 (minh họa)",
+        title_en="Multidimensional deprivations – 2025 units (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + DEPRIVATION_NOTE_VI
+        + (
+            "Một đối tượng cho mỗi xã, phường và năm: số hộ thiếu hụt (d_*) và tỷ lệ hộ thiếu hụt (pct_*) "
+            "theo từng chỉ số, chỉ số thiếu hụt nhiều nhất (top_indicator) và nhu cầu nổi bật nhất so với "
+            "toàn tỉnh (top_need)."
+        ),
+        description_en=DEMO_NOTE_EN
+        + DEPRIVATION_NOTE_EN
+        + (
+            "One feature per unit and year: households deprived (d_*) and the share deprived (pct_*) in each "
+            "indicator, the indicator most lacked (top_indicator) and the need that stands out most against the "
+            "province (top_need)."
+        ),
+        geometry_type="MultiPolygon",
+        vintage="2022-2026",
+        sources=POLICY_SOURCES,
+        key="row_id",
+        expected_count=375,
+        synthetic=True,
+        required_columns=("row_id", "unit_code", "unit_name", "year", "standard", "top_need", "synthetic"),
+    ),
+)
 
 ANALYSIS_SOURCES = (*DEMO_SOURCES,)
 PROJECT_COLUMNS = ("project_id", "kind", "name_vi", "name_en", "unit_2025_code", "cost_vnd", "poor_households_served")

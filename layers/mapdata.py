@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 
 from geo.names import fold_ascii
+from geo.policy import Standards
 from layers.errors import LayerMissing, LayersError
 from layers.store import Build, Warehouse
 
@@ -25,7 +26,7 @@ ScopeKind = Literal["province", "district", "unit"]
 POLYGON_LAYERS = ("province", "districts_2024", "communes_2024", "units_2025")
 POINT_LAYERS = ("demo_villages", "health_stations", "schools", "markets", "bridges", "investment_plan")
 LINE_LAYERS = ("roads", "investment_plan_roads")
-SERIES_YEARS = (2021, 2022, 2023, 2024, 2025)
+SERIES_YEARS = (2021, 2022, 2023, 2024, 2025, 2026)
 UNIT_PREFIXES = ("Thành phố", "Thị xã", "Huyện", "Phường", "Xã")
 
 
@@ -229,6 +230,19 @@ class MapData:
                 for part in str(meta.loc[n, "licences"]).split("; "):
                     licences.setdefault(part.strip(), None)
         return [s for s in sources if s], [x for x in licences if x]
+
+
+def series_text(row: pd.Series) -> str:
+    """ "2021: 21,7% ‖ 2022: 17,8% → …": the poverty series, "‖" where the poverty standard changes."""
+    standards = Standards.load()
+    parts: list[str] = []
+    previous: int | None = None
+    for year, rate in series(row):
+        if previous is not None:
+            parts.append(" ‖ " if not standards.same_standard(previous, year) else " → ")
+        parts.append(f"{year}: {rate:.1f}%".replace(".", ","))
+        previous = year
+    return "".join(parts)
 
 
 def series(row: pd.Series) -> list[tuple[int, float]]:

@@ -265,6 +265,11 @@ def _fmt_dec(value: float, digits: int = 1) -> str:
     return f"{float(value):.{digits}f}".replace(".", ",")
 
 
+def _trend_rate(row: pd.Series, which: str) -> float:
+    """The poverty rate of the trend's first (`trend_from`) or last (`trend_to`) year."""
+    return float(row[f"poor_rate_{int(row[which])}"])
+
+
 def _top_table(ax: Axes, units: pd.DataFrame, size: float, rows: int) -> None:
     """The top priority units of the scope with their key figures."""
     ax.set_axis_off()
@@ -275,12 +280,13 @@ def _top_table(ax: Axes, units: pd.DataFrame, size: float, rows: int) -> None:
             str(r["unit_name"]),
             _fmt_dec(r["poor_rate"], 2),
             _fmt_int(r["poor_households"]),
-            f"{_fmt_dec(r['poor_rate_2021'])}→{_fmt_dec(r['poor_rate_2025'])}",
+            f"{_fmt_dec(_trend_rate(r, 'trend_from'))}→{_fmt_dec(_trend_rate(r, 'trend_to'))}",
             str(r["tier_label"]).split(" / ")[0],
         ]
         for _, r in top.iterrows()
     ]
-    header = ["Hạng\nrank", "Xã, phường\nunit", "Hộ nghèo %\npoor %", "Hộ nghèo\npoor hh", "2021→2025 %", "Mức\ntier"]
+    years = f"{int(top['trend_from'].iloc[0])}→{int(top['trend_to'].iloc[0])} %" if len(top) else "%"
+    header = ["Hạng\nrank", "Xã, phường\nunit", "Hộ nghèo %\npoor %", "Hộ nghèo\npoor hh", years, "Mức\ntier"]
     table = ax.table(
         cellText=cells,
         colLabels=header,

@@ -23,7 +23,7 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 
 from layers.catalog import get_layer
-from layers.mapdata import MapData, MapError, Scope, series, to_geojson
+from layers.mapdata import MapData, MapError, Scope, series_text, to_geojson
 from layers.palette import (
     CHOROPLETH_EDGE,
     DIFFICULT_VILLAGE,
@@ -82,7 +82,7 @@ def _table(rows: list[tuple[str, str]], title: str) -> str:
 
 def unit_popup(row: pd.Series, synthetic: bool, ranked: int) -> str:
     """Bilingual popup of a 2025 unit: figures, trend, priority."""
-    trend = " → ".join(f"{y}: {_fmt(r)}%" for y, r in series(row))
+    trend = series_text(row)
     rows = [
         ("Mã / code", str(row["unit_code"])),
         ("Huyện cũ / former district", str(row.get("former_districts") or "–")),
@@ -91,7 +91,12 @@ def unit_popup(row: pd.Series, synthetic: bool, ranked: int) -> str:
         ("Tỷ lệ hộ nghèo / poverty rate", _fmt(row.get("poor_rate"), 2, "%")),
         ("Tỷ lệ cận nghèo / near-poverty rate", _fmt(row.get("near_poor_rate"), 2, "%")),
         ("Xu hướng / trend", trend or "–"),
-        ("Thay đổi 2021→2025 / change", _fmt(row.get("poor_rate_change_pp"), 2, " điểm % / pp")),
+        (
+            f"Thay đổi {_fmt(row.get('trend_from'), 0)}→{_fmt(row.get('trend_to'), 0)} (cùng chuẩn nghèo) / change "
+            "(one poverty standard)",
+            _fmt(row.get("poor_rate_change_pp"), 2, " điểm % / pp"),
+        ),
+        ("‖ đổi chuẩn nghèo / change of poverty standard", "QĐ 59/2015 → NĐ 07/2021 (2021 → 2022)"),
         ("Tụt lại / falling behind", _fmt(bool(row.get("falling_behind")))),
         ("Bản ĐBKK / especially difficult villages", _fmt(row.get("n_especially_difficult_villages"), 0)),
         ("Hộ ở xã khu vực III / households in region III", _fmt(row.get("region_iii_household_share"), 1, "%")),
@@ -109,9 +114,10 @@ VILLAGE_POPUP_ROWS: list[tuple[str, str, str]] = [
     ("Mã bản / village id", "village_id", "text"),
     ("Xã 2024 / commune 2024", "commune_2024_code", "text"),
     ("Số hộ 2025 / households", "households_2025", "int"),
-    ("Tỷ lệ hộ nghèo 2025 / poverty rate", "poor_rate_2025", "pct"),
-    ("Tỷ lệ hộ nghèo 2021 / poverty rate 2021", "poor_rate_2021", "pct"),
-    ("Bản ĐBKK / especially difficult", "especially_difficult", "bool"),
+    ("Tỷ lệ hộ nghèo 2026 / poverty rate", "poor_rate_2026", "pct"),
+    ("Tỷ lệ hộ nghèo 2022 (cùng chuẩn) / poverty rate 2022 (same standard)", "poor_rate_2022", "pct"),
+    ("Thôn ĐBKK 2026-2030 / especially difficult 2026-2030", "especially_difficult_2026_2030", "bool"),
+    ("Bản ĐBKK 2021-2025 / especially difficult 2021-2025", "especially_difficult", "bool"),
     ("Đường cứng hóa đến trung tâm xã / paved road to centre", "paved_road_to_centre", "bool"),
     ("Điện lưới / grid power", "grid_power_pct", "pct"),
 ]

@@ -376,7 +376,17 @@ def priority(
     units = ranked.units
     contrib = [c for c in units.columns if c.startswith("c_")]
     table = Table(title=f"Priority of the 2025 units (top {top} of {len(units)})")
-    for col in ("rank", "unit", "score", "tier", "largest contributions", "rank 5–95% (MC)", "tier kept", "2021→2025"):
+    start, end = int(units["trend_from"].iloc[0]), int(units["trend_to"].iloc[0])
+    for col in (
+        "rank",
+        "unit",
+        "score",
+        "tier",
+        "largest contributions",
+        "rank 5–95% (MC)",
+        "tier kept",
+        f"{start}→{end}",
+    ):
         table.add_column(col, justify="right" if col in ("rank", "score", "tier kept") else "left")
     for rec in units.head(top).to_dict("records"):
         largest = sorted(contrib, key=lambda c: -rec[c])[:3]
@@ -388,7 +398,7 @@ def priority(
             ", ".join(f"{c[2:]} {rec[c]:.1f}" for c in largest),
             f"{rec['rank_p05_mc']}–{rec['rank_p95_mc']}",
             f"{100 * rec['tier_share_mc']:.0f}%",
-            f"{rec['poor_rate_2021']:.1f}→{rec['poor_rate_2025']:.1f}%"
+            f"{rec[f'poor_rate_{start}']:.1f}→{rec[f'poor_rate_{end}']:.1f}%"
             + (" [red]behind[/]" if rec["falling_behind"] else ""),
         )
     console.print(table)

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.facts import read_facts, resolve_targets
+from geo.facts import read_facts, resolve_policy_targets, resolve_targets
 from geo.indicators import COUNTS
+from geo.policy import read_policy_facts
 from geo.rules import especially_difficult_villages
 from layers.catalog import CATALOG
 from layers.warehouse import read_table
@@ -20,7 +21,9 @@ from tests.conftest import Built
 @pytest.fixture(scope="module")
 def published(shared_data: Path) -> dict[str, float]:
     facts = read_facts(shared_data / "facts/published_aggregates.csv", shared_data / "facts/seed_figures.csv")
-    return {k: v for k, (_, _, v) in resolve_targets(facts).items()}
+    policy = shared_data / "policy/facts_2026.csv"
+    resolved = resolve_targets(facts) | resolve_policy_targets(read_policy_facts(policy), policy)
+    return {k: v for k, (_, _, v) in resolved.items()}
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,7 @@ def test_published_counts_exact_and_rates_within_a_tenth(indicators: pd.DataFram
     for year, key in (
         (2021, "poor_rate_2021"),
         (2022, "poor_rate_2022"),
+        (2023, "poor_rate_2023"),
         (2024, "poor_rate_2024"),
         (2025, "poor_rate_2025"),
     ):
@@ -69,13 +73,20 @@ def test_aggregates_equal_sums_of_predecessors(built: Built, indicators: pd.Data
     crosswalk = read_table(built.path, "crosswalk_2025").set_index("old_code")["new_code"]
     old = indicators[indicators["vintage"] == "2024"].assign(new=lambda f: f["unit_code"].map(crosswalk))
     summed = old.groupby(["new", "year"])[list(COUNTS)].sum()
-    new = indicators[indicators["vintage"] == "2025"].set_index(["unit_code", "year"])[list(COUNTS)]
+    merged = indicators[(indicators["vintage"] == "2025") & (indicators["year"] <= 2025)]
+    new = merged.set_index(["unit_code", "year"])[list(COUNTS)]
     pd.testing.assert_frame_equal(summed.sort_index(), new.sort_index(), check_names=False, check_dtype=False)
     rate = (100 * new["poor_households"] / new["households"]).round(2)
-    stored = indicators[indicators["vintage"] == "2025"].set_index(["unit_code", "year"])["poor_rate"]
+    stored = merged.set_index(["unit_code", "year"])["poor_rate"]
     assert np.allclose(rate.sort_index(), stored.sort_index())
-    total = indicators[indicators["vintage"] == "province"].set_index("year")["households"]
-    assert (old.groupby("year")["households"].sum() == total).all()
+    total = indicators[(indicators["vintage"] == "province") & (indicators["year"] <= 2025)].set_index("year")
+    assert (old.groupby("year")["households"].sum() == total["households"]).all()
+    # 2026 exists only on the 2025 units (the pre-merger communes are gone): the province is their sum
+    y26 = indicators[indicators["year"] == 2026]
+    assert set(y26["vintage"]) == {"2025", "province"}
+    units26 = y26[y26["vintage"] == "2025"]
+    assert len(units26) == 75
+    assert units26["poor_households"].sum() == _province(indicators, 2026)["poor_households"]
 
 
 def test_villages_follow_article_6(built: Built, published: dict[str, float]) -> None:

@@ -230,7 +230,8 @@ def _poverty_decline(
     speed = 1 + 0.35 * standardise(rng.normal(0, 1, n)) - 0.15 * standardise(geo["deprivation"].to_numpy())
     speed = np.clip(speed, 0.4, 1.8)
     year_targets = _year_targets(households, targets)
-    notes.append("2023 provincial poverty is not published: the demo uses the mean of the 2022 and 2024 rates")
+    if "poor_rate_2023" not in targets:
+        notes.append("2023 provincial poverty is not published: the demo uses the mean of the 2022 and 2024 rates")
     district_targets = {
         2023: {"127": targets["poor_rate_sop_cop_2023"] / 100, "125": targets["poor_rate_mai_son_2023"] / 100},
         2024: {"127": targets["poor_rate_sop_cop_2024"] / 100},
@@ -259,17 +260,18 @@ def _poverty_decline(
 
 
 def _year_targets(households: Counts, targets: dict[str, float]) -> dict[int, int]:
-    """Provincial poor households of 2022-2025; 2023 (unpublished) at the mean of the 2022 and 2024 rates."""
+    """Provincial poor households of 2022-2025; 2023, where not given, at the mean of the 2022 and 2024 rates."""
     year_targets = {
         2022: int(targets["poor_2022"]),
         2024: round(targets["poor_rate_2024"] / 100 * households[2024].sum()),
         2025: round(targets["poor_rate_2025"] / 100 * households[2025].sum()),
     }
-    year_targets[2023] = round(
-        (year_targets[2022] / households[2022].sum() + year_targets[2024] / households[2024].sum())
-        / 2
-        * households[2023].sum()
+    rate_2023 = (
+        targets["poor_rate_2023"] / 100
+        if "poor_rate_2023" in targets
+        else (year_targets[2022] / households[2022].sum() + year_targets[2024] / households[2024].sum()) / 2
     )
+    year_targets[2023] = round(rate_2023 * households[2023].sum())
     return year_targets
 
 
