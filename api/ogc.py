@@ -393,7 +393,8 @@ def sortby_problem(value: str | None) -> str | None:
 
 
 def empty_box(bbox: str | None) -> bool:
-    """Whether a bbox's south edge is north of its north edge: a box that holds nothing, so selects nothing.
+    """Whether a bbox's south edge is north of its north edge, or (six numbers) its bottom above its top: a box
+    that holds nothing, so selects nothing.
 
     (A west edge east of the east edge is a box across the antimeridian, which OGC API - Features allows.)
     """
@@ -404,7 +405,7 @@ def empty_box(bbox: str | None) -> bool:
     if len(values) not in (4, 6) or not all(math.isfinite(v) for v in values):
         return False
     half = len(values) // 2
-    return values[1] > values[half + 1]
+    return values[1] > values[half + 1] or (half == 3 and values[2] > values[5])
 
 
 def without_parameter(request: Request, name: str, replace: tuple[str, str] | None = None) -> Request:

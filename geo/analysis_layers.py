@@ -158,14 +158,11 @@ def criteria_tables(layers: dict[str, pd.DataFrame], access: pd.DataFrame | None
 def _deprivation_criteria(layers: dict[str, pd.DataFrame], year: int) -> tuple[pd.Series, pd.DataFrame]:
     """Deprivation intensity (indicators lacked per household) of villages and units in `year`, and each
     unit's share of households lacking each indicator (pct_*); empty where no deprivation layer exists."""
-    village_rows = layers.get("village_deprivations")
+    villages = layers["demo_villages"]
     wide = layers.get("deprivations_units_2025")
-    if village_rows is None or wide is None:
+    if wide is None or "deprivation_intensity" not in villages:
         return pd.Series(dtype="float64"), pd.DataFrame()
-    vy = layers["village_indicators"]
-    hh = vy[vy["year"] == year].set_index("village_id")["households"].astype(float)
-    lacked = village_rows[village_rows["year"] == year].groupby("village_id")["households_deprived"].sum()
-    village_intensity = (lacked / hh.where(hh > 0)).round(3)
+    village_intensity = villages.set_index("village_id")["deprivation_intensity"].astype(float)
     units = wide[wide["year"] == year].set_index("unit_code")
     counts = [c for c in units.columns if c.startswith("d_")]
     intensity = (units[counts].astype("float64").sum(axis=1) / units["households"].astype(float)).round(3)

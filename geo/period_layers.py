@@ -67,8 +67,11 @@ def rows_2026(period: Period2026, villages: pd.DataFrame, agg_2025: pd.DataFrame
 
 
 def villages_2026(villages: gpd.GeoDataFrame, period: Period2026, village_years: pd.DataFrame) -> gpd.GeoDataFrame:
-    """The demo villages with their 2022 and 2026 figures and the 2026-2030 especially difficult flag."""
+    """The demo villages with their 2022 and 2026 figures, the 2026-2030 especially difficult flag and their
+    2026 deprivation intensity (indicators lacked per household)."""
     out = villages.merge(period.village_flags, on="village_id", how="left")
+    latest = period.deprivations[period.deprivations["year"] == YEAR_2026]
+    lacked = latest.groupby("village_id")["households_deprived"].sum()
     for year in (2022, YEAR_2026):
         y = village_years[village_years["year"] == year].set_index("village_id")
         hh = out["village_id"].map(y["households"])
@@ -77,6 +80,8 @@ def villages_2026(villages: gpd.GeoDataFrame, period: Period2026, village_years:
             out[f"households_{year}"] = hh.astype("int64")
             out[f"poor_households_{year}"] = poor.astype("int64")
         out[f"poor_rate_{year}"] = (100 * poor / hh.where(hh > 0)).round(2)
+    hh = out[f"households_{YEAR_2026}"].astype(float)
+    out["deprivation_intensity"] = (out["village_id"].map(lacked) / hh.where(hh > 0)).round(3)
     return gpd.GeoDataFrame(out, geometry="geometry", crs=villages.crs)
 
 

@@ -50,8 +50,7 @@ VILLAGE_MOUNTAIN_REASONS = (
 )
 REGION_OUTSIDE = "ND 272: neither an ethnic-minority nor a mountainous commune, outside the classification"
 REGION_UNKNOWN = (
-    "ND 272: the thresholds of the 12 criteria for region I/II/III are not published here; "
-    "the official list decides"
+    "ND 272: the thresholds of the 12 criteria for region I/II/III are not published here; the official list decides"
 )
 VILLAGE_UNKNOWN = (
     "ND 272: the criteria for especially difficult villages are not published here; the official list decides"

@@ -34,6 +34,7 @@ INPUT_LAYERS = (
     "schools",
     "markets",
     "indicators_units_2025",
+    "deprivations_units_2025",
     "indicators_communes_2024",
     "communes_2024",
     "units_2025",

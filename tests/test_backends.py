@@ -51,8 +51,8 @@ def _json(server: LiveServer, path: str, **params: str) -> dict[str, Any]:
 
 SPATIAL = [s.id for s in CATALOG if s.is_spatial]
 QUERIES: list[tuple[str, dict[str, str]]] = [
-    *((f"/collections/{s.id}/items", {"limit": "40"}) for s in CATALOG),
-    *((f"/collections/{s.id}/items", {"limit": "25", "offset": "30"}) for s in CATALOG),
+    *((f"/collections/{s.id}/items", {"limit": "40"}) for s in CATALOG if s.collection),
+    *((f"/collections/{s.id}/items", {"limit": "25", "offset": "30"}) for s in CATALOG if s.collection),
     ("/collections/units_2025/items", {"sortby": "-area_km2", "limit": "10"}),
     ("/collections/units_2025/items", {"sortby": "unit_type,name", "limit": "75", "skipGeometry": "true"}),
     ("/collections/demo_villages/items", {"sortby": "-households", "bbox": "103.8,21.2,104.0,21.4", "limit": "60"}),

@@ -162,7 +162,11 @@ def test_plan_takes_candidates_as_geojson(ogc: str, built: Built) -> None:
             "airport",
         ),
         ("priority", {"scope": "districts"}, "scope"),
-        ("priority", {"weights": {"poverty": 1}}, "input 'weights': unknown entry poverty; known: difficult_villages"),
+        (
+            "priority",
+            {"weights": {"poverty": 1}},
+            "input 'weights': unknown entry poverty; known: deprivation, difficult_villages",
+        ),
         (
             "priority",
             {
