@@ -13,10 +13,11 @@ import shapely
 from geo.alloc import CalibrationError
 from geo.calibration import DemoTables, calibration_report
 from geo.demo import DEMO_SOURCE, generate_demo
-from geo.demo.period_2026 import period_2026
+from geo.demo.period_2026 import Period2026, period_2026
 from geo.facts import read_facts, resolve_policy_targets, resolve_targets
 from geo.indicators import COUNTS, INDICATORS, add_rates, aggregate, long_values
-from geo.period_layers import period_layers, rows_2026, villages_2026
+from geo.official_lists import OfficialList
+from geo.period_layers import apply_official, period_layers, rows_2026, villages_2026
 from geo.policy import Periods, Standards, read_policy_facts
 from geo.population import PopulationGrid
 from geo.zonal import AREA_WEIGHTED, POPULATION_WEIGHTED, interpolate_extensive, raster_sums
@@ -75,6 +76,27 @@ def add_population(layers: dict[str, pd.DataFrame], raster: Path) -> list[str]:
     ]
 
 
+def official_imports(lists: Sequence[OfficialList], years: Sequence[int]) -> list[IndicatorImport]:
+    """The 2021-2025 lists as imports on the pre-merger communes, for every year of the period: the listed
+    region class, and the number of listed especially difficult villages of each commune the list names."""
+    out = []
+    for listed in lists:
+        if listed.period != "2021-2025":
+            continue
+        parts: dict[str, pd.Series] = {}
+        regions = listed.communes.dropna(subset=["region_class"])
+        if len(regions):
+            parts["region_class"] = regions.set_index("unit_code")["region_class"].astype("float64")
+        if len(listed.villages):
+            parts["n_especially_difficult_villages"] = listed.villages.groupby("unit_code").size().astype("float64")
+        if not parts:
+            continue
+        wide = pd.DataFrame(parts).rename_axis("unit_code")
+        rows = pd.concat([wide.assign(year=y) for y in years]).reset_index()
+        out.append(IndicatorImport(f"official list {listed.document or '?'} ({listed.file})", rows))
+    return out
+
+
 def _overlay(base: pd.DataFrame, imports: Sequence[IndicatorImport]) -> pd.DataFrame:
     """Imported values replace demo values cell by cell; each cell keeps its own source label."""
     out = base.copy()
@@ -91,6 +113,8 @@ def _overlay(base: pd.DataFrame, imports: Sequence[IndicatorImport]) -> pd.DataF
             known = position >= 0
             out.loc[out.index[position[known]], indicator] = values.to_numpy()[known]
             out.loc[out.index[position[known]], f"src_{indicator}"] = imp.source
+    listed = out["src_region_class"] != DEMO_SOURCE
+    out.loc[listed, "region_reason"] = out.loc[listed, "src_region_class"]  # the list decides, not the rules
     src_cols = [f"src_{i}" for i in INDICATORS]
     out["synthetic"] = out[src_cols].apply(lambda r: any(s.startswith("demo:") for s in r), axis=1)
     out["sources"] = out[src_cols].apply(lambda r: "; ".join(sorted(set(r))), axis=1)
@@ -142,6 +166,7 @@ def build_dataset(
     step: Callable[[str], None] = lambda _: None,
     *,
     policy_facts: Path,
+    official_lists: Sequence[OfficialList] = (),
 ) -> DatasetResult:
     """Add population columns to the boundary layers and build the indicator, village and infrastructure layers."""
     step("population by unit (WorldPop, 2009 census)")
@@ -166,17 +191,23 @@ def build_dataset(
     assert isinstance(units, gpd.GeoDataFrame)
     d25 = demo.communes[demo.communes["year"] == 2025]
     persons_2025 = d25.groupby(d25["unit_code"].map(parents["unit_2025_code"]))["persons"].sum()
-    period = period_2026(
-        units, demo.villages.join(parents, on="commune_2024_code"), demo.village_years, persons_2025, targets, standards
-    )
+    joined = demo.villages.join(parents, on="commune_2024_code")
+    period = period_2026(units, joined, demo.village_years, persons_2025, targets, standards)
     notes += period.notes
+    listed = apply_official(period, official_lists, joined)
+    imports = [*imports, *official_imports(official_lists, range(2021, 2026))]
+    for lst in official_lists:
+        notes.append(
+            f"official list {lst.document or '(no document number)'} of {lst.date or '?'} ({lst.period}, {lst.file}): "
+            f"{int(lst.communes['region_class'].notna().sum())} unit class(es), {len(lst.villages)} village(s)"
+        )
     names = communes.set_index("code")["name"]
     base = demo.communes.assign(vintage="2024", unit_name=lambda f: f["unit_code"].map(names))
     demo_2024 = _overlay(base, ())
     table_2024 = add_rates(_overlay(base, imports))
     mapping = communes.set_index("code")
 
-    def all_vintages(t2024: pd.DataFrame) -> pd.DataFrame:
+    def all_vintages(t2024: pd.DataFrame, p: Period2026) -> pd.DataFrame:
         units = layers["units_2025"].set_index("code")["full_name"]
         districts = layers["districts_2024"].set_index("code")["name"]
         agg_2025 = aggregate(t2024, mapping["unit_2025_code"], "2025").assign(
@@ -204,7 +235,7 @@ def build_dataset(
             "synthetic",
             "sources",
         ]
-        unit_2026, province_2026 = rows_2026(period, demo.villages.join(parents, on="commune_2024_code"), agg_2025)
+        unit_2026, province_2026 = rows_2026(p, joined, agg_2025)
         out = pd.concat(
             [t2024[keep], agg_2025, unit_2026, agg_district, agg_province, province_2026], ignore_index=True
         )
@@ -218,7 +249,7 @@ def build_dataset(
     step("calibration report")
     calibration = calibration_report(
         resolved,
-        DemoTables(all_vintages(add_rates(demo_2024)), demo.villages, communes, period.classification),
+        DemoTables(all_vintages(add_rates(demo_2024), period), demo.villages, communes, period.classification),
     )
     missed = calibration[calibration["status"] != "ok"]
     if not missed.empty:
@@ -226,7 +257,7 @@ def build_dataset(
             "the demo dataset misses published figures: "
             + "; ".join(f"{r.target} published {r.published} reproduced {r.reproduced}" for r in missed.itertuples())
         )
-    indicators = all_vintages(table_2024)
+    indicators = all_vintages(table_2024, listed)
     values = long_values(table_2024, {i: f"src_{i}" for i in INDICATORS})
 
     new_layers: dict[str, pd.DataFrame] = {
@@ -249,13 +280,12 @@ def build_dataset(
     new_layers["village_indicators"] = village_years.assign(
         standard=village_years["year"].map(lambda y: standards.for_year(int(y)).id)
     )
-    for name, frame in {"demo_villages": villages_2026(demo.villages, period, village_years), **demo.layers}.items():
+    for name, frame in {"demo_villages": villages_2026(demo.villages, listed, village_years), **demo.layers}.items():
         frame = frame.join(parents, on="commune_2024_code")
         new_layers[name] = frame
 
     step("2026-2030 classification and deprivations")
-    joined = demo.villages.join(parents, on="commune_2024_code")
-    new_layers.update(period_layers(period, units, village_years, joined, periods, standards))
+    new_layers.update(period_layers(listed, units, village_years, joined, periods, standards))
     n_imported = sum(len(i.table) for i in imports)
     if n_imported:
         notes.append(f"{n_imported} imported row(s) from {len(imports)} file(s) replace demo values")

@@ -146,6 +146,51 @@ class OfficialList:
     date: str | None  # ISO "2026-01-29"
     communes: pd.DataFrame  # unit_code, listed_name, region_class (Int64, <NA> in a village-only list), row
     villages: pd.DataFrame  # unit_code, listed_name, village_id (object, None when unmatched), row
+    file: str = ""  # the file it was read from, for provenance
+
+    STORED_COLUMNS = ("kind", "unit_code", "listed_name", "region_class", "village_id", "row")
+
+    def to_table(self) -> pd.DataFrame:
+        """The stored form: one row per listed commune ("commune") and village ("village"), with the list's
+        period, document and date on every row."""
+        communes = self.communes.assign(kind="commune", village_id=None)
+        villages = self.villages.assign(kind="village", region_class=pd.NA)
+        table = pd.concat([communes, villages], ignore_index=True)[list(self.STORED_COLUMNS)]
+        return table.assign(period=self.period, document=self.document or "", date=self.date or "")
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame, file: str = "") -> OfficialList:
+        """The list a stored table holds (see to_table)."""
+        periods = set(table["period"])
+        if len(periods) != 1 or not periods <= set(PERIODS):
+            raise InputDataError(file or "official list", f"stored list has period(s) {sorted(periods)}")
+        first = table.iloc[0] if len(table) else None
+        document = str(first["document"]) if first is not None and str(first["document"]) not in ("", "nan") else None
+        date = str(first["date"]) if first is not None and str(first["date"]) not in ("", "nan") else None
+        communes = table[table["kind"] == "commune"]
+        villages = table[table["kind"] == "village"]
+        return cls(
+            period=str(next(iter(periods))),
+            document=document,
+            date=date,
+            communes=pd.DataFrame(
+                {
+                    "unit_code": communes["unit_code"].astype(str).to_numpy(),
+                    "listed_name": communes["listed_name"].to_numpy(),
+                    "region_class": pd.array(communes["region_class"], dtype="Int64"),
+                    "row": communes["row"].astype("int64").to_numpy(),
+                }
+            ),
+            villages=pd.DataFrame(
+                {
+                    "unit_code": villages["unit_code"].astype(str).to_numpy(),
+                    "listed_name": villages["listed_name"].to_numpy(),
+                    "village_id": [None if pd.isna(v) else str(v) for v in villages["village_id"]],
+                    "row": villages["row"].astype("int64").to_numpy(),
+                }
+            ),
+            file=file,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -928,4 +973,4 @@ def import_official_list(
     if layout.has_village:
         matched = int(villages["village_id"].notna().sum())
         report.details["villages"] = f"{len(villages)} ({matched} matched to the atlas's villages)"
-    return OfficialList(units.period, final_document, final_date, communes, villages), report
+    return OfficialList(units.period, final_document, final_date, communes, villages, path.name), report

@@ -3,18 +3,50 @@ units, and the deprivation tables (long by unit and village, wide by unit and ye
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from geo.demo import DEMO_SOURCE
-from geo.demo.period_2026 import YEAR_2026, Period2026
+from geo.demo.period_2026 import PERIOD, YEAR_2026, Period2026
 from geo.indicators import add_rates
+from geo.official_lists import OfficialList
 from geo.policy import Needs, Periods, Standards
 
 PROVINCE_CODE = "14"
 SUM_COLUMNS = ["households", "poor_households", "near_poor_households", "ethnic_minority_households"]
 REGION_LABELS = {1: "I / khu vực I", 2: "II / khu vực II", 3: "III / khu vực III"}
+
+
+def apply_official(period: Period2026, lists: Sequence[OfficialList], villages: pd.DataFrame) -> Period2026:
+    """The period with its official lists applied, oldest first: a listed unit's class, and a listed unit's
+    especially difficult villages (the list's count; the atlas's villages it names flagged, its others not),
+    replace the demo's, with source "official" and the list's document and date."""
+    cls = period.classification.copy()
+    flags = period.village_flags.copy()
+    unit_of = villages.set_index("village_id")["unit_2025_code"]
+    for listed in (x for x in lists if x.period == PERIOD):
+        regions = listed.communes.dropna(subset=["region_class"]).set_index("unit_code")["region_class"]
+        hit = cls["unit_code"].isin(regions.index)
+        cls.loc[hit, "region_class"] = cls.loc[hit, "unit_code"].map(regions).astype("int64")
+        cls.loc[hit, "source"] = "official"
+        cls.loc[hit, "document"] = listed.document
+        cls.loc[hit, "document_date"] = listed.date
+        if listed.villages.empty:
+            continue
+        units = set(listed.villages["unit_code"])
+        in_units = flags["village_id"].map(unit_of).isin(units)
+        named = set(listed.villages["village_id"].dropna())
+        flags.loc[in_units, "especially_difficult_2026_2030"] = flags.loc[in_units, "village_id"].isin(named)
+        flags.loc[in_units, "especially_difficult_2026_2030_source"] = "official"
+        counts = listed.villages.groupby("unit_code").size()
+        covered = cls["unit_code"].isin(units)
+        cls.loc[covered, "n_especially_difficult_villages"] = cls.loc[covered, "unit_code"].map(counts)
+        cls.loc[covered, "villages_source"] = "official"
+    return replace(period, classification=cls, village_flags=flags)
 
 
 def rows_2026(period: Period2026, villages: pd.DataFrame, agg_2025: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -87,12 +119,12 @@ def villages_2026(villages: gpd.GeoDataFrame, period: Period2026, village_years:
 
 def classification_layer(period: Period2026, units: gpd.GeoDataFrame, periods: Periods) -> gpd.GeoDataFrame:
     """classification_2026_2030: one feature per 2025 unit, the list's class beside the derived one."""
-    ref = periods.get("2026-2030").region_list
+    ref = periods.get(PERIOD).region_list
     c = period.classification.copy()
     c["region_label"] = c["region_class"].map(REGION_LABELS)
-    c["source"] = "demo"
-    c["document"] = f"{ref.document} (demo)"
-    c["document_date"] = ref.date
+    demo = c["source"] == "demo"
+    c.loc[demo, "document"] = f"{ref.document} (demo)"
+    c.loc[demo, "document_date"] = ref.date
     derived = c["region_class_derived"]
     # where both exist the derived class stands beside the listed one, with the criterion that differs
     c["difference"] = np.where(
@@ -100,7 +132,7 @@ def classification_layer(period: Period2026, units: gpd.GeoDataFrame, periods: P
         c["derived_reason"],
         None,
     )
-    c["synthetic"] = True
+    c["synthetic"] = demo | (c["villages_source"] == "demo")
     geometry = units.set_index("code").geometry.reindex(c["unit_code"]).to_numpy()
     return gpd.GeoDataFrame(c, geometry=geometry, crs=units.crs)
 

@@ -176,6 +176,7 @@ def _build(
         imports=store.indicator_imports(),
         step=on_step,
         policy_facts=fetcher.path("policy_facts_2026"),
+        official_lists=store.official_lists(),
     )
     layers = {**result.layers, **dataset.layers}
     notes = result.notes + dataset.notes
@@ -258,6 +259,7 @@ def import_file(
     A vector import that would leave fewer than SHRINK_LIMIT of the layer's rows needs allow_shrink.
     """
     from geo.importing import VECTOR_KINDS, ImportLimits, UnitIndex, import_indicators, import_vector
+    from geo.official_lists import ListUnits, import_official_list
 
     opts = {k: v for k, v in (options or {}).items() if v is not None}
     limits = ImportLimits()
@@ -279,6 +281,23 @@ def import_file(
                 district=opts.get("district"),
                 limits=limits,
             )
+        elif kind == "official_list":
+            period = opts.get("period")
+            if not period:
+                raise InputDataError(path, "an official list needs its period: --period 2021-2025 or 2026-2030")
+            needed = ("units_2025", "communes_2024", "districts_2024", "crosswalk_2025", "demo_villages")
+            units = ListUnits.from_layers(period, {n: read_table(settings.warehouse, n) for n in needed})
+            listed, report = import_official_list(
+                path,
+                units,
+                document=opts.get("document"),
+                date=opts.get("date"),
+                encoding=opts.get("encoding"),
+                sheet=opts.get("sheet"),
+                allow_unmatched=opts.get("allow_unmatched") == "true",
+                limits=limits,
+            )
+            frame = listed.to_table()
         elif kind in VECTOR_KINDS:
             assert isinstance(communes, gpd.GeoDataFrame)
             frame, report = import_vector(
@@ -292,7 +311,8 @@ def import_file(
             )
         else:
             raise InputDataError(
-                path, f"unknown import kind {kind!r}; one of commune_indicators, " + ", ".join(VECTOR_KINDS)
+                path,
+                f"unknown import kind {kind!r}; one of commune_indicators, official_list, " + ", ".join(VECTOR_KINDS),
             )
         store = ImportStore(settings.imports_dir)
         report.details["replaces"] = _replacement(settings.warehouse, store, kind, Path(path), frame, allow_shrink)
@@ -336,6 +356,14 @@ def _replacement(
         return (
             f"commune_indicators: {len(frame):,} commune-year row(s) of the 2024 communes replace earlier "
             "values cell by cell; other rows are unchanged"
+        )
+    if kind == "official_list":
+        period = str(frame["period"].iloc[0])
+        target = "classification_2026_2030" if period == "2026-2030" else "commune_indicators (2021-2025)"
+        return (
+            f"{target}: the {int((frame['kind'] == 'commune').sum())} listed unit(s) and "
+            f"{int((frame['kind'] == 'village').sum())} listed village(s) replace the demo values of the units "
+            "they name; other units are unchanged"
         )
     layers = {name for name, _ in pyogrio.list_layers(warehouse)}
     before = int(pyogrio.read_info(warehouse, layer=kind)["features"]) if kind in layers else 0

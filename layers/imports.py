@@ -27,6 +27,7 @@ import pyogrio
 from geo.atomic import DEFAULT_TAG, atomic_write, fsync_path
 from geo.dataset import IndicatorImport
 from geo.errors import WarehouseError
+from geo.official_lists import OfficialList
 from geo.sources import sha256_file
 from layers.warehouse import checkpoint
 
@@ -192,6 +193,17 @@ class ImportStore:
             if entry.kind == "commune_indicators":
                 table = pd.read_csv(self.path(entry), dtype={"unit_code": str})
                 out.append(IndicatorImport(f"import: {entry.file} ({entry.imported_at})", table))
+        return out
+
+    def official_lists(self) -> list[OfficialList]:
+        """Stored official lists of classifications, oldest first (later lists win where they overlap)."""
+        out = []
+        for entry in self.entries():
+            if entry.kind == "official_list":
+                table = pd.read_csv(
+                    self.path(entry), dtype={"unit_code": str, "village_id": str, "document": str, "date": str}
+                )
+                out.append(OfficialList.from_table(table, entry.file))
         return out
 
     def vector_imports(self) -> dict[str, gpd.GeoDataFrame]:

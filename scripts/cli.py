@@ -189,7 +189,10 @@ def publish_command(
 
 @app.command("import")
 def import_(
-    kind: Annotated[str, typer.Argument(help="commune_indicators, health_stations, schools, markets, bridges, roads")],
+    kind: Annotated[
+        str,
+        typer.Argument(help="commune_indicators, official_list, health_stations, schools, markets, bridges, roads"),
+    ],
     file: Annotated[Path, typer.Argument(help="CSV/XLSX table, or Shapefile/GeoPackage/GeoJSON layer")],
     year: Annotated[int | None, typer.Option(help="Year of the figures when the file has no 'Năm' column.")] = None,
     district: Annotated[str | None, typer.Option(help="Former district of every row, for matching by name.")] = None,
@@ -199,13 +202,27 @@ def import_(
         str | None, typer.Option(help="CRS of a vector file lacking one, e.g. vn2000-104, EPSG:3405.")
     ] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer vector file.")] = None,
+    period: Annotated[
+        str | None, typer.Option(help="Policy period of an official list: 2021-2025 or 2026-2030.")
+    ] = None,
+    document: Annotated[
+        str | None, typer.Option(help="Document of an official list, e.g. 60/QĐ-BDTTG (read from its title).")
+    ] = None,
+    date: Annotated[
+        str | None, typer.Option(help="Date of an official list, e.g. 2026-01-29 (read from its title).")
+    ] = None,
+    allow_unmatched: Annotated[
+        bool,
+        typer.Option("--allow-unmatched", help="Leave out (with a warning) list names the atlas has no unit for."),
+    ] = False,
     allow_shrink: Annotated[
         bool,
         typer.Option("--allow-shrink", help="Accept a layer with fewer than half the rows of the one it replaces."),
     ] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Import a commune table or an infrastructure layer, then rebuild; a bad file changes nothing."""
+    """Import a commune table, an official list of classifications or an infrastructure layer, then rebuild;
+    a bad file changes nothing."""
     from geo.importing import ImportFailed
     from layers.build import import_file
 
@@ -217,6 +234,10 @@ def import_(
         "sheet": sheet,
         "crs": crs,
         "layer": layer,
+        "period": period,
+        "document": document,
+        "date": date,
+        "allow_unmatched": "true" if allow_unmatched else None,
     }
     try:
         with _progress() as progress:

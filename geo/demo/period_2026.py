@@ -237,6 +237,10 @@ def _classification(
             "mountainous_reason": [MOUNTAIN_REASONS[i] for i in mountain_reason],
             "region_class_derived": pd.array([None if math.isnan(v) else int(v) for v in derived], dtype="Int64"),
             "derived_reason": derived_reason,
+            "source": "demo",
+            "document": None,
+            "document_date": None,
+            "villages_source": "demo",
         }
     )
 
@@ -272,7 +276,13 @@ def _villages_2026_2030(
         f"2026-2030 especially difficult villages (demo): {int(flag.sum())}, Sơn La's 2021-2025 {total_2021} "
         "scaled by the national change (12,368 of 13,222), shared between region classes as nationally"
     )
-    return pd.DataFrame({"village_id": villages["village_id"].to_numpy(), "especially_difficult_2026_2030": flag})
+    return pd.DataFrame(
+        {
+            "village_id": villages["village_id"].to_numpy(),
+            "especially_difficult_2026_2030": flag,
+            "especially_difficult_2026_2030_source": "demo",
+        }
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
