@@ -104,6 +104,14 @@ def villages_2026(villages: gpd.GeoDataFrame, period: Period2026, village_years:
     out = villages.merge(period.village_flags, on="village_id", how="left")
     latest = period.deprivations[period.deprivations["year"] == YEAR_2026]
     lacked = latest.groupby("village_id")["households_deprived"].sum()
+    # per kind of project: households lacking what it addresses (the most-lacked of its indicators, a lower
+    # bound of those lacking any), and the poor among them; the plan values a project by these
+    needs = Needs.load()
+    for kind, spec in needs.kinds.items():
+        rows = latest[latest["indicator"].isin(spec.indicators)]
+        for column, source in (("deprived", "households_deprived"), ("poor_deprived", "poor_households_deprived")):
+            most = rows.groupby("village_id")[source].max()
+            out[f"{column}_{kind}"] = out["village_id"].map(most).fillna(0).astype("int64")
     for year in (2022, YEAR_2026):
         y = village_years[village_years["year"] == year].set_index("village_id")
         hh = out["village_id"].map(y["households"])

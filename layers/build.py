@@ -231,7 +231,8 @@ def add_analysis(
         f"keep their tier under random weights, {summary['units_falling_behind']} falling behind"
         + (f"; missing values filled: {filled}" if filled else "; no missing values"),
         f"investment plan: {t['projects']} of {t['candidates']} candidate projects, {t['cost_vnd']:,} of "
-        f"{t['budget_vnd']:,.0f} VND, {t['poor_households_served']:,} poor households served ({t['status']})",
+        f"{t['budget_vnd']:,.0f} VND, {t['households_served']:,} households served in what the projects address "
+        f"({t['poor_households_served']:,} poor; {t['status']})",
     ]
 
 

@@ -547,7 +547,16 @@ CATALOG = (
 )
 
 ANALYSIS_SOURCES = (*DEMO_SOURCES,)
-PROJECT_COLUMNS = ("project_id", "kind", "name_vi", "name_en", "unit_2025_code", "cost_vnd", "poor_households_served")
+PROJECT_COLUMNS = (
+    "project_id",
+    "kind",
+    "name_vi",
+    "name_en",
+    "unit_2025_code",
+    "cost_vnd",
+    "households_served",
+    "poor_households_served",
+)
 
 CATALOG = (
     *CATALOG,
@@ -627,14 +636,17 @@ CATALOG = (
         description_vi=DEMO_NOTE_VI
         + (
             "Mọi dự án ứng viên tính từ mạng đường và các bản: cứng hóa đường đến trung tâm xã, ngầm tràn/cầu dân "
-            "sinh, điểm trường, điểm y tế, kéo điện lưới; chi phí (đơn giá data/profiles/costs.yaml) và số hộ "
-            "nghèo được phục vụ nếu làm riêng dự án đó."
+            "sinh, điểm trường, điểm y tế, kéo điện lưới, cấp nước và nhà tiêu, hỗ trợ nhà ở, kết nối viễn thông; "
+            "chi phí (đơn giá data/profiles/costs.yaml), số hộ được phục vụ (hộ thiếu hụt chỉ số mà dự án giải "
+            "quyết, data/profiles/needs.yaml; hộ nghèo với đường, cầu, điện) và số hộ nghèo, nếu làm riêng dự án đó."
         ),
         description_en=DEMO_NOTE_EN
         + (
             "Every candidate project computed from the road network and villages: concrete road to the commune "
-            "centre, all-season crossing, school site, health post, grid extension; cost (unit prices in "
-            "data/profiles/costs.yaml) and the poor households it serves on its own."
+            "centre, all-season crossing, school site, health post, grid extension, water and latrines, housing "
+            "support, telecom connection; cost (unit prices in data/profiles/costs.yaml), the households it "
+            "serves on its own (those lacking the indicators it addresses, data/profiles/needs.yaml; poor "
+            "households for roads, crossings and grid) and the poor households among them."
         ),
         geometry_type="Point",
         vintage="2025",
@@ -649,13 +661,15 @@ CATALOG = (
         title_en="Optimal investment plan (demo data)",
         description_vi=DEMO_NOTE_VI
         + (
-            "Các dự án được chọn để phục vụ nhiều hộ nghèo nhất trong ngân sách (mặc định 50 tỷ đồng; quy hoạch "
-            "nguyên MILP, HiGHS); chi phí và số hộ nghèo tăng thêm của từng dự án."
+            "Các dự án được chọn để phục vụ nhiều hộ nhất trong ngân sách (hộ thiếu hụt chỉ số mà dự án giải quyết; "
+            "hộ nghèo với đường, cầu, điện; mặc định 50 tỷ đồng; quy hoạch nguyên MILP, HiGHS); chi phí, số hộ và "
+            "số hộ nghèo tăng thêm của từng dự án."
         ),
         description_en=DEMO_NOTE_EN
         + (
-            "The projects chosen to serve the most poor households within the budget (50 billion VND by default; "
-            "MILP solved with HiGHS), with each project's added cost and poor households served."
+            "The projects chosen to serve the most households within the budget (those lacking the indicators "
+            "each project addresses; poor households for roads, crossings and grid; 50 billion VND by default; "
+            "MILP solved with HiGHS), with each project's added cost, households and poor households served."
         ),
         geometry_type="Point",
         vintage="2025",

@@ -603,6 +603,11 @@ COSTS_SCHEMA: dict[str, Any] = {
         "grid_per_km": {**VND, "minimum": 0},
         "school_minutes": {"type": "number", "minimum": 1, "maximum": MAX_MINUTES},
         "health_minutes": {"type": "number", "minimum": 1, "maximum": MAX_MINUTES},
+        "water_sanitation_fixed": {**VND, "minimum": 0},
+        "water_sanitation_per_household": {**VND, "minimum": 0},
+        "housing_support_per_household": {**VND, "minimum": 0},
+        "connectivity": {**VND, "minimum": 0},
+        "deprivation_min_share": {"type": "number", "minimum": 0, "maximum": 1},
     },
 }
 POSITION = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}

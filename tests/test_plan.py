@@ -340,3 +340,59 @@ def test_milp_matches_brute_force_on_small_instances(seed: int) -> None:
         assert ev.cost <= options.budget + 1
         # TIE_BREAK may give up under 0.001 households for a cheaper plan; brute force ignores cost
         assert ev.poor_households_served == pytest.approx(exhaustive(table, options), abs=1e-3), (fraction, share)
+
+
+def test_a_project_is_worth_the_households_lacking_what_it_addresses() -> None:
+    """C is the centre; V1 2 km out on concrete, V2 4 km further on earth (34.8 min: beyond a school).
+    V1: 30 of 100 households lack water or a latrine (8 poor). V2: 25 lack decent housing (15 poor), 40 telecom
+    (20 poor), 12 have children out of school (9 poor), 15 lack water (15%: below the 20% a candidate needs)."""
+    inputs = world(
+        [
+            ("C", "00001", at(0, 0), True, 0, 1.0),
+            ("V1", "00001", at(0, 2), False, 10, 1.0),
+            ("V2", "00001", at(0, 6), False, 20, 1.0),
+        ],
+        [("e1", "C", "V1", "bê tông"), ("e2", "V1", "V2", "đất / earth")],
+        {"00001": True},
+    )
+    lacking = {
+        "water_sanitation": ([0, 30, 15], [0, 8, 5]),
+        "housing_support": ([0, 10, 25], [0, 4, 15]),
+        "connectivity": ([0, 0, 40], [0, 0, 20]),
+        "school": ([0, 0, 12], [0, 0, 9]),
+        "health_station": ([0, 0, 0], [0, 0, 0]),
+    }
+    for kind, (households, poor) in lacking.items():
+        inputs.villages[f"deprived_{kind}"] = households
+        inputs.villages[f"poor_deprived_{kind}"] = poor
+    cand = network_candidates(inputs, COSTS)
+    table = cand.table().set_index("project_id")
+    water = table.loc["water-sanitation-V1"]
+    assert water["cost_vnd"] == 0.8e9 + 30 * 5e6 and water["households_served"] == 30
+    assert water["poor_households_served"] == 8
+    assert "water-sanitation-V2" not in table.index  # 15% of households: under deprivation_min_share
+    assert "housing-support-V1" not in table.index
+    housing = table.loc["housing-support-V2"]
+    assert housing["cost_vnd"] == 25 * 60e6 and housing["households_served"] == 25
+    assert table.loc["connectivity-V2", "households_served"] == 40
+    # the school at V2 is worth the 12 households with children out of school, not V2's 20 poor households
+    school = table.loc["school-V2"]
+    assert school["households_served"] == 12 and school["poor_households_served"] == 9
+    # a road addresses no indicator of the standard: still worth V2's poor households, for its road and its
+    # all-season need (20 each)
+    road = table[table["kind"] == "road"].iloc[0]
+    assert road["households_served"] == road["poor_households_served"] == 40
+    # 2.2 billion buy the telecom connection and the water scheme (40 + 30), not housing (1.5 + 0.95 > 2.2)
+    result = plan(cand, PlanOptions(budget=2.2e9))
+    assert set(result.chosen["project_id"]) == {"connectivity-V2", "water-sanitation-V1"}
+    assert result.totals["households_served"] == 70 and result.totals["poor_households_served"] == 28
+    best = next_best(cand, list(result.chosen["project_id"]), 3)
+    assert best.iloc[0]["project_id"] == "housing-support-V2" and best.iloc[0]["added_households_served"] == 25
+
+
+def test_without_deprivation_counts_projects_are_worth_poor_households() -> None:
+    cand = network_candidates(small_world(), COSTS)
+    table = cand.table()
+    assert not set(table["kind"]) & {"water_sanitation", "housing_support", "connectivity"}
+    assert (table["households_served"] == table["poor_households_served"]).all()
+    assert any("no deprivation counts" in note for note in cand.notes)

@@ -12,11 +12,17 @@ its components is built:
 - all-season: every earth link on that route is upgraded or has a crossing;
 - school / health: a school (health post) is built within the threshold travel time, for villages
   now beyond it;
-- grid: the village gets a grid extension (villages with partial or no grid power).
+- grid: the village gets a grid extension (villages with partial or no grid power);
+- water and sanitation, housing support, telecom connection: the village project is built (a candidate
+  where at least `deprivation_min_share` of its households lack what it addresses).
 
-A need is worth the village's poor households (for grid, the poor households without power), so the
-objective is the number of poor households whose need is met, counted once per need. The MILP picks
-projects to maximise it within the budget, optionally with a minimum share of spending in region III
+A need is worth the households lacking what its kind addresses, where the villages carry deprivation
+counts (data/profiles/needs.yaml maps indicators to kinds: a school by the households with children out
+of school or adults without schooling, a water scheme by those lacking water or a latrine; the most-lacked
+indicator of the kind counts, a lower bound of those lacking any); a road, crossing or grid need addresses
+no indicator and is worth the village's poor households (for grid, the poor households without power). The
+objective is the households served, counted once per need; the poor households served are reported beside
+it. The MILP picks projects to maximise it within the budget, optionally with a minimum share of spending in region III
 communes and at most N projects per 2025 unit; among equally good portfolios it takes the cheapest.
 Travel times for coverage are those of the current network (an upgraded road does not change them).
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 from geo.plan.imported import IMPORT_SNAP_KM, add_imported, read_candidate_file
 from geo.plan.model import (
+    DEPRIVATION_KINDS,
     EARTH,
     KIND_LABELS,
     NEED_KINDS,
@@ -60,6 +67,7 @@ from geo.plan.solve import (
 
 __all__ = [
     "CHOSEN_COLUMNS",
+    "DEPRIVATION_KINDS",
     "EARTH",
     "IMPORT_SNAP_KM",
     "KIND_LABELS",

@@ -20,15 +20,22 @@ from geo.errors import GeoError, InputDataError, validation_problem
 
 PAVED = ("nhựa", "bê tông")
 EARTH = "đất"
-NEED_KINDS = ("road", "all_season", "school", "health", "grid")
-PROJECT_KINDS = ("road", "bridge", "school", "health_station", "grid")
+NEED_KINDS = ("road", "all_season", "school", "health", "grid", "water_sanitation", "housing_support", "connectivity")
+PROJECT_KINDS = ("road", "bridge", "school", "health_station", "grid")  # the kinds a candidate file may hold
+DEPRIVATION_KINDS = ("water_sanitation", "housing_support", "connectivity")  # village projects against deprivation
 KIND_LABELS = {
     "road": ("Cứng hóa đường giao thông", "Road upgrade"),
     "bridge": ("Cầu, ngầm tràn", "All-season crossing"),
     "school": ("Điểm trường", "School site"),
     "health_station": ("Điểm y tế", "Health post"),
     "grid": ("Kéo điện lưới", "Grid extension"),
+    "water_sanitation": ("Cấp nước sinh hoạt và nhà tiêu hợp vệ sinh", "Water supply and latrines"),
+    "housing_support": ("Hỗ trợ nhà ở", "Housing support"),
+    "connectivity": ("Kết nối viễn thông", "Telecom connection"),
 }
+# the need kind a project kind meets, and the need kind of data/profiles/needs.yaml whose deprivations value it
+NEED_OF_KIND = {"school": "school", "health_station": "health", **{k: k for k in DEPRIVATION_KINDS}}
+DEPRIVATION_OF_NEED = {"school": "school", "health": "health_station", **{k: k for k in DEPRIVATION_KINDS}}
 
 
 class PlanError(GeoError):
@@ -47,6 +54,12 @@ class Costs(BaseModel):
     grid_per_km: float = Field(ge=0)
     school_minutes: float = Field(gt=0)
     health_minutes: float = Field(gt=0)
+    # village projects against deprivation (planning assumptions; see data/profiles/costs.yaml)
+    water_sanitation_fixed: float = Field(default=0.8e9, ge=0)
+    water_sanitation_per_household: float = Field(default=5e6, ge=0)
+    housing_support_per_household: float = Field(default=60e6, ge=0)
+    connectivity: float = Field(default=1.2e9, ge=0)
+    deprivation_min_share: float = Field(default=0.2, ge=0, le=1)
 
     @classmethod
     def load(cls, path: Path) -> Costs:
@@ -114,13 +127,19 @@ class Project:
 
 @dataclass(frozen=True)
 class Need:
-    """A village's need, met when each clause holds."""
+    """A village's need, met when each clause holds; worth `households` (the poor households when None)."""
 
     village_id: str
     kind: str
     clauses: tuple[str, ...]
     poor_households: float
     people: float
+    households: float | None = None  # households lacking what the need's kind addresses, where known
+
+    @property
+    def value(self) -> float:
+        """What meeting the need is worth: the deprived households it addresses, or else its poor households."""
+        return self.poor_households if self.households is None else self.households
 
 
 @dataclass(frozen=True)
@@ -128,6 +147,7 @@ class Evaluation:
     """What a set of projects costs and serves."""
 
     cost: float
+    households_served: float  # the objective: deprived households in what each met need addresses (else poor)
     poor_households_served: float
     poor_households_reached: float
     people_reached: float
@@ -193,7 +213,8 @@ class Candidates:
             "impossible": impossible,
             "cost": np.array([self.components[c].cost for c in comp_ids]),
             "region_iii": np.array([self.components[c].region_iii for c in comp_ids]),
-            "weight": np.array([n.poor_households for n in self.needs]),
+            "weight": np.array([n.value for n in self.needs]),
+            "poor_weight": np.array([n.poor_households for n in self.needs]),
             "need_village": np.array([vidx[n.village_id] for n in self.needs], dtype=int),
             "village_poor": self.villages["poor_households"].to_numpy(dtype=float),
             "village_people": self.villages["people"].to_numpy(dtype=float),
@@ -219,7 +240,8 @@ class Candidates:
         reached[m["need_village"][met]] = True
         return Evaluation(
             cost=float(m["cost"][built].sum()),
-            poor_households_served=float(m["weight"][met].sum()),
+            households_served=float(m["weight"][met].sum()),
+            poor_households_served=float(m["poor_weight"][met].sum()),
             poor_households_reached=float(m["village_poor"][reached].sum()),
             people_reached=float(m["village_people"][reached].sum()),
             needs_met=int(met.sum()),
@@ -235,6 +257,7 @@ class Candidates:
                 project_row(p, self.components)
                 | {
                     "cost_vnd": round(ev.cost),
+                    "households_served": round(ev.households_served, 1),
                     "poor_households_served": round(ev.poor_households_served, 1),
                     "people_reached": round(ev.people_reached),
                     "needs_met": ev.needs_met,

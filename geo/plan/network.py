@@ -1,4 +1,5 @@
-"""Candidate projects from the network: roads and crossings, schools and health posts, grid extensions."""
+"""Candidate projects from the network: roads and crossings, schools and health posts, grid extensions, and
+village projects against deprivation (water and latrines, housing support, telecom connection)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from geo.access import MAX_SNAP_KM, Snap, facility_sources, nearest_by_road, roa
 from geo.errors import InputDataError
 from geo.harmonise import METRIC_CRS
 from geo.plan.model import (
+    DEPRIVATION_KINDS,
+    DEPRIVATION_OF_NEED,
     EARTH,
     KIND_LABELS,
     Candidates,
@@ -34,7 +37,9 @@ class PlanInputs:
     """What the candidate generator reads (all EPSG:4326)."""
 
     villages: gpd.GeoDataFrame  # village_id, name, commune_2024_code, is_commune_centre, households_2025,
-    #                             poor_households_2025, grid_power_share
+    #                             poor_households_2025, grid_power_share; optional: households_2026 and
+    #                             poor_households_2026 (used when present), deprived_<kind> and
+    #                             poor_deprived_<kind> (households lacking what a project kind addresses)
     roads: gpd.GeoDataFrame  # road_id, surface, geometry (commune_2024_code optional)
     health_stations: gpd.GeoDataFrame
     schools: gpd.GeoDataFrame
@@ -87,6 +92,15 @@ class _Villages:
     poor: np.ndarray
     people: np.ndarray
     grid_share: np.ndarray
+    deprived: dict[str, np.ndarray]  # by kind of data/profiles/needs.yaml: households lacking what it addresses
+    poor_deprived: dict[str, np.ndarray]  # the poor households among them
+
+    def value(self, need_kind: str, i: int) -> tuple[float, float | None]:
+        """(poor households, households) a need of this kind at village i is worth; None: no deprivation data."""
+        kind = DEPRIVATION_OF_NEED.get(need_kind)
+        if kind is None or kind not in self.deprived:
+            return float(self.poor[i]), None
+        return float(self.poor_deprived[kind][i]), float(self.deprived[kind][i])
 
 
 def _villages(inputs: PlanInputs) -> _Villages:
@@ -94,7 +108,9 @@ def _villages(inputs: PlanInputs) -> _Villages:
     graph = road_graph(inputs.roads)
     communes = v["commune_2024_code"].astype(str).to_numpy()
     pph = inputs.communes.set_index("code")["persons_per_household"]
-    households = v["households_2025"].to_numpy(dtype=float)
+    latest = "2026" if {"households_2026", "poor_households_2026"} <= set(v.columns) else "2025"
+    households = v[f"households_{latest}"].to_numpy(dtype=float)
+    kinds = [k for k in set(DEPRIVATION_OF_NEED.values()) if f"deprived_{k}" in v and f"poor_deprived_{k}" in v]
     return _Villages(
         frame=v,
         graph=graph,
@@ -103,9 +119,11 @@ def _villages(inputs: PlanInputs) -> _Villages:
         names=v["name"].astype(str).to_numpy(),
         communes=communes,
         households=households,
-        poor=v["poor_households_2025"].to_numpy(dtype=float),
+        poor=v[f"poor_households_{latest}"].to_numpy(dtype=float),
         people=np.round(households * pph.reindex(communes).fillna(pph.mean()).to_numpy(), 0),
         grid_share=v["grid_power_share"].to_numpy(dtype=float),
+        deprived={k: v[f"deprived_{k}"].fillna(0).to_numpy(dtype=float) for k in kinds},
+        poor_deprived={k: v[f"poor_deprived_{k}"].fillna(0).to_numpy(dtype=float) for k in kinds},
     )
 
 
@@ -123,6 +141,7 @@ def network_candidates(inputs: PlanInputs, costs: Costs) -> Candidates:
     _facility_projects(b, vs, "school", inputs.schools, costs.school_minutes, costs.school)
     _facility_projects(b, vs, "health_station", inputs.health_stations, costs.health_minutes, costs.health_station)
     _grid_projects(b, vs, costs)
+    notes += _deprivation_projects(b, vs, costs)
     table = pd.DataFrame(
         {"village_id": vs.ids, "households": vs.households, "poor_households": vs.poor, "people": vs.people}
     )
@@ -281,7 +300,8 @@ def _facility_projects(
             )
         )
     for i in map(int, needy):
-        b.needs.append(Need(vs.ids[i], need_kind, (f"{need_kind}:{vs.ids[i]}",), vs.poor[i], vs.people[i]))
+        poor, households = vs.value(need_kind, i)
+        b.needs.append(Need(vs.ids[i], need_kind, (f"{need_kind}:{vs.ids[i]}",), poor, vs.people[i], households))
 
 
 def _covered(vs: _Villages, s: int, threshold: float, needy_at: dict[tuple[float, float], list[int]]) -> list[int]:
@@ -339,6 +359,45 @@ def _grid_projects(b: Builder, vs: _Villages, costs: Costs) -> None:
                 length_km=km,
             )
         )
+
+
+# ----------------------------------------------------------------------------------------------------
+# village projects against deprivation: where a share of households lacks what the kind addresses
+# ----------------------------------------------------------------------------------------------------
+
+
+def _deprivation_projects(b: Builder, vs: _Villages, costs: Costs) -> list[str]:
+    """A water-and-latrine scheme, housing support or a telecom connection at each village where at least
+    `deprivation_min_share` of households lack what it addresses; each is worth those households."""
+    if not any(k in vs.deprived for k in DEPRIVATION_KINDS):
+        return ["no deprivation counts on the villages: no water, housing or connectivity candidates"]
+    for kind in (k for k in DEPRIVATION_KINDS if k in vs.deprived):
+        lacking = vs.deprived[kind]
+        share = np.divide(lacking, vs.households, out=np.zeros_like(lacking), where=vs.households > 0)
+        for i in map(int, np.flatnonzero((share >= costs.deprivation_min_share) & (lacking > 0))):
+            if kind == "water_sanitation":
+                cost = costs.water_sanitation_fixed + costs.water_sanitation_per_household * lacking[i]
+            elif kind == "housing_support":
+                cost = costs.housing_support_per_household * lacking[i]
+            else:
+                cost = costs.connectivity
+            cid = b.component(f"{kind}:{vs.ids[i]}", kind, cost, vs.communes[i])
+            b.clause(f"{kind}:{vs.ids[i]}", cid)
+            poor, households = vs.value(kind, i)
+            b.needs.append(Need(vs.ids[i], kind, (f"{kind}:{vs.ids[i]}",), poor, vs.people[i], households))
+            label_vi, label_en = KIND_LABELS[kind]
+            b.project(
+                Project(
+                    id=f"{kind.replace('_', '-')}-{vs.ids[i]}",
+                    kind=kind,
+                    name_vi=f"{label_vi} tại {vs.names[i]}",
+                    name_en=f"{label_en} at {vs.names[i]}",
+                    components=(cid,),
+                    commune_2024_code=vs.communes[i],
+                    point=vs.frame.geometry.iloc[i],
+                )
+            )
+    return []
 
 
 def _lower_type(name: str) -> str:

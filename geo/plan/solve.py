@@ -43,16 +43,20 @@ CHOSEN_COLUMNS = (
     *PROJECT_FIELDS,
     "cost_vnd",
     "standalone_cost_vnd",
+    "households_served",
     "poor_households_served",
     "people_reached",
     "cumulative_cost_vnd",
+    "cumulative_households_served",
     "cumulative_poor_households_served",
 )
 NEXT_COLUMNS = (
     *PROJECT_FIELDS,
     "added_cost_vnd",
+    "added_households_served",
     "added_poor_households_served",
     "added_people_reached",
+    "households_per_billion_vnd",
     "poor_households_per_billion_vnd",
 )
 
@@ -81,7 +85,8 @@ def _solver(name: str, time_limit: float) -> Any:
 def optimise(cand: Candidates, options: PlanOptions, exclude: Sequence[str] = ()) -> tuple[list[str], str, str]:
     """Project ids of the best portfolio, the solver status and the solver name.
 
-    The objective is the poor households served, less TIE_BREAK households per billion đồng spent and
+    The objective is the households served (a need is worth the households lacking what its kind addresses,
+    where the deprivations are known, else its poor households), less TIE_BREAK households per billion đồng spent and
     per project: among portfolios serving the same households the cheapest and smallest wins, and no
     portfolio gives up more than TIE_BREAK x (total candidate cost in billions + projects) households,
     under 0.001 in the demo, to save money. (A second, exact cost-minimising solve took 20 s at tight
@@ -172,7 +177,7 @@ def plan(cand: Candidates, options: PlanOptions, unit_names: dict[str, str] | No
 def _attribution(cand: Candidates, chosen: list[str], unit_names: dict[str, str] | None) -> list[dict[str, Any]]:
     """Rows of the chosen projects in order of stand-alone value for money, each with what it adds to those before."""
     alone = {pid: cand.evaluate([pid]) for pid in chosen}
-    order = sorted(chosen, key=lambda p: (-alone[p].poor_households_served / max(alone[p].cost, 1.0), p))
+    order = sorted(chosen, key=lambda p: (-alone[p].households_served / max(alone[p].cost, 1.0), p))
     rows = []
     before = cand.evaluate([])
     done: list[str] = []
@@ -185,9 +190,11 @@ def _attribution(cand: Candidates, chosen: list[str], unit_names: dict[str, str]
                 "unit_2025_name": (unit_names or {}).get(p.unit_2025_code, ""),
                 "cost_vnd": round(after.cost - before.cost),
                 "standalone_cost_vnd": round(alone[pid].cost),
+                "households_served": round(after.households_served - before.households_served, 1),
                 "poor_households_served": round(after.poor_households_served - before.poor_households_served, 1),
                 "people_reached": round(after.people_reached - before.people_reached),
                 "cumulative_cost_vnd": round(after.cost),
+                "cumulative_households_served": round(after.households_served, 1),
                 "cumulative_poor_households_served": round(after.poor_households_served, 1),
             }
         )
@@ -209,12 +216,14 @@ def _totals(cand: Candidates, chosen: list[str], options: PlanOptions) -> dict[s
         "budget_vnd": options.budget,
         "cost_vnd": round(total.cost),
         "projects": len(chosen),
+        "households_served": round(total.households_served, 1),
         "poor_households_served": round(total.poor_households_served, 1),
         "poor_households_reached": round(total.poor_households_reached),
         "people_reached": round(total.people_reached),
         "needs_met": total.needs_met,
         "needs_total": len(cand.needs),
         "region_iii_cost_share": round(region_cost / total.cost, 4) if total.cost else 0.0,
+        "households_served_if_all_funded": round(everything.households_served, 1),
         "poor_households_served_if_all_funded": round(everything.poor_households_served, 1),
         "cost_to_fund_all_vnd": round(everything.cost),
         "candidates": len(cand.projects),
@@ -229,7 +238,7 @@ def next_best(
     n: int,
     unit_names: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """The unfunded projects that would add the most poor households per đồng on top of the chosen ones."""
+    """The unfunded projects that would add the most households served per đồng on top of the chosen ones."""
     base = cand.evaluate(chosen)
     taken = set(chosen)
     rows = []
@@ -237,7 +246,8 @@ def next_best(
         if pid in taken:
             continue
         ev = cand.evaluate([*chosen, pid])
-        gain = ev.poor_households_served - base.poor_households_served
+        gain = ev.households_served - base.households_served
+        poor_gain = ev.poor_households_served - base.poor_households_served
         extra = ev.cost - base.cost
         if gain <= 0:
             continue
@@ -246,16 +256,18 @@ def next_best(
             | {
                 "unit_2025_name": (unit_names or {}).get(p.unit_2025_code, ""),
                 "added_cost_vnd": round(extra),
-                "added_poor_households_served": round(gain, 1),
+                "added_households_served": round(gain, 1),
+                "added_poor_households_served": round(poor_gain, 1),
                 "added_people_reached": round(ev.people_reached - base.people_reached),
-                "poor_households_per_billion_vnd": round(gain / max(extra / 1e9, 1e-9), 2),
+                "households_per_billion_vnd": round(gain / max(extra / 1e9, 1e-9), 2),
+                "poor_households_per_billion_vnd": round(poor_gain / max(extra / 1e9, 1e-9), 2),
             }
         )
     out = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(NEXT_COLUMNS))
     if out.empty:
         return out
     out = out.sort_values(
-        ["poor_households_per_billion_vnd", "added_poor_households_served", "project_id"],
+        ["households_per_billion_vnd", "added_households_served", "project_id"],
         ascending=[False, False, True],
     )
     return out.head(n).reset_index(drop=True)
