@@ -263,6 +263,10 @@ def plan_inputs(layers: dict[str, pd.DataFrame]) -> PlanInputs:
         }
     )
     table["unit_2025_code"] = table["code"].map(c24.set_index("code")["unit_2025_code"])
+    current = layers.get("classification_2026_2030")
+    if current is not None:  # the current period: region III is a class of the 2025 unit
+        classes = current.set_index("unit_code")["region_class"]
+        table["region_iii"] = (table["unit_2025_code"].map(classes) == 3).to_numpy(dtype=bool)
     frames = {}
     for name in ("demo_villages", "roads", "health_stations", "schools"):
         frame = _need(layers, name)

@@ -35,6 +35,7 @@ INPUT_LAYERS = (
     "markets",
     "indicators_units_2025",
     "deprivations_units_2025",
+    "classification_2026_2030",
     "indicators_communes_2024",
     "communes_2024",
     "units_2025",

@@ -490,17 +490,19 @@ def plan(
         console.print("[yellow]Dữ liệu minh họa (mô phỏng) / synthetic demo data[/]")
     console.print(
         f"[bold]{t['projects']}[/] projects for {t['cost_vnd'] / 1e9:,.2f} of {t['budget_vnd'] / 1e9:,.2f} billion VND "
-        f"serve {t['poor_households_served']:,} poor households (needs met: {t['needs_met']} of {t['needs_total']}); "
+        f"serve {t['households_served']:,} households lacking what they address ({t['poor_households_served']:,} "
+        f"poor; needs met: {t['needs_met']} of {t['needs_total']}); "
         f"{t['poor_households_reached']:,} distinct poor households and {t['people_reached']:,} people reached; "
         f"{100 * t['region_iii_cost_share']:.0f}% of the spending in region III communes "
         f"({t['solver']}, {t['status']}, {t['seconds']} s)"
     )
-    _print_projects(result.chosen, "Chosen projects", "cost_vnd", "poor_households_served")
+    _print_projects(result.chosen, "Chosen projects", "cost_vnd", "households_served", "poor_households_served")
     if len(result.next_best):
         _print_projects(
             result.next_best,
             "Next best unfunded projects (added to this plan)",
             "added_cost_vnd",
+            "added_households_served",
             "added_poor_households_served",
         )
     points, lines = analysis.plan_layers(result, unit_costs)
@@ -516,10 +518,10 @@ def plan(
     console.print("wrote " + ", ".join(str(p) for p in [*paths, totals_path]))
 
 
-def _print_projects(frame: pd.DataFrame, title: str, cost: str, served: str) -> None:
+def _print_projects(frame: pd.DataFrame, title: str, cost: str, served: str, poor: str) -> None:
     table = Table(title=title)
-    for col in ("project", "kind", "unit", "cost (billion VND)", "poor households"):
-        table.add_column(col, justify="right" if col.startswith(("cost", "poor")) else "left")
+    for col in ("project", "kind", "unit", "cost (billion VND)", "households served", "poor households"):
+        table.add_column(col, justify="right" if col.startswith(("cost", "households", "poor")) else "left")
     for rec in frame.to_dict("records"):
         table.add_row(
             rec["name_vi"],
@@ -527,6 +529,7 @@ def _print_projects(frame: pd.DataFrame, title: str, cost: str, served: str) -> 
             rec.get("unit_2025_name") or rec["unit_2025_code"],
             f"{rec[cost] / 1e9:,.2f}",
             f"{rec[served]:,.1f}",
+            f"{rec[poor]:,.1f}",
         )
     console.print(table)
 
