@@ -200,6 +200,10 @@ class PriorityLayers:
         return {
             "profile": self.profile.profile,
             "version": self.profile.version,
+            "period": self.profile.period,
+            "trend": f"{int(self.units['trend_from'].iloc[0])}→{int(self.units['trend_to'].iloc[0])}"
+            if len(self.units)
+            else None,
             "units": len(u),
             "villages": len(self.villages),
             "units_by_tier": u["tier_label"].value_counts().to_dict(),

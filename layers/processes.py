@@ -418,7 +418,8 @@ PRIORITY_METADATA: dict[str, Any] = {
         "vi": "Xếp hạng 75 xã, phường (hoặc các bản) theo hồ sơ tiêu chí: điểm là tổng đóng góp của từng tiêu "
         "chí, phân nhóm ưu tiên, độ nhạy theo trọng số (±20% và Monte-Carlo) và xu hướng 2021→2025.",
         "en": "Ranks the 75 units (or the villages) by a criteria profile: the score is the sum of each "
-        "criterion's contribution, with tier, weight sensitivity (±20% and Monte-Carlo) and 2021→2025 trend.",
+        "criterion's contribution, with tier, weight sensitivity (±20% and Monte-Carlo) and the poverty trend "
+        "between two years of one poverty standard; by default the current period (2026-2030), or the earlier one.",
     },
     "jobControlOptions": ["sync-execute"],
     "keywords": ["priority", "ưu tiên", "especially difficult", "đặc biệt khó khăn"],
@@ -427,6 +428,14 @@ PRIORITY_METADATA: dict[str, Any] = {
         "scope": {
             "title": "units (75 xã, phường 2025) or villages (bản)",
             "schema": {"type": "string", "enum": ["units", "villages"], "default": "units"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "period": {
+            "title": "Policy period of the server's profiles: 2026-2030 (current, default) or 2021-2025",
+            "description": "Ranks by that period's profile (data/profiles/<period>.yaml beside the server's); "
+            "ignored when a whole profile is given (its own `period` applies)",
+            "schema": {"type": "string", "enum": ["2021-2025", "2026-2030"]},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -529,7 +538,7 @@ class PriorityProcessor(AtlasProcessor):
                 raise ProcessorExecuteError(
                     f"input 'profile': {len(criteria)} {scope} criteria, more than the limit of {MAX_CRITERIA}"
                 )
-        profile = Profile.from_dict(given, "input 'profile'") if given else Profile.load(self.profile_path)
+        profile = Profile.from_dict(given, "input 'profile'") if given else self._period_profile(data.get("period"))
         weights = data.get("weights") or {}
         if not isinstance(weights, dict):
             raise ProcessorExecuteError("input 'weights' must be an object of criterion id → weight")
@@ -548,6 +557,18 @@ class PriorityProcessor(AtlasProcessor):
             raw["version"] = f"{profile.version}+weights"
             profile = Profile.from_dict(raw, "input 'weights'")
         return profile
+
+    def _period_profile(self, period: Any) -> Profile:
+        """The server's profile, or the profile of another policy period kept beside it."""
+        server = Profile.load(self.profile_path)
+        if period is None or period == server.period:
+            return server
+        if period not in ("2021-2025", "2026-2030"):
+            raise ProcessorExecuteError("input 'period' must be '2021-2025' or '2026-2030'")
+        path = self.profile_path.parent / f"{period}.yaml"
+        if not path.is_file():
+            raise ProcessorExecuteError(f"input 'period': the server has no profile for {period} ({path.name})")
+        return Profile.load(path)
 
     def compute(self, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Score, rank and tier; return the summary and the ranking."""

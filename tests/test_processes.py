@@ -76,6 +76,21 @@ def test_priority_weights_change_the_ranking(ogc: str) -> None:
     assert [r["unit_code"] for r in rows] != [f["id"] for f in default["ranking"]["features"]]
 
 
+def test_priority_of_the_earlier_period_ranks_by_its_own_figures(ogc: str) -> None:
+    current = execute(ogc, "priority", {"draws": 50}).json()
+    earlier = execute(ogc, "priority", {"period": "2021-2025", "draws": 50}).json()
+    assert current["summary"]["period"] == "2026-2030" and current["summary"]["trend"] == "2022→2026"
+    assert earlier["summary"]["period"] == "2021-2025" and earlier["summary"]["trend"] == "2022→2025"
+    columns = {c["column"] for c in earlier["criteria"]}
+    assert {"poor_rate_2025", "region_iii_household_share_2021_2025"} <= columns
+    assert "deprivation_intensity" in {c["column"] for c in current["criteria"]}
+    rows = properties(earlier["ranking"])
+    assert all(r["trend_from"] == 2022 and r["trend_to"] == 2025 for r in rows)
+    assert [r["unit_code"] for r in rows] != [r["unit_code"] for r in properties(current["ranking"])]
+    bad = execute(ogc, "priority", {"period": "2016-2020"})
+    assert bad.status_code == 400 and "period" in bad.json()["description"]
+
+
 def test_priority_of_villages_returns_points_in_the_province(ogc: str) -> None:
     body = execute(ogc, "priority", {"scope": "villages", "limit": 20, "draws": 50}).json()
     features = body["ranking"]["features"]
