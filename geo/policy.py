@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -35,6 +35,17 @@ def _read_yaml(path: Path) -> Any:
 
 def _text(value: object) -> str:
     return str(value)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], path: Path) -> M:
+    """A model from a YAML file; errors name the file and the entry."""
+    try:
+        return model.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise InputDataError(path, validation_problem(exc.errors())) from exc
 
 
 class Indicator(BaseModel):
@@ -105,11 +116,7 @@ class Standards(BaseModel):
     @classmethod
     def load(cls, path: Path | None = None) -> Standards:
         """Read data/policy/standards.yaml (or `path`); errors name the file and the entry."""
-        path = Path(path or POLICY_DIR / "standards.yaml")
-        try:
-            return cls.model_validate(_read_yaml(path))
-        except ValidationError as exc:
-            raise InputDataError(path, validation_problem(exc.errors())) from exc
+        return _validated(cls, Path(path or POLICY_DIR / "standards.yaml"))
 
     def for_year(self, year: int) -> Standard:
         """The standard poverty figures of `year` are measured by."""
@@ -192,11 +199,7 @@ class Periods(BaseModel):
     @classmethod
     def load(cls, path: Path | None = None) -> Periods:
         """Read data/policy/periods.yaml (or `path`); errors name the file and the entry."""
-        path = Path(path or POLICY_DIR / "periods.yaml")
-        try:
-            return cls.model_validate(_read_yaml(path))
-        except ValidationError as exc:
-            raise InputDataError(path, validation_problem(exc.errors())) from exc
+        return _validated(cls, Path(path or POLICY_DIR / "periods.yaml"))
 
     def get(self, period_id: str) -> Period:
         """The period with this id; InputDataError naming the known ones otherwise."""
@@ -240,10 +243,7 @@ class Needs(BaseModel):
     def load(cls, path: Path | None = None, standards: Standards | None = None) -> Needs:
         """Read a needs file; every indicator named must belong to some standard."""
         path = Path(path or NEEDS_FILE)
-        try:
-            needs = cls.model_validate(_read_yaml(path))
-        except ValidationError as exc:
-            raise InputDataError(path, validation_problem(exc.errors())) from exc
+        needs = _validated(cls, path)
         known = {i for s in (standards or Standards.load()).standards for i in s.indicator_ids}
         for kind, spec in needs.kinds.items():
             unknown = sorted(set(spec.indicators) - known)

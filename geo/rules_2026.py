@@ -147,6 +147,11 @@ def region_classes(ethnic_minority: np.ndarray, mountainous: np.ndarray) -> tupl
     return value, [REGION_OUTSIDE if o else REGION_UNKNOWN for o in outside]
 
 
+def _one(x: float | bool | None) -> np.ndarray:
+    """A one-value array, NaN for unknown."""
+    return np.array([np.nan if x is None else float(x)])
+
+
 @dataclass(frozen=True)
 class Decision:
     """A classification (None when unknown) and the criterion that decided it."""
@@ -168,11 +173,7 @@ def mountainous_commune(
     flag: bool | None = None,
 ) -> Decision:
     """Whether one commune is mountainous (None when nothing is known), with the deciding criterion."""
-
-    def arr(x: float | bool | None) -> np.ndarray:
-        return np.array([np.nan if x is None else float(x)])
-
-    value, reason = mountainous_communes(arr(high_share), arr(mountainous_village_share), arr(flag))
+    value, reason = mountainous_communes(_one(high_share), _one(mountainous_village_share), _one(flag))
     v = value[0]
     return Decision(None if np.isnan(v) else bool(v), MOUNTAIN_REASONS[int(reason[0])])
 
@@ -181,11 +182,7 @@ def mountainous_village(
     *, high_share: float | None = None, slope_share: float | None = None, flag: bool | None = None
 ) -> Decision:
     """Whether one village is mountainous (None when nothing is known), with the deciding criterion."""
-
-    def arr(x: float | bool | None) -> np.ndarray:
-        return np.array([np.nan if x is None else float(x)])
-
-    value, reason = mountainous_villages(arr(high_share), arr(slope_share), arr(flag))
+    value, reason = mountainous_villages(_one(high_share), _one(slope_share), _one(flag))
     v = value[0]
     return Decision(None if np.isnan(v) else bool(v), VILLAGE_MOUNTAIN_REASONS[int(reason[0])])
 

@@ -117,6 +117,20 @@ def warehouse_copy(built: Built, tmp_path: Path) -> Path:
     return target
 
 
+def isolated_copy(built: Built, tmp_path: Path) -> DataSettings:
+    """Settings of a private copy of the built warehouse, with its own import store (sources from the cache)."""
+    warehouse = tmp_path / "warehouse.gpkg"
+    shutil.copyfile(built.path, warehouse)
+    assert built.settings.mirror is not None
+    return settings_for(
+        tmp_path,
+        built.settings.mirror,
+        warehouse=warehouse,
+        cache_dir=built.settings.cache_dir,
+        imports_dir=tmp_path / "imports",
+    )
+
+
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
     with socket.socket() as sock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -13,20 +12,12 @@ from geo.sources import sha256_file
 from layers.build import build_warehouse, import_file, remove_import
 from layers.imports import ImportStore
 from layers.warehouse import read_table
-from tests.conftest import Built, settings_for
+from tests.conftest import Built, isolated_copy
 
 
 def test_import_is_all_or_nothing_and_applied_by_every_build(built: Built, tmp_path: Path) -> None:
-    warehouse = tmp_path / "warehouse.gpkg"
-    shutil.copyfile(built.path, warehouse)
-    assert built.settings.mirror is not None
-    settings = settings_for(
-        tmp_path,
-        built.settings.mirror,
-        warehouse=warehouse,
-        cache_dir=built.settings.cache_dir,
-        imports_dir=tmp_path / "imports",
-    )
+    settings = isolated_copy(built, tmp_path)
+    warehouse = settings.warehouse
     communes = read_table(warehouse, "communes_2024").set_index("code")
     codes = list(communes.index[:2])
     store = ImportStore(settings.imports_dir)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,23 +16,14 @@ from geo.sources import sha256_file
 from layers.build import import_file, remove_import
 from layers.imports import ImportStore
 from layers.warehouse import read_table
-from tests.conftest import Built, settings_for
+from tests.conftest import Built, isolated_copy
 
 pytestmark = pytest.mark.integration
 
 
 def _settings(built: Built, tmp_path: Path) -> tuple[DataSettings, Path]:
-    warehouse = tmp_path / "warehouse.gpkg"
-    shutil.copyfile(built.path, warehouse)
-    assert built.settings.mirror is not None
-    settings = settings_for(
-        tmp_path,
-        built.settings.mirror,
-        warehouse=warehouse,
-        cache_dir=built.settings.cache_dir,
-        imports_dir=tmp_path / "imports",
-    )
-    return settings, warehouse
+    settings = isolated_copy(built, tmp_path)
+    return settings, settings.warehouse
 
 
 def test_a_2026_2030_list_replaces_the_demo_classes_of_the_units_it_names(built: Built, tmp_path: Path) -> None:

@@ -287,18 +287,7 @@ def _facility_projects(
         cid = b.component(f"{kind}:{vs.ids[s]}", kind, cost, vs.communes[s])
         for j in _covered(vs, int(s), threshold, needy_at):
             b.clause(f"{need_kind}:{vs.ids[j]}", cid)
-        label_vi, label_en = KIND_LABELS[kind]
-        b.project(
-            Project(
-                id=f"{kind.replace('_', '-')}-{vs.ids[s]}",
-                kind=kind,
-                name_vi=f"{label_vi} tại {vs.names[s]}",
-                name_en=f"{label_en} at {vs.names[s]}",
-                components=(cid,),
-                commune_2024_code=vs.communes[s],
-                point=vs.frame.geometry.iloc[s],
-            )
-        )
+        _village_project(b, vs, kind, int(s), cid)
     for i in map(int, needy):
         poor, households = vs.value(need_kind, i)
         b.needs.append(Need(vs.ids[i], need_kind, (f"{need_kind}:{vs.ids[i]}",), poor, vs.people[i], households))
@@ -346,19 +335,7 @@ def _grid_projects(b: Builder, vs: _Villages, costs: Costs) -> None:
         b.needs.append(
             Need(vs.ids[i], "grid", (f"grid:{vs.ids[i]}",), vs.poor[i] * (1 - share), vs.people[i] * (1 - share))
         )
-        label_vi, label_en = KIND_LABELS["grid"]
-        b.project(
-            Project(
-                id=f"grid-{vs.ids[i]}",
-                kind="grid",
-                name_vi=f"{label_vi} đến {vs.names[i]}",
-                name_en=f"{label_en} to {vs.names[i]}",
-                components=(cid,),
-                commune_2024_code=vs.communes[i],
-                point=vs.frame.geometry.iloc[i],
-                length_km=km,
-            )
-        )
+        _village_project(b, vs, "grid", i, cid, ("đến", "to"), km)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -385,19 +362,27 @@ def _deprivation_projects(b: Builder, vs: _Villages, costs: Costs) -> list[str]:
             b.clause(f"{kind}:{vs.ids[i]}", cid)
             poor, households = vs.value(kind, i)
             b.needs.append(Need(vs.ids[i], kind, (f"{kind}:{vs.ids[i]}",), poor, vs.people[i], households))
-            label_vi, label_en = KIND_LABELS[kind]
-            b.project(
-                Project(
-                    id=f"{kind.replace('_', '-')}-{vs.ids[i]}",
-                    kind=kind,
-                    name_vi=f"{label_vi} tại {vs.names[i]}",
-                    name_en=f"{label_en} at {vs.names[i]}",
-                    components=(cid,),
-                    commune_2024_code=vs.communes[i],
-                    point=vs.frame.geometry.iloc[i],
-                )
-            )
+            _village_project(b, vs, kind, i, cid)
     return []
+
+
+def _village_project(
+    b: Builder, vs: _Villages, kind: str, i: int, cid: str, at: tuple[str, str] = ("tại", "at"), km: float = 0.0
+) -> None:
+    """The project of one component at (or, for grid, to) village i, named in both languages."""
+    label_vi, label_en = KIND_LABELS[kind]
+    b.project(
+        Project(
+            id=f"{kind.replace('_', '-')}-{vs.ids[i]}",
+            kind=kind,
+            name_vi=f"{label_vi} {at[0]} {vs.names[i]}",
+            name_en=f"{label_en} {at[1]} {vs.names[i]}",
+            components=(cid,),
+            commune_2024_code=vs.communes[i],
+            point=vs.frame.geometry.iloc[i],
+            length_km=km,
+        )
+    )
 
 
 def _lower_type(name: str) -> str:
