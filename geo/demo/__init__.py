@@ -24,8 +24,12 @@ raster, and every output row is flagged `synthetic`. The method (docs/demo-data.
    inter-commune and district roads), bridges on long links; the paved share of village roads is the
    published 74.41%.
 
+7. The 2026-2030 period (stage 7, its own seed): 2026 village figures, the 75 units' demo classes (66 of
+   75 region III, as Decision 60/QĐ-BDTTG publishes), especially difficult villages of 2026-2030, and
+   deprivation counts per village and year consistent with the poor and near-poor counts.
+
 The stages live in modules: `geography` (1), `communes` (2, 3 and 5, and the commune table by rule),
-`villages` and `roads` (4), `infrastructure` (6); `params` holds the seed and the assumptions and
+`villages` and `roads` (4), `infrastructure` (6), `period_2026` (7); `params` holds the seed and the assumptions and
 `generate` runs the stages in order on one random generator. Every public name is importable from `geo.demo`.
 """
 
