@@ -3,6 +3,10 @@
 A scope is the province, one former district (12) or one 2025 unit (75). Districts were abolished on
 1 July 2025, but planners still meet by them: a district's map shows the 2025 units that took in at
 least one of its communes.
+
+The units carry their figures and priority (priority_units_2025), their poverty series, and their class of the
+current policy period (classification_2026_2030: `region_class`, `region_label`, `classification_source`,
+`difficult_villages_2026_2030`); the deprivation profiles come from the latest year of deprivations_units_2025.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import pandas as pd
 import shapely
 
 from geo.names import fold_ascii
-from geo.policy import Standards
+from geo.policy import Period, Periods, Standard, Standards
 from layers.errors import LayerMissing, LayersError
+from layers.profile import DeprivationProfile, deprivation_profile, nice_ceiling
 from layers.store import Build, Warehouse
 
 ScopeKind = Literal["province", "district", "unit"]
@@ -28,6 +33,17 @@ POINT_LAYERS = ("demo_villages", "health_stations", "schools", "markets", "bridg
 LINE_LAYERS = ("roads", "investment_plan_roads")
 SERIES_YEARS = (2021, 2022, 2023, 2024, 2025, 2026)
 UNIT_PREFIXES = ("Thành phố", "Thị xã", "Huyện", "Phường", "Xã")
+CLASSIFICATION = "classification_2026_2030"  # the current period's classification of the 2025 units
+DEPRIVATIONS = "deprivations_units_2025"
+# classification_2026_2030 columns as the map units carry them
+CLASS_COLUMNS = {
+    "region_class": "region_class",
+    "region_label": "region_label",
+    "source": "classification_source",
+    "document": "classification_document",
+    "n_especially_difficult_villages": "difficult_villages_2026_2030",
+}
+DOCUMENT_KINDS_EN = {"Nghị định": "Decree", "Quyết định": "Decision", "Thông tư": "Circular"}
 
 
 class MapError(LayersError):
@@ -75,6 +91,51 @@ class Scope:
         }[self.kind]
 
 
+@dataclass(frozen=True)
+class Edition:
+    """What the maps' figures are: the policy period, the year of the latest figures and its poverty standard."""
+
+    period: Period
+    year: int
+    standard: Standard
+    series_breaks: tuple[tuple[int, int], ...]  # consecutive years of the series between which the standard changes
+
+    @property
+    def period_label(self) -> str:
+        """ "Giai đoạn 2026-2030 / Period 2026-2030"."""
+        return self.period.label
+
+    @property
+    def standard_vi(self) -> str:
+        """ "Nghị định 07/2021/NĐ-CP": the standard's document without its date."""
+        return self.standard.document.split(" (")[0]
+
+    @property
+    def standard_en(self) -> str:
+        """ "Decree 07/2021/NĐ-CP"."""
+        text = self.standard_vi
+        for vi, en in DOCUMENT_KINDS_EN.items():
+            text = text.replace(vi, en)
+        return text
+
+    @property
+    def text_vi(self) -> str:
+        """ "Giai đoạn 2026-2030 · số liệu năm 2026, chuẩn nghèo Nghị định 07/2021/NĐ-CP"."""
+        return f"{self.period.title_vi} · số liệu năm {self.year}, chuẩn nghèo {self.standard_vi}"
+
+    @property
+    def text_en(self) -> str:
+        """ "Period 2026-2030 · 2026 figures, poverty standard Decree 07/2021/NĐ-CP"."""
+        return f"{self.period.title_en} · {self.year} figures, poverty standard {self.standard_en}"
+
+    def breaks_text(self, standards: Standards | None = None) -> str:
+        """ "QD59-2015 → ND07-2021 (2021 → 2022)": each change of standard within the series, or ""."""
+        standards = standards or Standards.load()
+        return "; ".join(
+            f"{standards.for_year(a).id} → {standards.for_year(b).id} ({a} → {b})" for a, b in self.series_breaks
+        )
+
+
 @dataclass
 class MapData:
     """The layers of one warehouse build that maps draw, with the build's date and attribution."""
@@ -83,6 +144,7 @@ class MapData:
     metadata: pd.DataFrame  # one row per layer: title, licences, attribution, synthetic
     built_at: str
     fingerprint: str
+    deprivations: pd.DataFrame = field(default_factory=pd.DataFrame)  # deprivations_units_2025, latest year
     _simplified: dict[tuple[str, float], gpd.GeoSeries] = field(default_factory=dict)
     _projected: dict[tuple[str, str], gpd.GeoDataFrame] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,7 +153,7 @@ class MapData:
     def load(cls, build: Build) -> MapData:
         """Make the map data from the layers of a warehouse build (shared with its other readers, not modified)."""
         needed = (*POLYGON_LAYERS, *POINT_LAYERS, *LINE_LAYERS, "priority_units_2025", "indicators_communes_2024")
-        missing = [n for n in (*needed, "indicators_units_2025") if n not in build.names]
+        missing = [n for n in (*needed, "indicators_units_2025", CLASSIFICATION, DEPRIVATIONS) if n not in build.names]
         if missing:
             raise LayerMissing(f"the warehouse lacks layer(s) {', '.join(missing)}: rebuild it with `atlas build`")
         layers = {name: build.frame(name) for name in needed}
@@ -100,6 +162,10 @@ class MapData:
         ranked = pd.DataFrame(layers["priority_units_2025"].drop(columns="geometry"))
         extra = [f"poor_rate_{y}" for y in SERIES_YEARS if f"poor_rate_{y}" not in ranked]
         ranked = ranked.merge(series[["unit_code", "latest_year", *extra]], on="unit_code", how="left")
+        classes = pd.DataFrame(build.frame(CLASSIFICATION)).drop(columns="geometry")
+        classes = classes[["unit_code", *CLASS_COLUMNS]].rename(columns=CLASS_COLUMNS)
+        ranked = ranked.drop(columns=[c for c in classes if c != "unit_code" and c in ranked])
+        ranked = ranked.merge(classes, on="unit_code", how="left")
         layers["map_units"] = gpd.GeoDataFrame(
             units.rename(columns={"code": "unit_code"}).merge(ranked, on="unit_code"), geometry="geometry", crs=4326
         )
@@ -115,7 +181,9 @@ class MapData:
             geometry="geometry",
             crs=4326,
         )
-        return cls(layers, build.metadata, build.built_at, build.fingerprint)
+        deprivations = pd.DataFrame(build.frame(DEPRIVATIONS)).drop(columns="geometry")
+        latest = deprivations[deprivations["year"] == deprivations["year"].max()].reset_index(drop=True)
+        return cls(layers, build.metadata, build.built_at, build.fingerprint, latest)
 
     # ------------------------------------------------------------------------------------------------
     def districts(self) -> list[Scope]:
@@ -213,6 +281,41 @@ class MapData:
             return self._projected[(name, crs)]
 
     # ------------------------------------------------------------------------------------------------
+    def edition(self) -> Edition:
+        """The period, year and poverty standard of the units' figures (the latest year of their series)."""
+        units = self.layers["map_units"]
+        periods = Periods.load()
+        period_ids = units["period"].dropna().unique() if "period" in units else []
+        period = periods.get(str(period_ids[0])) if len(period_ids) == 1 else periods.get(periods.current)
+        years = units["latest_year"].dropna()
+        year = int(years.max()) if len(years) else max(y for y in SERIES_YEARS if f"poor_rate_{y}" in units)
+        standards = Standards.load()
+        held = [y for y in SERIES_YEARS if y <= year and f"poor_rate_{y}" in units]
+        return Edition(period, year, standards.for_year(year), tuple(standards.breaks(held)))
+
+    def profile(self, scope: Scope) -> DeprivationProfile | None:
+        """The deprivation profile of the scope's households in the latest year (None without deprivation rows)."""
+        codes = set(self.units_in(scope)["unit_code"])
+        rows = self.deprivations[self.deprivations["unit_code"].isin(codes)]
+        if rows.empty:
+            return None
+        need = str(rows["top_need_label"].iloc[0] or "") if scope.kind == "unit" and "top_need_label" in rows else ""
+        return deprivation_profile(rows, Standards.load(), need)
+
+    def unit_profiles(self) -> dict[str, DeprivationProfile]:
+        """Each 2025 unit's deprivation profile in the latest year, by unit code."""
+        standards = Standards.load()
+        return {
+            str(code): deprivation_profile(rows, standards, str(rows["top_need_label"].iloc[0] or ""))
+            for code, rows in self.deprivations.groupby("unit_code", sort=False)
+        }
+
+    def profile_scale(self) -> float:
+        """The end of the bar scale of the units' profiles: a round percentage above every unit's largest share."""
+        shares = self.deprivations.filter(like="pct_").to_numpy(dtype=float)
+        top = float(np.nanmax(shares)) if shares.size and not np.isnan(shares).all() else 10.0
+        return nice_ceiling(top)
+
     def synthetic(self, *names: str) -> bool:
         """Whether any of these layers holds synthetic (demo) rows."""
         meta = self.metadata.set_index("layer")

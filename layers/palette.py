@@ -8,6 +8,7 @@ looks the same in QGIS on the vector tiles, in the folium page and on the printe
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from geo.policy import Needs
 from layers.catalog import GeometryKind, LayerSpec
 
 # ----------------------------------------------------------------------------------------------------
@@ -91,16 +93,37 @@ PRIORITY_TIER = ColourScale(
     class_labels=("thấp / low", "trung bình / medium", "cao / high", "rất cao / very high"),
 )
 
-SCALES = {POVERTY_RATE.id: POVERTY_RATE, PRIORITY_TIER.id: PRIORITY_TIER}
+# Region class (khu vực) I, II, III of the current period's classification (classification_2026_2030), and of
+# the pre-merger communes for 2021-2025: region III (especially difficult) darkest. ColorBrewer BuGn, 3 classes.
+REGION_CLASS = ColourScale(
+    id="region_class",
+    field="region_class",
+    title_vi="Khu vực",
+    title_en="Region class",
+    breaks=(2, 3),
+    colours=("#e5f5f9", "#99d8c9", "#2ca25f"),
+    class_labels=("khu vực I / region I", "khu vực II / region II", "khu vực III / region III"),
+)
+
+SCALES = {POVERTY_RATE.id: POVERTY_RATE, PRIORITY_TIER.id: PRIORITY_TIER, REGION_CLASS.id: REGION_CLASS}
+# layers drawn with another scale than their fields would choose, or (None) with their own symbols
+LAYER_SCALES: dict[str, ColourScale | None] = {
+    "classification_2026_2030": REGION_CLASS,
+    "deprivations_units_2025": None,  # coloured by top_need, not by its poverty rate
+}
 
 # WorldPop persons per ~1 km cell on a log scale, 1 … 10,000 (ColorBrewer Greens, 5 classes): raster tiles only
 POPULATION_COLOURS = ("#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b")
 
 
-def scale_for(fields: Iterable[str]) -> ColourScale | None:
-    """The scale a layer with these properties is drawn with: priority tier first, then poverty rate."""
+def scale_for(fields: Iterable[str], layer_id: str | None = None) -> ColourScale | None:
+    """The scale a layer with these properties is drawn with: the layer's own (LAYER_SCALES), else priority tier,
+    then poverty rate, then region class."""
     present = set(fields)
-    for scale in (PRIORITY_TIER, POVERTY_RATE):
+    if layer_id in LAYER_SCALES:
+        scale = LAYER_SCALES[layer_id]
+        return scale if scale is not None and scale.field in present else None
+    for scale in (PRIORITY_TIER, POVERTY_RATE, REGION_CLASS):
         if scale.field in present or scale.class_field in present:
             return scale
     return None
@@ -132,6 +155,9 @@ class LayerColours:
     symbol: Symbol
     field: str | None = None
     classes: tuple[tuple[Any, Symbol], ...] = ()  # (value of `field`, its symbol)
+    title_vi: str = ""  # a legend of the classes, where the classes are a map's subject (top need)
+    title_en: str = ""
+    labels: tuple[str, ...] = ()  # one per class
 
     def symbol_for(self, properties: Mapping[str, Any]) -> Symbol:
         """The symbol of a feature with these properties."""
@@ -170,7 +196,40 @@ FACILITIES = {
     "bridges": Symbol("#1f78b4", "#1f78b4"),
 }
 
-_VILLAGES = LayerColours(VILLAGE, "especially_difficult", ((True, DIFFICULT_VILLAGE),))
+# villages are marked especially difficult by the current period's list (2026-2030; 2021-2025 in the popups)
+DIFFICULT_FIELD = "especially_difficult_2026_2030"
+_VILLAGES = LayerColours(VILLAGE, DIFFICULT_FIELD, ((True, DIFFICULT_VILLAGE),))
+
+# deprivation profiles: the bars of the shares of households lacking each indicator, the most lacked darker
+DEPRIVATION_BAR = Symbol("#9e9ac8", "#54278f")
+DEPRIVATION_TOP = Symbol("#54278f", "#3f007d")
+# the kinds of project of data/profiles/needs.yaml (top_need of deprivations_units_2025); others: NEED_OTHERS
+NEED_COLOURS = {
+    "water_sanitation": "#1f78b4",
+    "housing_support": "#b15928",
+    "school": "#6a3d9a",
+    "health_station": "#e31a1c",
+    "connectivity": "#33a02c",
+}
+NEED_OTHERS = ("#ff7f00", "#a6cee3", "#fb9a99", "#cab2d6", "#ffff99")
+
+
+@functools.cache
+def need_colours() -> LayerColours:
+    """Units coloured by the need that stands out (top_need), one colour per kind of project in needs.yaml."""
+    needs = Needs.load()
+    spare = itertools.cycle(NEED_OTHERS)
+    classes = tuple((kind, Symbol(NEED_COLOURS.get(kind) or next(spare), CHOROPLETH_EDGE)) for kind in needs.kinds)
+    return LayerColours(
+        Symbol(POLYGON.colour, CHOROPLETH_EDGE),
+        "top_need",
+        classes,
+        title_vi="Nhu cầu nổi bật",
+        title_en="Need that stands out",
+        labels=tuple(f"{k.vi} / {k.en}" for k in needs.kinds.values()),
+    )
+
+
 CHOROPLETH = LayerColours(Symbol(POLYGON.colour, CHOROPLETH_EDGE))
 LAYER_COLOURS: dict[str, LayerColours] = {
     "units_2025": LayerColours(UNIT_2025),
@@ -180,6 +239,7 @@ LAYER_COLOURS: dict[str, LayerColours] = {
     "indicators_communes_2024": CHOROPLETH,
     "indicators_districts_2024": CHOROPLETH,
     "priority_units_2025": CHOROPLETH,
+    "classification_2026_2030": CHOROPLETH,
     "villages": LayerColours(VILLAGE),
     "demo_villages": _VILLAGES,
     "priority_villages": _VILLAGES,
@@ -202,4 +262,6 @@ def colours_for(spec: LayerSpec) -> LayerColours:
     kind = spec.geometry_kind
     if kind is None:
         raise ValueError(f"layer {spec.id} is a table: it is not drawn")
+    if spec.id == "deprivations_units_2025":
+        return need_colours()
     return LAYER_COLOURS.get(spec.id) or LayerColours(DEFAULT_SYMBOLS[kind])

@@ -2,11 +2,14 @@
 
 Drawn with matplotlib in VN-2000 / UTM zone 48N (EPSG:3405), the national grid planners use, with
 DejaVu Sans (shipped inside matplotlib) embedded as TrueType so Vietnamese text prints and can be
-searched and copied. Each sheet has: title and subtitle (vintage, year, indicator), the choropleth of
-the scope's 2025 units with their neighbours greyed, villages (especially difficult ones marked), the
-proposed projects, unit labels placed so that they do not collide, a legend with the class breaks, a
-scale bar, a north arrow, a longitude/latitude grid, an inset locating the scope in the province, a
-table of the top priority units, sources and licences, the data date and the print date.
+searched and copied. Each sheet has: title and subtitle (indicator and year, the policy period and the
+poverty standard of the figures, the 2025 units), the choropleth of the scope's 2025 units with their
+neighbours greyed, villages (those especially difficult in the current period marked), the proposed
+projects, unit labels placed so that they do not collide, a legend with the class breaks, a scale bar, a
+north arrow, a longitude/latitude grid, an inset locating the scope in the province, a bar chart of the
+scope's deprivation profile (household-weighted, latest year), a table of the top priority units, sources
+and licences, the data date and the print date. The panels are laid out in boxes that do not overlap, each
+shrinking its type to fit its box (`panel_overlaps` checks a sheet).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import shapely
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
@@ -31,8 +35,21 @@ from matplotlib.transforms import Bbox
 from matplotlib_scalebar.scalebar import ScaleBar
 
 from layers.catalog import get_layer
-from layers.mapdata import MapData, MapError, Scope
-from layers.palette import INSET, LOCATED, NEIGHBOUR, POVERTY_RATE, PRIORITY_TIER, ColourScale, Symbol, colours_for
+from layers.mapdata import Edition, MapData, MapError, Scope
+from layers.palette import (
+    DEPRIVATION_BAR,
+    DEPRIVATION_TOP,
+    DIFFICULT_FIELD,
+    INSET,
+    LOCATED,
+    NEIGHBOUR,
+    POVERTY_RATE,
+    PRIORITY_TIER,
+    ColourScale,
+    Symbol,
+    colours_for,
+)
+from layers.profile import DeprivationProfile
 
 PRINT_CRS = "EPSG:3405"  # VN-2000 / UTM zone 48N
 MM = 1 / 25.4
@@ -49,17 +66,20 @@ def symbol(layer_id: str, **properties: object) -> Symbol:
     return colours_for(get_layer(layer_id)).symbol_for(properties)
 
 
-VILLAGE = symbol("demo_villages", especially_difficult=False)
-DIFFICULT_VILLAGE = symbol("demo_villages", especially_difficult=True)
+VILLAGE = symbol("demo_villages", **{DIFFICULT_FIELD: False})
+DIFFICULT_VILLAGE = symbol("demo_villages", **{DIFFICULT_FIELD: True})  # especially difficult, current period
 PROPOSED = symbol("investment_plan")
 PROPOSED_ROAD = symbol("investment_plan_roads")
 UNIT_EDGE = symbol("units_2025").edge
 COMMUNE_EDGE = symbol("communes_2024").edge
 DISTRICT_EDGE = symbol("districts_2024").edge
+# indicator: (scale, Vietnamese title, English title); {year} and {period} are the edition's
 INDICATORS: dict[str, tuple[ColourScale, str, str]] = {
-    "poverty": (POVERTY_RATE, "Tỷ lệ hộ nghèo năm 2025", "Poverty rate, 2025"),
+    "poverty": (POVERTY_RATE, "Tỷ lệ hộ nghèo năm {year}", "Poverty rate, {year}"),
     "priority": (PRIORITY_TIER, "Mức ưu tiên đầu tư", "Investment priority tier"),
 }
+# the named panels of a sheet (axes labels), checked by panel_overlaps
+PANELS = ("map", "legend", "inset", "profile", "table")
 
 
 @dataclass(frozen=True)
@@ -99,7 +119,11 @@ class PrintOptions:
 # labels that do not collide
 # ----------------------------------------------------------------------------------------------------
 
-OFFSETS = ((0, 0), (0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1), (0, 2), (0, -2))
+# candidate positions of a label around its point (in steps of 0.9 × its type size), nearest first
+OFFSETS = (
+    (0, 0), (0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1), (0, 2), (0, -2),
+    (1, 2), (-1, 2), (1, -2), (-1, -2), (0, 3), (0, -3), (2, 1), (-2, 1), (2, -1), (-2, -1),
+)  # fmt: skip
 
 
 def place_labels(
@@ -271,9 +295,15 @@ def _trend_rate(row: pd.Series, which: str) -> float:
 
 
 def _top_table(ax: Axes, units: pd.DataFrame, size: float, rows: int) -> None:
-    """The top priority units of the scope with their key figures."""
+    """The top priority units of the scope with their key figures, in rows as high as the type (shrunk to fit)."""
     ax.set_axis_off()
     top = units.sort_values("rank").head(rows)
+    fig = ax.figure
+    assert isinstance(fig, Figure)
+    height_pt = ax.get_position().height * fig.get_figheight() * 72
+    title_pt = size * 1.15 * 1.6
+    size = min(size, (height_pt - title_pt) / (1.75 * (len(top) + 1.9)))  # rows of 1.75 × the type, header 1.9 rows
+    row = size * 1.75 / height_pt
     cells = [
         [
             str(int(r["rank"])),
@@ -287,33 +317,52 @@ def _top_table(ax: Axes, units: pd.DataFrame, size: float, rows: int) -> None:
     ]
     years = f"{int(top['trend_from'].iloc[0])}→{int(top['trend_to'].iloc[0])} %" if len(top) else "%"
     header = ["Hạng\nrank", "Xã, phường\nunit", "Hộ nghèo %\npoor %", "Hộ nghèo\npoor hh", years, "Mức\ntier"]
+    total = row * (len(top) + 1.9)
     table = ax.table(
         cellText=cells,
         colLabels=header,
-        loc="upper center",
         cellLoc="left",
         colWidths=[0.08, 0.34, 0.14, 0.13, 0.19, 0.14],
+        bbox=Bbox.from_bounds(0, 1 - title_pt / height_pt - total, 1, total),
     )
     table.auto_set_font_size(False)
     table.set_fontsize(size)
-    for (row, _), cell in table.get_celld().items():
+    for (r, _), cell in table.get_celld().items():
         cell.set_edgecolor("#bbbbbb")
         cell.set_linewidth(0.4)
         cell.get_text().set_fontfamily(FONT)
-        if row == 0:
+        if r == 0:  # two lines (Vietnamese, English): 1.9 rows; the bbox keeps the proportions
             cell.set_facecolor("#eeeeee")
             cell.set_height(cell.get_height() * 1.9)
             cell.get_text().set_fontweight("bold")
-    ax.set_title(
+    ax.text(
+        0,
+        1,
         "Các xã, phường ưu tiên cao nhất / highest priority units",
+        transform=ax.transAxes,
         fontsize=size * 1.15,
         fontweight="bold",
         fontfamily=FONT,
-        loc="left",
+        ha="left",
+        va="top",
     )
 
 
-def _legend(ax: Axes, scale: ColourScale, counts: list[int], size: float, has_plan: bool) -> None:
+def _fits(fig: Figure, extent: Bbox, box: tuple[float, float, float, float]) -> bool:
+    """Whether a drawn extent (pixels) lies inside a box of the figure (fractions: x, y, width, height)."""
+    x, y, w, h = box
+    W, H = fig.bbox.width, fig.bbox.height
+    eps = 0.5
+    return bool(
+        extent.x0 >= x * W - eps and extent.x1 <= (x + w) * W + eps and extent.y0 >= y * H - eps
+        and extent.y1 <= (y + h) * H + eps
+    )  # fmt: skip
+
+
+def _legend(
+    ax: Axes, scale: ColourScale, counts: list[int], size: float, has_plan: bool, title: str, period: str
+) -> None:
+    """The classes with their number of units and the map's symbols; the type shrinks until it fits the axes."""
     ax.set_axis_off()
     handles: list[Patch | Line2D] = [
         Patch(facecolor=c, edgecolor="#555", lw=0.4, label=f"{label}  ({n})")
@@ -322,9 +371,9 @@ def _legend(ax: Axes, scale: ColourScale, counts: list[int], size: float, has_pl
     handles += [
         Line2D(
             [], [], marker="o", ls="", mfc=DIFFICULT_VILLAGE.colour, mec=DIFFICULT_VILLAGE.edge, ms=5,
-            label="Bản ĐBKK / especially difficult",
+            label=f"Thôn, bản ĐBKK {period}\nespecially difficult village {period}",
         ),
-        Line2D([], [], marker="o", ls="", mfc=VILLAGE.colour, mec=VILLAGE.edge, ms=4, label="Bản / village"),
+        Line2D([], [], marker="o", ls="", mfc=VILLAGE.colour, mec=VILLAGE.edge, ms=4, label="Thôn, bản / village"),
         Line2D([], [], color=UNIT_EDGE, lw=1.4, label="Ranh giới xã, phường 2025 / 2025 unit"),
         Line2D([], [], color=DISTRICT_EDGE, lw=2.4, label="Ranh giới huyện cũ / former district"),
     ]  # fmt: skip
@@ -341,17 +390,27 @@ def _legend(ax: Axes, scale: ColourScale, counts: list[int], size: float, has_pl
                 label="Dự án đề xuất / proposed",
             )
         )
-    legend = ax.legend(
-        handles=handles,
-        loc="upper left",
-        title=f"{scale.title_vi} / {scale.title_en}",
-        fontsize=size,
-        title_fontsize=size * 1.1,
-        frameon=False,
-        prop={"family": FONT, "size": size},
-    )
-    legend.get_title().set_fontfamily(FONT)
-    legend.get_title().set_fontweight("bold")
+    fig = ax.figure
+    assert isinstance(fig, Figure)
+    box = ax.get_position().bounds
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for shrink in (1.0, 0.92, 0.84, 0.76, 0.68, 0.6):
+        legend = ax.legend(
+            handles=handles,
+            loc="upper left",
+            title=title,
+            fontsize=size * shrink,
+            title_fontsize=size * shrink * 1.1,
+            frameon=False,
+            borderaxespad=0,
+            labelspacing=0.45,
+            prop={"family": FONT, "size": size * shrink},
+        )
+        legend.get_title().set_fontfamily(FONT)
+        legend.get_title().set_fontweight("bold")
+        legend._legend_box.align = "left"  # type: ignore[attr-defined]  # the title over the handles, not centred
+        if _fits(fig, legend.get_window_extent(renderer), box):
+            break
 
 
 def _inset(ax: Axes, data: MapData, outline: gpd.GeoSeries) -> None:
@@ -360,7 +419,113 @@ def _inset(ax: Axes, data: MapData, outline: gpd.GeoSeries) -> None:
     districts.plot(ax=ax, color=INSET.colour, edgecolor=INSET.edge, lw=0.3)
     outline.plot(ax=ax, color=LOCATED.colour, edgecolor=LOCATED.edge, lw=0.6, alpha=0.9)
     ax.set_aspect("equal")
-    ax.set_title("Vị trí / location", fontsize=7, fontfamily=FONT, loc="left")
+    ax.set_title("Vị trí / location", fontsize=7, fontfamily=FONT, loc="left", pad=2)
+
+
+def text_width(fig: Figure, text: str, size: float, weight: str = "normal") -> float:
+    """The width of one line of text on the sheet, as a fraction of the figure's width."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    font = FontProperties(family=FONT, size=size, weight=weight)
+    width, _, _ = renderer.get_text_width_height_descent(text, font, ismath=False)
+    return float(width) / fig.bbox.width
+
+
+def _wrap(fig: Figure, text: str, size: float, width: float) -> str:
+    """The text with line breaks so that no line is wider than `width` (figure fraction); its own breaks kept."""
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if line and text_width(fig, candidate, size) > width:
+                out.append(line)
+                line = word
+            else:
+                line = candidate
+        out.append(line)
+    return "\n".join(out)
+
+
+def _fit(fig: Figure, lines: list[str], size: float, width: float, weight: str = "normal") -> float:
+    """The type size at most `size` at which every line is at most `width` wide (figure fraction)."""
+    widest = max(text_width(fig, line, size, weight) for line in lines)
+    return size if widest <= width else size * width / widest
+
+
+def _profile_panel(
+    fig: Figure, box: tuple[float, float, float, float], profile: DeprivationProfile, size: float
+) -> Axes:
+    """The scope's deprivation profile: a bar per indicator of the year's standard (the share of households lacking
+    it), the most lacked darker and named, under a bilingual heading; the type shrinks until all fits the box."""
+    x, y, w, h = box
+    height_pt = h * fig.get_figheight() * 72
+    bars = [b for b in profile.bars if not np.isnan(b.share)]
+    top = profile.top
+    heading = [
+        f"Hộ thiếu hụt theo chỉ số, {profile.year} / households deprived by indicator, {profile.year}",
+        f"% số hộ · chuẩn nghèo / poverty standard {profile.standard.id} · % of households",
+        f"Thiếu nhiều nhất / most lacked: {top.label}",
+    ]
+    if profile.top_need_label:
+        heading.append(f"Nhu cầu nổi bật / need that stands out: {profile.top_need_label}")
+    # heights: heading lines of 1.3 × the type, bars of 1.45 × the type
+    size = min(size, height_pt / (1.3 * (len(heading) + 0.4) + 1.45 * len(bars)))
+    size = _fit(fig, heading[:1], size, w, "bold")
+    size = _fit(fig, heading[1:], size, w)
+    values = [_fmt_dec(b.share) + "%" for b in bars]
+    label_w = max(text_width(fig, b.label, size * 0.95) for b in bars) + 0.006
+    value_w = max(text_width(fig, v, size * 0.95) for v in values) + 0.006
+    line = size * 1.3 / 72 / fig.get_figheight()  # one heading line, figure fraction
+    ax = fig.add_axes((x + label_w, y, max(w - label_w - value_w, 0.02), h - line * (len(heading) + 0.4)))
+    ax.set_label("profile")
+    for n, text in enumerate(heading):
+        ax.text(
+            x,
+            y + h - n * line,
+            text,
+            transform=fig.transFigure,
+            fontsize=size,
+            fontweight="bold" if n == 0 else "normal",
+            fontfamily=FONT,
+            color="#111" if n == 0 else "#333",
+            ha="left",
+            va="top",
+        )
+    shares = [b.share for b in bars]
+    colours = [DEPRIVATION_TOP.colour if b.indicator == top.indicator else DEPRIVATION_BAR.colour for b in bars]
+    ax.barh(range(len(bars)), shares, height=0.72, color=colours, gid="deprivation_profile")
+    ax.set_yticks(range(len(bars)), [b.label for b in bars], fontsize=size * 0.95, fontfamily=FONT)
+    ax.set_ylim(len(bars) - 0.5, -0.5)
+    ax.set_xlim(0, max(max(shares), 1.0))
+    ax.tick_params(axis="y", length=0, pad=2)
+    ax.set_xticks([])
+    for name, spine in ax.spines.items():
+        spine.set_visible(name == "left")
+        spine.set_linewidth(0.5)
+    for n, (share, value) in enumerate(zip(shares, values, strict=True)):
+        ax.text(share, n, " " + value, va="center", ha="left", fontsize=size * 0.95, fontfamily=FONT, clip_on=False)
+    return ax
+
+
+def panel_overlaps(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of the sheet's panels (map, legend, inset, profile, table) and texts (title, subtitle, footer) that
+    overlap on the page, and (name, "page") for any that reaches beyond it: [] on a well laid out sheet."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes: list[tuple[str, Bbox]] = []
+    for ax in fig.axes:
+        extent = ax.get_tightbbox(renderer) if ax.get_label() in PANELS else None
+        if extent is not None:
+            boxes.append((str(ax.get_label()), extent))
+    boxes += [(str(t.get_gid()), t.get_window_extent(renderer)) for t in fig.texts if t.get_gid()]
+    found = [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1 :] if box_a.overlaps(box_b)]
+    page = fig.bbox
+    found += [
+        (name, "page")
+        for name, box in boxes
+        if box.x0 < page.x0 or box.y0 < page.y0 or box.x1 > page.x1 or box.y1 > page.y1
+    ]
+    return found
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -368,11 +533,58 @@ def _inset(ax: Axes, data: MapData, outline: gpd.GeoSeries) -> None:
 # ----------------------------------------------------------------------------------------------------
 
 
+def _header(fig: Figure, scope: Scope, edition: Edition, title_vi: str, title_en: str, k: float) -> float:
+    """Title and subtitle (indicator, place, period, poverty standard, units) at the top; the bottom of the header
+    (figure fraction)."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    width = 1 - 2 * 0.035
+    title = f"{title_vi.upper()} – {scope.label_vi.upper()}"
+    size = _fit(fig, [title], 15 * k, width, "bold")
+    heading = fig.text(0.035, 0.965, title, fontsize=size, fontweight="bold", fontfamily=FONT, va="top", gid="title")
+    place = scope.label_en[:1].upper() + scope.label_en[1:]
+    lines = [
+        f"{title_en} – {place}",
+        f"{edition.period_label} · năm số liệu / data year {edition.year} · chuẩn nghèo / poverty standard: "
+        f"{edition.standard_vi} ({edition.standard.id})",
+        "Đơn vị hành chính sau sáp nhập (1/7/2025, NQ 1681/NQ-UBTVQH15) / 2025 administrative units",
+    ]
+    size = _fit(fig, lines, 8 * k, width)
+    y = heading.get_window_extent(renderer).y0 / fig.bbox.height - 0.006
+    subtitle = fig.text(
+        0.035, y, "\n".join(lines), fontsize=size, fontfamily=FONT, va="top", color="#333", linespacing=1.4,
+        gid="subtitle",
+    )  # fmt: skip
+    return float(subtitle.get_window_extent(renderer).y0 / fig.bbox.height)
+
+
+def _footer(fig: Figure, data: MapData, k: float, printed: dt.date) -> float:
+    """Sources, licences, CRS and dates at the bottom, wrapped to the page; the top of the footer (figure fraction)."""
+    sources, licences = data.attributions(
+        "units_2025", "communes_2024", "districts_2024", "demo_villages", "classification_2026_2030",
+        "deprivations_units_2025",
+    )  # fmt: skip
+    text = (
+        "Nguồn / sources: " + "; ".join(sources) + "\nGiấy phép / licences: " + ", ".join(licences)
+        + f" · Hệ tọa độ / CRS: VN-2000 / UTM 48N (EPSG:3405) · Dữ liệu / data: {data.built_at[:10]}"
+        + f" · Ngày in / printed: {printed.isoformat()} · Sơn La Poverty Atlas"
+    )  # fmt: skip
+    size = 5.2 * k
+    footer = fig.text(
+        0.035, 0.012, _wrap(fig, text, size, 1 - 2 * 0.035), fontsize=size, fontfamily=FONT, color="#444",
+        va="bottom", gid="footer",
+    )  # fmt: skip
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    return float(footer.get_window_extent(renderer).y1 / fig.bbox.height)
+
+
 def build_print_map(
     data: MapData, scope: Scope, options: PrintOptions, printed: dt.date | None = None
 ) -> tuple[Figure, list[Text]]:
     """The sheet as a matplotlib figure, and the labels placed on the map."""
+    edition = data.edition()
     scale, title_vi, title_en = INDICATORS[options.indicator]
+    title_vi = title_vi.format(year=edition.year, period=edition.period.id)
+    title_en = title_en.format(year=edition.year, period=edition.period.id)
     k = options.scale
     units = data.units_in(scope)
     if units.empty:
@@ -387,11 +599,22 @@ def build_print_map(
     canvas = FigureCanvasAgg(fig)
     canvas.draw_idle = lambda *args, **kwargs: None  # type: ignore[method-assign]  # geopandas redraws per layer
     landscape = options.orientation == "landscape"
+    # the header and the footer first: the panels take the room between them
+    header_bottom = _header(fig, scope, edition, title_vi, title_en, k)
+    footer_top = _footer(fig, data, k, printed or dt.date.today())
+    gap = 0.012
+    below = 6 * k * 1.5 / 72 / options.size_inches[1]  # the longitude labels under the map's frame
+    bottom = footer_top + gap
     if landscape:
-        map_box, side = (0.035, 0.08, 0.60, 0.78), (0.66, 0.08, 0.32, 0.78)
+        top = min(0.86, header_bottom - gap)
+        map_box = (0.035, bottom + below, 0.60, top - bottom - below)
+        side = (0.66, bottom, 0.32, top - bottom)
     else:
-        map_box, side = (0.06, 0.36, 0.90, 0.49), (0.06, 0.06, 0.90, 0.25)
-    ax = fig.add_axes(map_box)
+        top = min(0.85, header_bottom - gap)
+        side_top = 0.39
+        map_box = (0.06, side_top + below + gap, 0.90, top - side_top - below - gap)
+        side = (0.06, bottom, 0.90, side_top - bottom)
+    ax = fig.add_axes(map_box, label="map")
     # frame with the map's aspect (metres are equal in x and y)
     box_w, box_h = map_box[2] * options.size_inches[0], map_box[3] * options.size_inches[1]
     width, height = maxx - minx + 2 * pad, maxy - miny + 2 * pad
@@ -415,7 +638,7 @@ def build_print_map(
         shown = districts[districts.intersects(view)]
         shown.boundary.plot(ax=ax, color=DISTRICT_EDGE, lw=1.8 * k, zorder=4, gid="districts_2024")
     villages = data.select("demo_villages", scope).to_crs(PRINT_CRS)
-    difficult = villages["especially_difficult"].astype(bool)
+    difficult = villages[DIFFICULT_FIELD].fillna(False).astype(bool)  # the current period's list
     dot = 9 if scope.kind == "province" else 16
     ax.scatter(
         villages.geometry.x[~difficult], villages.geometry.y[~difficult], s=dot * k, c=VILLAGE.colour,
@@ -487,62 +710,59 @@ def build_print_map(
 
     projects = dots(plan.geometry.x.to_numpy(), plan.geometry.y.to_numpy(), 9 * k)
     reps = mine.geometry.representative_point()
-    units_labels = place_labels(
-        ax,
-        [
-            (p.x, p.y, str(name).replace("Phường ", "P. ").replace("Xã ", ""), 7.5 * k, "bold")
-            for p, name in zip(reps, mine["unit_name"], strict=True)
-        ],
-        avoid + projects,
-    )
+    # the province's 75 names: smaller type where the larger leaves more than 1 in 20 unnamed (portrait sheets)
+    sizes = (7.5 * k, 6.8 * k, 6.2 * k) if scope.kind == "province" else (7.5 * k,)
+    for size in sizes:
+        units_labels = place_labels(
+            ax,
+            [
+                (p.x, p.y, str(name).replace("Phường ", "P. ").replace("Xã ", ""), size, "bold")
+                for p, name in zip(reps, mine["unit_name"], strict=True)
+            ],
+            avoid + projects,
+        )
+        if len(units_labels) >= 0.95 * len(mine) or size == sizes[-1]:
+            break
+        for label in units_labels:
+            label.remove()
     labels = list(units_labels)
     if scope.kind != "province":  # especially difficult villages first; every village on a unit's sheet
-        shown = villages[difficult] if scope.kind == "district" else villages.sort_values("especially_difficult")[::-1]
+        shown = villages[difficult] if scope.kind == "district" else villages.sort_values(DIFFICULT_FIELD)[::-1]
         obstacles = [t.get_window_extent(renderer) for t in units_labels] + avoid + projects
         obstacles += dots(villages.geometry.x.to_numpy(), villages.geometry.y.to_numpy(), 5 * k)
         items = [(v.geometry.x, v.geometry.y, str(v["name"]), 5.2 * k, "normal") for _, v in shown.iterrows()]
         labels += place_labels(ax, items, obstacles)
 
-    # titles
-    fig.text(
-        0.035,
-        0.965,
-        f"{title_vi.upper()} – {scope.label_vi.upper()}",
-        fontsize=15 * k,
-        fontweight="bold",
-        fontfamily=FONT,
-        va="top",
-    )
-    subtitle = (
-        f"{title_en} – {scope.label_en[:1].upper() + scope.label_en[1:]}\n"
-        f"Đơn vị hành chính sau sáp nhập (1/7/2025, NQ 1681/NQ-UBTVQH15) / 2025 administrative units · "
-        f"năm số liệu / data year 2025"
-    )
-    fig.text(0.035, 0.935, subtitle, fontsize=8 * k, fontfamily=FONT, va="top", color="#333", linespacing=1.4)
-    # side panel: legend, inset, table
+    # side panel: legend, inset, deprivation profile, table
     sx, sy, sw, sh = side
     counts = [int((mine[scale.field].pipe(scale.classify) == c).sum()) for c in range(len(scale.colours))]
+    inset_title = 7 * 1.6 / 72 / options.size_inches[1]  # room for the inset's title above its axes
     if landscape:
-        legend_ax = fig.add_axes((sx, sy + sh * 0.52, sw * 0.62, sh * 0.48))
-        inset_ax = fig.add_axes((sx + sw * 0.64, sy + sh * 0.66, sw * 0.36, sh * 0.34))
-        table_ax = fig.add_axes((sx, sy, sw, sh * 0.48))
+        legend_box = (sx, sy + sh * 0.63, sw * 0.60, sh * 0.37)
+        inset_box = (sx + sw * 0.63, sy + sh * 0.70, sw * 0.37, sh * 0.30 - inset_title)
+        profile_box = (sx, sy + sh * 0.325, sw, sh * 0.285)
+        table_box = (sx, sy, sw, sh * 0.30)
     else:
-        legend_ax = fig.add_axes((sx, sy + sh * 0.45, sw * 0.6, sh * 0.55))
-        inset_ax = fig.add_axes((sx + sw * 0.62, sy + sh * 0.5, sw * 0.38, sh * 0.5))
-        table_ax = fig.add_axes((sx, sy, sw, sh * 0.42))
-    _legend(legend_ax, scale, counts, 6.5 * k, bool(len(plan)))
-    _inset(inset_ax, data, outline)
-    _top_table(table_ax, units, 6.2 * k, 10 if scope.kind == "province" else 8)
-
-    # footer: sources, licences, dates
-    sources, licences = data.attributions("units_2025", "communes_2024", "districts_2024", "demo_villages")
-    printed = printed or dt.date.today()
-    footer = (
-        "Nguồn / sources: " + "; ".join(sources) + "\nGiấy phép / licences: " + ", ".join(licences)
-        + f" · Hệ tọa độ / CRS: VN-2000 / UTM 48N (EPSG:3405) · Dữ liệu / data: {data.built_at[:10]}"
-        + f" · Ngày in / printed: {printed.isoformat()} · Sơn La Poverty Atlas"
-    )  # fmt: skip
-    fig.text(0.035, 0.012, footer, fontsize=5.2 * k, fontfamily=FONT, color="#444", va="bottom", wrap=True)
+        legend_box = (sx, sy + sh * 0.52, sw * 0.33, sh * 0.48)
+        profile_box = (sx + sw * 0.355, sy + sh * 0.52, sw * 0.45, sh * 0.48)
+        inset_box = (sx + sw * 0.83, sy + sh * 0.52, sw * 0.17, sh * 0.48 - inset_title)
+        table_box = (sx, sy, sw, sh * 0.48)
+    when = edition.year if scale is POVERTY_RATE else edition.period.id  # figures of a year, tiers of a period
+    legend_title = f"{scale.title_vi} {when} / {scale.title_en} {when}"
+    _legend(
+        fig.add_axes(legend_box, label="legend"),
+        scale,
+        counts,
+        6.5 * k,
+        bool(len(plan)),
+        legend_title,
+        edition.period.id,
+    )
+    _inset(fig.add_axes(inset_box, label="inset"), data, outline)
+    profile = data.profile(scope)
+    if profile is not None:
+        _profile_panel(fig, profile_box, profile, 6.2 * k)
+    _top_table(fig.add_axes(table_box, label="table"), units, 6.2 * k, 10 if scope.kind == "province" else 8)
     return fig, labels
 
 

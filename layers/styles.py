@@ -3,11 +3,13 @@
 A layer is drawn as its geometry kind (fills and outlines, lines, or circles) in the colours of layers.palette:
 a choropleth where it carries a colour scale's class property, else its own symbols. Classes are told apart
 by filters with constant colours, the form both MapLibre and QGIS's style converter (3.22 and later) read;
-QGIS 3.22 does not evaluate data-driven colours on vector tiles.
+QGIS 3.22 does not evaluate data-driven colours on vector tiles. A layer with one feature per unit and year
+(deprivations_units_2025) is drawn for the last year of its vintage only.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +17,7 @@ from layers.catalog import LayerSpec
 from layers.palette import (
     POVERTY_RATE,
     PRIORITY_TIER,
+    REGION_CLASS,
     SCALES,
     ColourScale,
     LayerColours,
@@ -28,6 +31,7 @@ from layers.palette import (
 __all__ = [
     "POVERTY_RATE",
     "PRIORITY_TIER",
+    "REGION_CLASS",
     "SCALES",
     "ColourScale",
     "hex_to_rgba",
@@ -63,6 +67,23 @@ def _layer(name: str, kind: str, source: str, source_layer: str, paint: dict[str
         layer["filter"] = filter_
     layer["paint"] = paint
     return layer
+
+
+def latest_year(spec: LayerSpec, fields: Iterable[str]) -> int | None:
+    """The year a layer with one feature per unit and year is drawn for: the last of its vintage ("2022-2026")."""
+    match = re.fullmatch(r"\d{4}-(\d{4})", spec.vintage or "")
+    return int(match.group(1)) if "year" in set(fields) and match else None
+
+
+def _only(year: int | None, layers: list[Layer]) -> list[Layer]:
+    """The style layers restricted to the features of one year (all features where year is None)."""
+    if year is None:
+        return layers
+    for layer in layers:
+        own = layer.get("filter")
+        layer["filter"] = ["==", "year", year] if own is None else ["all", ["==", "year", year], own]
+        layer["paint"] = layer.pop("paint")  # keep the filter before the paint, as _layer writes them
+    return layers
 
 
 def _name(source_layer: str, suffix: str, k: int) -> str:
@@ -142,13 +163,43 @@ def maplibre_layers(spec: LayerSpec, fields: Iterable[str], source: str = "atlas
     if kind is None:
         raise ValueError(f"layer {spec.id} is a table: it has no tiles to style")
     present = set(fields)
-    return _BUILDERS[kind](spec.id, source, colours_for(spec), scale_for(present), present)
+    layers = _BUILDERS[kind](spec.id, source, colours_for(spec), scale_for(present, spec.id), present)
+    return _only(latest_year(spec, present), layers)
+
+
+def legend(spec: LayerSpec, fields: Iterable[str]) -> dict[str, Any] | None:
+    """The legend of a layer's style: its colour scale's classes, or its symbol classes where they are its subject."""
+    present = set(fields)
+    scale = scale_for(present, spec.id)
+    if scale is not None:
+        # region classes are a period's: the classification layer's vintage names it (2026-2030)
+        when = f" {spec.vintage}" if scale is REGION_CLASS and re.fullmatch(r"\d{4}-\d{4}", spec.vintage or "") else ""
+        return {
+            "title": f"{scale.title_vi}{when} / {scale.title_en}{when}",
+            "labels": scale.labels(),
+            "colours": list(scale.colours),
+        }
+    if spec.geometry_kind is None:
+        return None
+    colours = colours_for(spec)
+    if colours.labels and colours.field in present:
+        out: dict[str, Any] = {
+            "title": f"{colours.title_vi} / {colours.title_en}",
+            "labels": list(colours.labels),
+            "colours": [symbol.colour for _, symbol in colours.classes],
+            "field": colours.field,
+            "values": [value for value, _ in colours.classes],
+        }
+        year = latest_year(spec, present)
+        if year is not None:
+            out["year"] = year
+        return out
+    return None
 
 
 def maplibre_style(spec: LayerSpec, fields: Iterable[str], tilejson_url: str) -> dict[str, Any]:
     """A MapLibre style (version 8) of one layer's vector tiles, with its legend in the metadata."""
     present = set(fields)
-    scale = scale_for(present)
     return {
         "version": 8,
         "name": f"{spec.title_vi} / {spec.title_en}",
@@ -157,13 +208,7 @@ def maplibre_style(spec: LayerSpec, fields: Iterable[str], tilejson_url: str) ->
         "sources": {"atlas": {"type": "vector", "url": tilejson_url}},
         "layers": maplibre_layers(spec, present, "atlas"),
         "metadata": {
-            "legend": {
-                "title": f"{scale.title_vi} / {scale.title_en}",
-                "labels": scale.labels(),
-                "colours": list(scale.colours),
-            }
-            if scale is not None
-            else None,
+            "legend": legend(spec, present),
             "synthetic": spec.synthetic,
         },
     }

@@ -4,11 +4,17 @@ Every script and style sheet is inlined (from the folium-offline package's copie
 folium links to), so a map opens from a USB stick with no internet. No basemap is needed: the
 choropleths are the base layers; an OpenStreetMap background can be switched on where there is a
 connection. Colours come from layers.palette, the same as the tiles' and the printed maps'.
+
+The title, the legend and every unit popup say the policy period and the poverty standard of the figures
+(MapData.edition); a unit's popup shows its region class of the period and its deprivation profile as a small
+bar chart in plain HTML and CSS (no script library, about 1 KB a popup). The unit popups are written into the
+page once and bound to each of the three choropleths.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,19 +29,23 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 
 from layers.catalog import get_layer
-from layers.mapdata import MapData, MapError, Scope, series_text, to_geojson
+from layers.mapdata import Edition, MapData, MapError, Scope, series_text, to_geojson
 from layers.palette import (
     CHOROPLETH_EDGE,
+    DEPRIVATION_BAR,
+    DEPRIVATION_TOP,
     DIFFICULT_VILLAGE,
     HIGHLIGHT,
     MINIMAP,
     POVERTY_RATE,
     PRIORITY_TIER,
     PROPOSED,
+    REGION_CLASS,
     VILLAGE,
     ColourScale,
     colours_for,
 )
+from layers.profile import DeprivationProfile
 
 # simplification of unit polygons by scope (degrees; about 80 m, 30 m, 10 m)
 TOLERANCE = {"province": 0.0008, "district": 0.0003, "unit": 0.0001}
@@ -75,14 +85,67 @@ def _fmt(value: Any, digits: int = 1, unit: str = "") -> str:
     return f"{float(value):.{digits}f}".replace(".", ",") + unit
 
 
-def _table(rows: list[tuple[str, str]], title: str) -> str:
+def _year(value: Any) -> str:
+    """A year as written: 2026, not 2.026 ("–" when missing)."""
+    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else str(int(value))
+
+
+def _table(rows: list[tuple[str, str]], title: str, note: str = "", extra: str = "") -> str:
+    """A popup: bold title, an optional note line, a table of (label, value) rows, then `extra` HTML as is."""
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-    return f'<div class="atlas-popup"><b>{html.escape(title)}</b><table>{body}</table></div>'
+    line = f"<div>{html.escape(note)}</div>" if note else ""
+    return f'<div class="atlas-popup"><b>{html.escape(title)}</b>{line}<table>{body}</table>{extra}</div>'
 
 
-def unit_popup(row: pd.Series, synthetic: bool, ranked: int) -> str:
-    """Bilingual popup of a 2025 unit: figures, trend, priority."""
+BAR_PX = 100  # the width of a bar at the end of the profile scale
+
+
+def region_text(row: pd.Series | Mapping[str, Any]) -> str:
+    """ "khu vực III / region III", with "(minh họa / demo)" when the class is the demo's, "–" without a class."""
+    value = row.get("region_class")
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    k = int(REGION_CLASS.classify(np.array([float(value)]))[0])
+    demo = " (minh họa / demo)" if str(row.get("classification_source") or "") == "demo" else ""
+    return REGION_CLASS.labels()[k] + demo
+
+
+def profile_bars(profile: DeprivationProfile, scale_max: float) -> str:
+    """The profile as small horizontal bars in HTML and CSS: one row per indicator, the most lacked darker."""
+    top = profile.top.indicator
+    rows = []
+    for bar in profile.bars:
+        if np.isnan(bar.share):
+            continue
+        width = round(min(bar.share, scale_max) / scale_max * BAR_PX)
+        mark = ' class="top"' if bar.indicator == top else ""
+        rows.append(
+            f'<tr{mark}><th>{html.escape(bar.label)}</th><td><i style="width:{width}px"></i>{_fmt(bar.share, 1, "%")}'
+            "</td></tr>"
+        )
+    need = (
+        f"<div>Nhu cầu nổi bật / need that stands out: <b>{html.escape(profile.top_need_label)}</b></div>"
+        if profile.top_need_label
+        else ""
+    )
+    scale = _fmt(scale_max, 0, "%")
+    return (
+        f'<div class="atlas-dp"><b>Hộ thiếu hụt {profile.year} ({html.escape(profile.standard.id)}), % số hộ / '
+        f"households deprived, %</b><table>{''.join(rows)}</table>{need}<small>thang / scale 0–{scale}</small></div>"
+    )
+
+
+def unit_popup(
+    row: pd.Series,
+    synthetic: bool,
+    ranked: int,
+    edition: Edition | None = None,
+    profile: DeprivationProfile | None = None,
+    scale_max: float = 100.0,
+) -> str:
+    """Bilingual popup of a 2025 unit: figures, trend, region class of the period, priority, deprivation profile."""
     trend = series_text(row)
+    period = edition.period.id if edition else "2026-2030"
     rows = [
         ("Mã / code", str(row["unit_code"])),
         ("Huyện cũ / former district", str(row.get("former_districts") or "–")),
@@ -92,21 +155,30 @@ def unit_popup(row: pd.Series, synthetic: bool, ranked: int) -> str:
         ("Tỷ lệ cận nghèo / near-poverty rate", _fmt(row.get("near_poor_rate"), 2, "%")),
         ("Xu hướng / trend", trend or "–"),
         (
-            f"Thay đổi {_fmt(row.get('trend_from'), 0)}→{_fmt(row.get('trend_to'), 0)} (cùng chuẩn nghèo) / change "
+            f"Thay đổi {_year(row.get('trend_from'))}→{_year(row.get('trend_to'))} (cùng chuẩn nghèo) / change "
             "(one poverty standard)",
             _fmt(row.get("poor_rate_change_pp"), 2, " điểm % / pp"),
         ),
-        ("‖ đổi chuẩn nghèo / change of poverty standard", "QĐ 59/2015 → NĐ 07/2021 (2021 → 2022)"),
+    ]
+    breaks = edition.breaks_text() if edition else ""
+    if breaks:
+        rows.append(("‖ đổi chuẩn nghèo / change of poverty standard", breaks))
+    rows += [
         ("Tụt lại / falling behind", _fmt(bool(row.get("falling_behind")))),
-        ("Bản ĐBKK / especially difficult villages", _fmt(row.get("n_especially_difficult_villages"), 0)),
-        ("Hộ ở xã khu vực III / households in region III", _fmt(row.get("region_iii_household_share"), 1, "%")),
+        (f"Khu vực {period} / region {period}", region_text(row)),
+        (
+            f"Thôn ĐBKK {period} / especially difficult villages {period}",
+            _fmt(row.get("difficult_villages_2026_2030", row.get("n_especially_difficult_villages")), 0),
+        ),
         ("Mức ưu tiên / priority tier", str(row.get("tier_label") or "–")),
         ("Thứ hạng / rank", f"{_fmt(row.get('rank'), 0)} / {ranked} (điểm / score {_fmt(row.get('score'), 1)})"),
         ("Độ ổn định / stability", str(row.get("stability") or "–")),
     ]
     if synthetic:
         rows.append(("Dữ liệu / data", "minh họa / demo (synthetic)"))
-    return _table(rows, str(row.get("unit_name") or row["unit_code"]))
+    note = f"{edition.period.title_vi} · {edition.year} · {edition.standard.id}" if edition else ""
+    extra = profile_bars(profile, scale_max) if profile is not None else ""
+    return _table(rows, str(row.get("unit_name") or row["unit_code"]), note, extra)
 
 
 # village popups are built in the page from the feature's properties (2,303 prepared popups weigh 3 MB)
@@ -134,16 +206,25 @@ class Legend(MacroElement):
         """
     )
 
-    def __init__(self, scales: list[ColourScale], symbols: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        scales: list[ColourScale],
+        symbols: list[tuple[str, str]],
+        note: tuple[str, str] | None = None,
+        titles: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self._name = "Legend"
         parts = []
+        if note is not None:  # (heading, text): the period and the poverty standard of the figures
+            parts.append(f'<h4>{html.escape(note[0])}</h4><div class="note">{html.escape(note[1])}</div>')
         for scale in scales:
             items = "".join(
                 f'<div><span class="sw" style="background:{c}"></span>{html.escape(label)}</div>'
                 for c, label in zip(scale.colours, scale.labels(), strict=True)
             )
-            parts.append(f"<h4>{html.escape(scale.title_vi)} / {html.escape(scale.title_en)}</h4>{items}")
+            title = (titles or {}).get(scale.id) or f"{scale.title_vi} / {scale.title_en}"
+            parts.append(f"<h4>{html.escape(title)}</h4>{items}")
         dots = "".join(
             f'<div><span class="dot" style="background:{c}"></span>{html.escape(label)}</div>' for c, label in symbols
         )
@@ -180,6 +261,7 @@ STYLE = """
 .atlas-title { position: absolute; top: 10px; left: 60px; z-index: 1000; background: rgba(255,255,255,.92);
   padding: 6px 10px; border-radius: 4px; font: 14px "DejaVu Sans", Arial, sans-serif; max-width: 60%; }
 .atlas-title h1 { font-size: 17px; margin: 0 0 2px 0; } .atlas-title .en { color: #555; font-style: italic; }
+.atlas-title .period { font-weight: bold; margin: 2px 0; }
 .atlas-demo { margin-top: 4px; background: #fde2b8; border: 1px solid #d08c2a; padding: 3px 6px;
   border-radius: 3px; font-size: 12px; }
 .atlas-legend { position: absolute; bottom: 24px; right: 180px; z-index: 1000; background: rgba(255,255,255,.92);
@@ -195,8 +277,20 @@ STYLE = """
 .atlas-popup table { border-collapse: collapse; font-size: 12px; }
 .atlas-popup th { text-align: left; font-weight: normal; color: #444; padding: 1px 6px 1px 0; }
 .atlas-popup td { font-weight: bold; }
+.atlas-legend .note { max-width: 18em; }
+.atlas-dp { margin-top: 4px; font-size: 11px; } .atlas-dp table { font-size: 11px; }
+.atlas-dp th { padding: 0 4px 0 0; } .atlas-dp td { font-weight: normal; white-space: nowrap; }
+.atlas-dp i { display: inline-block; height: 8px; margin-right: 3px; background: BAR; }
+.atlas-dp .top i { background: TOP; } .atlas-dp .top td { font-weight: bold; } .atlas-dp small { color: #666; }
 </style>
-"""
+""".replace("BAR", DEPRIVATION_BAR.colour).replace("TOP", DEPRIVATION_TOP.colour)
+
+
+def script_json(value: Any) -> str:
+    """JSON to write inside a <script> element: UTF-8 as is (not \\u escapes), "</" and "<!--" escaped, so the
+    popups' HTML costs its own size rather than six bytes per angle bracket."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    return text.replace("<!--", "<\\u0021--").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def _style(scale: ColourScale) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -208,11 +302,11 @@ def _style(scale: ColourScale) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 
 def _add_units(
-    fmap: folium.Map, units: gpd.GeoDataFrame, scale: ColourScale, name: str, show: bool, synthetic: bool, ranked: int
+    fmap: folium.Map, units: gpd.GeoDataFrame, scale: ColourScale, name: str, show: bool, popups: _SharedPopups
 ) -> folium.FeatureGroup:
+    """A choropleth of the units as a base layer, each unit bound to its popup of the shared list."""
     group = folium.FeatureGroup(name=name, overlay=False, show=show)
     data = to_geojson(units, ["unit_code", "unit_name", scale.field])
-    popups = [unit_popup(row, synthetic, ranked) for _, row in units.iterrows()]
     layer = folium.GeoJson(
         data,
         name=name,
@@ -270,14 +364,33 @@ class _PopupTemplate(MacroElement):
         self.rows = [list(r) for r in rows]
 
 
+class _SharedPopups(MacroElement):
+    """Prepared HTML popups written into the page once, for several layers of the same features to bind."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = {{ this.data }};
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, popups: list[str]) -> None:
+        super().__init__()
+        self._name = "SharedPopups"
+        self.popups = popups
+        self.data = script_json(popups)
+
+
 class _PopupBinder(MacroElement):
-    """Binds a prepared HTML popup to each feature of a GeoJson layer, by feature order."""
+    """Binds a prepared HTML popup to each feature of a GeoJson layer, by feature order (a list, or a shared one)."""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
             (function () {
-                var popups = {{ this.popups|tojson }};
+                var popups = {% if this.shared %}{{ this.shared.get_name() }}
+                    {%- else %}{{ this.popups|tojson }}{% endif %};
                 var i = 0;
                 {{ this.layer.get_name() }}.eachLayer(function (l) {
                     l.bindPopup(popups[i++], {maxWidth: 420});
@@ -287,11 +400,12 @@ class _PopupBinder(MacroElement):
         """
     )
 
-    def __init__(self, layer: folium.GeoJson, popups: list[str]) -> None:
+    def __init__(self, layer: folium.GeoJson, popups: list[str] | _SharedPopups) -> None:
         super().__init__()
         self._name = "PopupBinder"
         self.layer = layer
-        self.popups = popups
+        self.shared = popups if isinstance(popups, _SharedPopups) else None
+        self.popups = [] if isinstance(popups, _SharedPopups) else popups
 
 
 def _dot(layer_id: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -345,8 +459,20 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     root = fmap.get_root()
     root.header.add_child(Element(STYLE), name="atlas_style")  # type: ignore[attr-defined]
 
-    _add_units(fmap, units, POVERTY_RATE, "Tỷ lệ hộ nghèo 2025 / Poverty rate 2025", True, synthetic, ranked)
-    _add_units(fmap, units, PRIORITY_TIER, "Mức ưu tiên / Priority tier", False, synthetic, ranked)
+    edition = data.edition()
+    profiles = data.unit_profiles()
+    scale_max = data.profile_scale()
+    unit_popups = _SharedPopups(
+        [
+            unit_popup(row, synthetic, ranked, edition, profiles.get(str(row["unit_code"])), scale_max)
+            for _, row in units.iterrows()
+        ]
+    )
+    fmap.add_child(unit_popups)
+    year, period = edition.year, edition.period.id
+    _add_units(fmap, units, POVERTY_RATE, f"Tỷ lệ hộ nghèo {year} / Poverty rate {year}", True, unit_popups)
+    _add_units(fmap, units, PRIORITY_TIER, f"Mức ưu tiên {period} / Priority tier {period}", False, unit_popups)
+    _add_units(fmap, units, REGION_CLASS, f"Khu vực {period} / Region class {period}", False, unit_popups)
 
     folium.TileLayer(
         "OpenStreetMap", name="Nền OpenStreetMap (cần internet) / OSM background (online)", overlay=True, show=False
@@ -398,7 +524,9 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
 
     # villages, especially difficult ones in red
     villages = data.select("demo_villages", scope)
-    group = folium.FeatureGroup(name="Bản (đỏ: bản ĐBKK) / villages (red: especially difficult)", show=True)
+    group = folium.FeatureGroup(
+        name=f"Thôn, bản (đỏ: ĐBKK {period}) / villages (red: especially difficult {period})", show=True
+    )
     radius = 4 if scope.kind != "province" else 2.5
     _points(
         group,
@@ -417,8 +545,8 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     group.add_to(fmap)
 
     symbols = [
-        (DIFFICULT_VILLAGE.colour, "Bản ĐBKK / especially difficult village"),
-        (VILLAGE.colour, "Bản / village"),
+        (DIFFICULT_VILLAGE.colour, f"Thôn, bản ĐBKK {period} / especially difficult village {period}"),
+        (VILLAGE.colour, "Thôn, bản / village"),
     ]
     for layer, (vi, en, key) in POINT_LAYERS.items():
         frame = data.select(layer, scope)
@@ -453,7 +581,11 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
             rows = [
                 ("Loại / kind", str(row["kind_label"])),
                 ("Chi phí / cost", f"{_fmt(row['cost_vnd'] / 1e9, 2)} tỷ đồng / billion VND"),
-                ("Hộ nghèo được phục vụ / poor households served", _fmt(row["poor_households_served"], 1)),
+                (
+                    "Hộ thiếu hụt được phục vụ / households served in what it addresses",
+                    _fmt(row.get("households_served", row["poor_households_served"]), 1),
+                ),
+                ("Trong đó hộ nghèo / of which poor", _fmt(row["poor_households_served"], 1)),
                 ("Người được tiếp cận / people reached", _fmt(row["people_reached"], 0)),
                 ("Dữ liệu / data", "minh họa / demo (synthetic)" if row.get("synthetic") else "–"),
             ]
@@ -473,6 +605,8 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
     title = (
         f'<div class="atlas-title"><h1>{html.escape(scope.label_vi)}</h1>'
         f'<div class="en">{html.escape(scope.label_en[:1].upper() + scope.label_en[1:])}</div>'
+        f'<div class="period">{html.escape(edition.text_vi)}<br><span class="en">{html.escape(edition.text_en)}'
+        "</span></div>"
         f"<div>Nghèo, ưu tiên và hạ tầng · poverty, priority and infrastructure · "
         f"dữ liệu / data {html.escape(data.built_at[:10])}</div>{demo}</div>"
     )
@@ -487,7 +621,17 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
         "Sơn La Poverty Atlas (MIT).</details>"
     )
     root.html.add_child(Element(f'<div class="atlas-sources">{footer}</div>'), name="atlas_sources")  # type: ignore[attr-defined]
-    fmap.add_child(Legend([POVERTY_RATE, PRIORITY_TIER], symbols))
+    fmap.add_child(
+        Legend(
+            [POVERTY_RATE, PRIORITY_TIER, REGION_CLASS],
+            symbols,
+            note=(edition.period_label, f"{edition.text_vi} / {edition.text_en}"),
+            titles={
+                POVERTY_RATE.id: f"{POVERTY_RATE.title_vi} {year} / {POVERTY_RATE.title_en} {year}",
+                REGION_CLASS.id: f"{REGION_CLASS.title_vi} {period} / {REGION_CLASS.title_en} {period}",
+            },
+        )
+    )
     folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
     plugins.Fullscreen(title="Toàn màn hình / full screen", title_cancel="Thoát / exit").add_to(fmap)
     plugins.MeasureControl(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -17,16 +20,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from geo.policy import Periods, Standards
 from layers.mapdata import MapError, map_data_for
-from layers.printmap import PrintOptions, build_print_map, overlapping_pairs
+from layers.palette import DIFFICULT_FIELD, REGION_CLASS
+from layers.printmap import PrintOptions, build_print_map, overlapping_pairs, panel_overlaps, render_print_map
+from layers.profile import short_label
 from layers.store import Warehouse
 from layers.styles import POVERTY_RATE, PRIORITY_TIER, hex_to_rgba
+from layers.warehouse import read_table
+from layers.webmap import render_web_map
 from tests.conftest import Built, LiveServer
 
 CHROMIUM = os.environ.get("ATLAS_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 NO_CHROMIUM = None if Path(CHROMIUM).is_file() else f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
 NO_POPPLER = None if shutil.which("pdftoppm") else "poppler-utils is not installed (apt-get install poppler-utils)"
 MAI_SON = "125"
+CHIENG_MUNG = "04123"
+PERIOD = Periods.load().current  # 2026-2030
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +105,13 @@ def test_district_web_map_draws_every_feature_offline(server: LiveServer, built:
             const unit = document.querySelector(MAIN + ' path.leaflet-interactive');
             unit.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: 700, clientY: 450}));
             const popup = document.querySelector('.leaflet-popup-content');
+            const bars = Array.from(document.querySelectorAll('.leaflet-popup-content .atlas-dp i'))
+                .map(i => i.getBoundingClientRect().width);
             const radios = Array.from(document.querySelectorAll('.leaflet-control-layers-base input'));
             radios[1].click();
             return {
                 popup: popup ? popup.innerText : '',
+                bars: bars,
                 fills: Array.from(document.querySelectorAll(MAIN + ' path.leaflet-interactive'))
                     .map(p => p.getAttribute('fill')),
             };
@@ -115,6 +128,10 @@ def test_district_web_map_draws_every_feature_offline(server: LiveServer, built:
     after = facts["after"]
     assert isinstance(after, dict)
     assert "Tỷ lệ hộ nghèo / poverty rate" in after["popup"] and "Mức ưu tiên / priority tier" in after["popup"]
+    assert f"Khu vực {PERIOD} / region {PERIOD}" in after["popup"] and "Hộ thiếu hụt" in after["popup"]
+    assert len(after["bars"]) == 12 and max(after["bars"]) > 0  # the profile's bars are drawn, with their widths
+    assert f"Giai đoạn {PERIOD} / Period {PERIOD}" in str(facts["legend"])
+    assert any(f"Khu vực {PERIOD}" in label for label in facts["layers"])  # type: ignore[union-attr]
     tier_fills = {f.lower() for f in after["fills"] if f}
     assert {PRIORITY_TIER.colours[int(t)] for t in units["tier"]} <= tier_fills
 
@@ -162,7 +179,8 @@ def test_district_pdf_has_its_furniture_and_renders(server: LiveServer, built: B
     text = _pdf_text(response.content, tmp_path)
     data = map_data_for(Warehouse.open(built.path))
     units = data.units_in(data.by_slug(f"district-{MAI_SON}"))
-    assert "TỶ LỆ HỘ NGHÈO NĂM 2025 – HUYỆN MAI SƠN (CŨ)" in text
+    year = data.edition().year
+    assert f"TỶ LỆ HỘ NGHÈO NĂM {year} – HUYỆN MAI SƠN (CŨ)" in text
     assert "Former Mai Sơn district" in text and "DỮ LIỆU MINH HỌA" in text
     for label in POVERTY_RATE.labels():
         assert label in text
@@ -243,3 +261,175 @@ def test_png_sheet_over_http(server: LiveServer) -> None:
     assert response.headers["content-type"] == "image/png"
     image = Image.open(io.BytesIO(response.content))
     assert image.size == (int(297 / 25.4 * 150), int(210 / 25.4 * 150))
+
+
+# ----------------------------------------------------------------------------------------------------
+# the policy period and the deprivation profile
+# ----------------------------------------------------------------------------------------------------
+
+
+class _Popup(HTMLParser):
+    """The rows of a unit popup: (label, value) of its table and (label, value, bar width px) of its bar chart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[str, str]] = []
+        self.bars: list[tuple[str, str, int, bool]] = []
+        self.text: list[str] = []
+        self._in_bars = False
+        self._top = False
+        self._cells: list[str] = []
+        self._width = -1
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "div" and found.get("class") == "atlas-dp":
+            self._in_bars = True
+        elif tag == "tr":
+            self._cells, self._width, self._top = [], -1, found.get("class") == "top"
+        elif tag in ("th", "td"):
+            self._cells.append("")
+        elif tag == "i":
+            self._width = int(re.fullmatch(r"width:(\d+)px", found.get("style") or "").group(1))  # type: ignore[union-attr]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr" and len(self._cells) == 2:
+            label, value = self._cells
+            if self._in_bars:
+                self.bars.append((label, value, self._width, self._top))
+            else:
+                self.rows.append((label, value))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._cells:
+            self._cells[-1] += data
+
+
+def _unit_popups(page: str) -> list[str]:
+    """The prepared unit popups of a web map page (one list shared by the three choropleths)."""
+    found = re.findall(r"var (shared_popups_\w+) = (\[.*?\]);\n", page, re.S)
+    assert len(found) == 1
+    name, data = found[0]
+    assert page.count(f"var popups = {name}") == 3  # poverty, priority tier, region class
+    popups: list[str] = json.loads(data)
+    return popups
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}%".replace(".", ",")
+
+
+def test_unit_popup_shows_the_period_region_class_and_deprivation_bars(built: Built) -> None:
+    data = map_data_for(Warehouse.open(built.path))
+    scope = data.by_slug(f"unit-{CHIENG_MUNG}")
+    page = render_web_map(data, scope).decode("utf-8")
+    assert '<script src="http' not in page  # still self-contained
+    popups = _unit_popups(page)
+    assert len(popups) == 1
+    popup = _Popup()
+    popup.feed(popups[0])
+    rows = dict(popup.rows)
+
+    # the region class and the especially difficult villages of the period, from classification_2026_2030
+    classes = read_table(built.path, "classification_2026_2030").set_index("unit_code")
+    unit = classes.loc[CHIENG_MUNG]
+    label = REGION_CLASS.labels()[int(unit["region_class"]) - 1]
+    demo = " (minh họa / demo)" if unit["source"] == "demo" else ""
+    assert rows[f"Khu vực {PERIOD} / region {PERIOD}"] == label + demo
+    assert demo  # no official list is imported in the test warehouse
+    assert rows[f"Thôn ĐBKK {PERIOD} / especially difficult villages {PERIOD}"] == str(
+        int(unit["n_especially_difficult_villages"])
+    )
+    text = "".join(popup.text)
+    assert f"Giai đoạn {PERIOD}" in text
+
+    # the bars: one per indicator of the latest year's standard, each share computed here from the warehouse
+    wide = read_table(built.path, "deprivations_units_2025")
+    latest = int(wide["year"].max())
+    row = wide[(wide["unit_code"] == CHIENG_MUNG) & (wide["year"] == latest)].iloc[0]
+    standard = Standards.load().for_year(latest)
+    assert f"Hộ thiếu hụt {latest} ({standard.id})" in text
+    assert [b[0] for b in popup.bars] == [" / ".join(short_label(i, standard)) for i in standard.indicator_ids]
+    bars = {b[0]: b for b in popup.bars}
+    water = 100 * float(row["d_water_source"]) / float(row["households"])
+    _, value, width, _ = bars[" / ".join(short_label("water_source", standard))]
+    assert value == _percent(water)
+    scale = float(re.search(r"thang / scale 0–(\d+)%", text).group(1))  # type: ignore[union-attr]
+    assert scale >= wide[wide["year"] == latest].filter(like="pct_").max().max()  # one scale for the province
+    assert width == round(water / scale * 100)
+    shares = {i: 100 * float(row[f"d_{i}"]) / float(row["households"]) for i in standard.indicator_ids}
+    most = max(shares, key=shares.__getitem__)
+    assert [b[0] for b in popup.bars if b[3]] == [" / ".join(short_label(most, standard))]  # the darker bar
+    assert f"need that stands out: {row['top_need_label']}" in text
+    # the chart stays small: the province map has 75 of these popups
+    chart = popups[0][popups[0].index('<div class="atlas-dp">') :]
+    assert len(chart.encode("utf-8")) < 2048
+
+
+def test_web_map_title_and_legend_name_the_period_and_the_standard(built: Built) -> None:
+    data = map_data_for(Warehouse.open(built.path))
+    page = render_web_map(data, data.by_slug(f"district-{MAI_SON}")).decode("utf-8")
+    edition = data.edition()
+    title = re.search(r'<div class="atlas-title">(.*?)</div>\s*</div>', page, re.S)
+    legend = re.search(r'<div class="atlas-legend" id="[^"]+">(.*?)</div>\s*$', page, re.S | re.M)
+    assert title and legend
+    for part in (title.group(1), legend.group(1)):
+        assert f"Giai đoạn {PERIOD}" in part and f"Period {PERIOD}" in part
+        assert f"chuẩn nghèo {edition.standard_vi}" in part and "poverty standard Decree 07/2021" in part
+    assert f"Tỷ lệ hộ nghèo {edition.year} / Poverty rate {edition.year}" in legend.group(1)
+    for label in REGION_CLASS.labels():
+        assert label in legend.group(1)
+    assert f"Thôn, bản ĐBKK {PERIOD} / especially difficult village {PERIOD}" in legend.group(1)
+    # village popups (built in the page from each village's properties) show the current period's flag
+    rows = json.loads(re.search(r"var rows = (\[.*?\]);", page).group(1))  # type: ignore[union-attr]
+    assert [f"Thôn ĐBKK {PERIOD} / especially difficult {PERIOD}", DIFFICULT_FIELD, "bool"] in rows
+    # the unit popups are in the page once, not once per choropleth
+    assert len(_unit_popups(page)) == len(data.units_in(data.by_slug(f"district-{MAI_SON}")))
+
+
+@pytest.mark.skipif(NO_POPPLER is not None, reason=NO_POPPLER or "")
+def test_printed_sheet_names_the_period_and_draws_the_deprivation_panel(built: Built, tmp_path: Path) -> None:
+    data = map_data_for(Warehouse.open(built.path))
+    scope = data.by_slug(f"district-{MAI_SON}")
+    pdf = render_print_map(data, scope, PrintOptions(paper="A4", orientation="portrait"))
+    text = _pdf_text(pdf, tmp_path)
+    flat = " ".join(text.split())
+    assert f"Giai đoạn {PERIOD} / Period {PERIOD}" in flat
+    wide = read_table(built.path, "deprivations_units_2025")
+    latest = int(wide["year"].max())
+    standard = Standards.load().for_year(latest)
+    assert f"chuẩn nghèo / poverty standard: Nghị định 07/2021/NĐ-CP ({standard.id})" in flat
+    assert f"Hộ thiếu hụt theo chỉ số, {latest} / households deprived by indicator, {latest}" in flat
+    for indicator in standard.indicator_ids:
+        assert " / ".join(short_label(indicator, standard)) in flat, indicator
+    # household-weighted over the district's 2025 units: Σ deprived / Σ households
+    codes = set(data.units_in(scope)["unit_code"])
+    rows = wide[wide["unit_code"].isin(codes) & (wide["year"] == latest)]
+    shares = {i: 100 * rows[f"d_{i}"].sum() / rows["households"].sum() for i in standard.indicator_ids}
+    most = max(shares, key=shares.__getitem__)
+    assert f"most lacked: {' / '.join(short_label(most, standard))}" in flat
+    assert re.search(
+        rf"{re.escape(' / '.join(short_label('latrine', standard)))}\s+{_percent(shares['latrine'])}", flat
+    )
+    assert f"Thôn, bản ĐBKK {PERIOD}" in flat and f"especially difficult village {PERIOD}" in flat
+
+
+def test_sheet_panels_do_not_overlap_and_villages_follow_the_current_list(built: Built) -> None:
+    data = map_data_for(Warehouse.open(built.path))
+    for slug in ("province", f"unit-{CHIENG_MUNG}"):
+        scope = data.by_slug(slug)
+        for paper in ("A4", "A3"):
+            for orientation in ("portrait", "landscape"):
+                fig, _ = build_print_map(data, scope, PrintOptions(paper=paper, orientation=orientation))  # type: ignore[arg-type]
+                assert panel_overlaps(fig) == [], (slug, paper, orientation)
+                assert {ax.get_label() for ax in fig.axes} >= {"map", "legend", "inset", "profile", "table"}
+    # the especially difficult villages drawn are those of the current period's list
+    fig, _ = build_print_map(data, data.by_slug(f"district-{MAI_SON}"), PrintOptions(paper="A4"))
+    drawn = {a.get_gid(): a for ax in fig.axes for a in ax.collections if a.get_gid()}
+    villages = data.select("demo_villages", data.by_slug(f"district-{MAI_SON}"))
+    flagged = villages[DIFFICULT_FIELD].astype(bool)
+    assert len(drawn["demo_villages/especially_difficult"].get_offsets()) == flagged.sum()
+    assert (flagged != villages["especially_difficult"].astype(bool)).any()  # the 2021-2025 list differs here
+    profile = next(ax for ax in fig.axes if ax.get_label() == "profile")
+    assert len(profile.patches) == len(Standards.load().for_year(int(data.deprivations["year"].max())).indicators)

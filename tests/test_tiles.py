@@ -25,7 +25,7 @@ from PIL import Image
 
 from layers.catalog import CATALOG, GEOMETRY_KINDS, get_layer
 from layers.mapdata import map_data_for
-from layers.palette import SURFACES, colours_for
+from layers.palette import DIFFICULT_FIELD, REGION_CLASS, SURFACES, colours_for, need_colours
 from layers.printmap import PrintOptions, build_print_map
 from layers.store import Warehouse
 from layers.styles import POVERTY_RATE, PRIORITY_TIER, hex_to_rgba
@@ -92,6 +92,7 @@ def test_point_layer_tile_and_properties_for_styling(server: LiveServer, built: 
     features = mapbox_vector_tile.decode(response.content)["demo_villages"]["features"]
     found = next(f for f in features if f["properties"]["village_id"] == village["village_id"])
     assert found["properties"]["especially_difficult"] == bool(village["especially_difficult"])
+    assert found["properties"][DIFFICULT_FIELD] == bool(village[DIFFICULT_FIELD])
     assert found["properties"]["synthetic"] is True
 
 
@@ -343,8 +344,8 @@ def test_tiles_web_maps_and_printed_maps_draw_layers_in_the_same_colours(server:
     page = httpx.get(f"{server.url}/maps/province.html", timeout=180).text
     seen: dict[str, set[tuple[Any, ...]]] = {}
     for props, geometry, style in _web_map_features(page):
-        if "village_id" in props:
-            kind = "difficult" if props["especially_difficult"] else "ordinary"
+        if "village_id" in props:  # marked by the current period's list
+            kind = "difficult" if props[DIFFICULT_FIELD] else "ordinary"
             seen.setdefault(kind, set()).add((style["fillColor"], style["color"]))
         elif "project_id" in props and geometry == "Point":
             seen.setdefault("plan", set()).add((style["fillColor"], style["color"]))
@@ -418,3 +419,65 @@ def test_tile_addresses_and_simplification_from_the_tile_matrix_set(z: int, x: i
     assert check_tile(z, x, y) == (x, y, z)
     bounds = TMS.xy_bounds(x, y, z)
     assert math.isclose(simplify_tolerance(z), SIMPLIFY_UNITS * (bounds.right - bounds.left) / EXTENT)
+
+
+def _decoded(server: LiveServer, layer: str, point: shapely.Point, z: int) -> list[dict[str, Any]]:
+    tile = TMS.tile(point.x, point.y, z)
+    response = httpx.get(
+        f"{server.url}/ogc/collections/{layer}/tiles/WebMercatorQuad/{z}/{tile.y}/{tile.x}", timeout=60
+    )
+    assert response.status_code == 200 and response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    features: list[dict[str, Any]] = mapbox_vector_tile.decode(response.content)[layer]["features"]
+    return features
+
+
+def test_classification_tiles_carry_the_region_class_and_the_style_colours_by_it(
+    server: LiveServer, built: Built
+) -> None:
+    classes = read_table(built.path, "classification_2026_2030").set_index("unit_code")
+    for code in (classes["region_class"].idxmin(), classes["region_class"].idxmax()):  # region I and region III
+        point = classes.geometry[code].representative_point()
+        mine = [f["properties"] for f in _decoded(server, "classification_2026_2030", point, 11)]
+        found = next(p for p in mine if p["unit_code"] == code)
+        expected = classes.loc[code]
+        assert found["unit_name"] == expected["unit_name"] and found["source"] == expected["source"]
+        assert found["region_class"] == int(expected["region_class"])
+        assert found["region_class_class"] == str(int(expected["region_class"]) - 1)
+        assert found["n_especially_difficult_villages"] == int(expected["n_especially_difficult_villages"])
+    style = httpx.get(f"{server.url}/ogc/collections/classification_2026_2030/styles/default", timeout=60).json()
+    fills = [layer for layer in style["layers"] if layer["type"] == "fill"]
+    assert [f["filter"] for f in fills] == [["==", "region_class_class", str(k)] for k in range(3)]
+    assert [f["paint"]["fill-color"] for f in fills] == list(REGION_CLASS.colours)
+    legend = style["metadata"]["legend"]
+    assert legend["title"] == "Khu vực 2026-2030 / Region class 2026-2030"
+    assert legend["labels"] == ["khu vực I / region I", "khu vực II / region II", "khu vực III / region III"]
+    meta = httpx.get(
+        f"{server.url}/ogc/collections/classification_2026_2030/tiles/WebMercatorQuad/tilejson", timeout=60
+    ).json()
+    assert {"unit_code", "unit_name", "region_class", "source"} <= set(meta["vector_layers"][0]["fields"])
+
+
+def test_deprivation_tiles_carry_the_profile_and_the_style_draws_the_latest_year_by_top_need(
+    server: LiveServer, built: Built
+) -> None:
+    wide = read_table(built.path, "deprivations_units_2025")
+    latest = int(wide["year"].max())
+    row = wide[wide["year"] == latest].iloc[10]
+    point = row.geometry.representative_point()
+    features = [f["properties"] for f in _decoded(server, "deprivations_units_2025", point, 11)]
+    years = sorted(p["year"] for p in features if p["unit_code"] == row["unit_code"])
+    assert years == sorted(wide.loc[wide["unit_code"] == row["unit_code"], "year"])  # every year, one feature each
+    found = next(p for p in features if p["unit_code"] == row["unit_code"] and p["year"] == latest)
+    assert found["top_need"] == row["top_need"] and found["top_need_label"] == row["top_need_label"]
+    pct = [c for c in wide.columns if c.startswith("pct_") and not np.isnan(row[c])]
+    assert len(pct) >= 12 and all(found[c] == pytest.approx(row[c]) for c in pct)
+    style = httpx.get(f"{server.url}/ogc/collections/deprivations_units_2025/styles/default", timeout=60).json()
+    fills = [layer for layer in style["layers"] if layer["type"] == "fill"]
+    assert all(f["filter"][:2] == ["all", ["==", "year", latest]] for f in fills)  # the latest year only
+    colours = need_colours()
+    by_need = {f["filter"][2][2]: f["paint"]["fill-color"] for f in fills if f["filter"][2][0] == "=="}
+    assert by_need == {value: symbol.colour for value, symbol in colours.classes}
+    assert row["top_need"] in by_need and len(set(by_need.values())) == len(by_need)
+    legend = style["metadata"]["legend"]
+    assert legend["field"] == "top_need" and legend["year"] == latest
+    assert row["top_need_label"] in legend["labels"]

@@ -55,7 +55,9 @@ TILE_FIELDS: dict[str, tuple[str, ...]] = {
         "name",
         "households",
         "poor_rate_2025",
+        "poor_rate_2026",
         "especially_difficult",
+        "especially_difficult_2026_2030",
         "paved_road_to_centre",
         "all_season_road",
         "is_commune_centre",
@@ -91,20 +93,55 @@ TILE_FIELDS: dict[str, tuple[str, ...]] = {
         "tier_label",
         "poor_rate_2025",
         "especially_difficult",
+        "especially_difficult_2026_2030",
         "synthetic",
     ),
     "investment_plan": ("project_id", "kind", "name_vi", "name_en", "cost_vnd", "poor_households_served", "synthetic"),
     "investment_plan_roads": ("project_id", "name_vi", "length_km", "cost_vnd", "synthetic"),
     "indicators_communes_2024": INDICATOR_TILE_FIELDS,
     "indicators_districts_2024": INDICATOR_TILE_FIELDS,
+    "classification_2026_2030": (
+        "unit_code",
+        "unit_name",
+        "unit_type",
+        "period",
+        "region_class",
+        "region_label",
+        "ethnic_minority",
+        "mountainous",
+        "n_especially_difficult_villages",
+        "source",
+        "document",
+        "document_date",
+        "synthetic",
+    ),
+    "deprivations_units_2025": (
+        "unit_code",
+        "unit_name",
+        "year",
+        "standard",
+        "households",
+        "top_indicator",
+        "top_need",
+        "top_need_label",
+        "pct_*",  # the share of households lacking each indicator, every indicator the layer has
+        "synthetic",
+    ),
 }
 
 
 def tile_columns(spec: LayerSpec, present: Iterable[str]) -> list[str]:
-    """The fields of a layer its tiles carry (those of TILE_FIELDS it has; else its key and name)."""
+    """The fields of a layer its tiles carry (those of TILE_FIELDS it has, "prefix_*" standing for every field of
+    the layer that starts with the prefix, in the layer's order; else its key and name)."""
     wanted = TILE_FIELDS.get(spec.id, tuple(c for c in (spec.key, "name") if c))
-    have = set(present)
-    return [c for c in wanted if c in have]
+    have = list(present)
+    out: list[str] = []
+    for c in wanted:
+        if c.endswith("*"):
+            out += [h for h in have if h.startswith(c[:-1]) and h not in out]
+        elif c in have and c not in out:
+            out.append(c)
+    return out
 
 
 def tile_field_types(spec: LayerSpec, types: dict[str, str]) -> dict[str, str]:
