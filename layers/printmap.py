@@ -595,7 +595,10 @@ def build_print_map(
     minx, miny, maxx, maxy = pd.concat([mine.geometry, outline]).total_bounds
     pad = 0.04 * max(maxx - minx, maxy - miny)
 
-    fig = Figure(figsize=options.size_inches)  # no pyplot: figures are safe to make in server threads
+    # text is measured as it will be drawn: a PNG at its own resolution (Agg draws small text wider at 150 dpi
+    # than at 100, so a footer wrapped at 100 dpi ran off the page), a PDF at 100 dpi (close to its font metrics)
+    dpi = options.dpi if options.format == "png" else 100
+    fig = Figure(figsize=options.size_inches, dpi=dpi)  # no pyplot: figures are safe to make in server threads
     canvas = FigureCanvasAgg(fig)
     canvas.draw_idle = lambda *args, **kwargs: None  # type: ignore[method-assign]  # geopandas redraws per layer
     landscape = options.orientation == "landscape"

@@ -218,6 +218,10 @@ def test_atlas_print_a4_portrait_pdf_and_png(built: Built, tmp_path: Path) -> No
     pdf = tmp_path / "unit-04123_A4_portrait_priority.pdf"
     assert png.is_file() and pdf.is_file()
     assert Image.open(png).size == (int(210 / 25.4 * 150), int(297 / 25.4 * 150))  # A4 at 150 dpi
+    # the PNG is laid out at its own resolution: nothing (the wrapped footer included) reaches the right margin
+    pixels = np.asarray(Image.open(png).convert("L"))
+    margin = pixels[:, -int(0.02 * pixels.shape[1]) :]
+    assert (margin < 200).sum() == 0, "something is drawn in the right margin of the PNG sheet"
     text = _pdf_text(pdf.read_bytes(), tmp_path)
     assert "MỨC ƯU TIÊN ĐẦU TƯ – XÃ CHIỀNG MUNG" in text
     for label in PRIORITY_TIER.labels():
