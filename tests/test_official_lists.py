@@ -13,7 +13,7 @@ from geo.encodings import from_unicode
 from geo.errors import InputDataError
 from geo.importing import ImportFailed, ImportLimits, ImportReport
 from geo.official_lists import PERIODS, ListUnits, OfficialList, import_official_list
-from geo.settings import PROJECT_ROOT
+from tests.conftest import Built
 
 # A few of the 75 units of 1 July 2025, with real codes and names.
 UNITS_2025 = pd.DataFrame(
@@ -551,13 +551,10 @@ def test_units_from_layers(tmp_path: Path) -> None:
         ListUnits.from_layers("2021-2025", {"communes_2024": COMMUNES_2024})
 
 
-WAREHOUSE = PROJECT_ROOT / "data" / "warehouse.gpkg"
-
-
-@pytest.mark.skipif(not WAREHOUSE.is_file(), reason="no built warehouse in data/")
-def test_warehouse_layers_all_75_units(tmp_path: Path) -> None:
+@pytest.mark.integration
+def test_warehouse_layers_all_75_units(built: Built, tmp_path: Path) -> None:
     names = ("units_2025", "communes_2024", "districts_2024", "crosswalk_2025", "demo_villages")
-    layers = {name: pyogrio.read_dataframe(WAREHOUSE, layer=name, read_geometry=False) for name in names}
+    layers = {name: pyogrio.read_dataframe(built.path, layer=name, read_geometry=False) for name in names}
     units = ListUnits.from_layers(PERIODS[1], layers)
     assert len(units.units) == 75 and units.units["name"].str.startswith("Phường ").sum() == 8
     rows = [[str(i), name, "III" if i % 2 else "II", ""] for i, name in enumerate(units.units["name"], start=1)]
