@@ -12,6 +12,7 @@ import csv
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -41,7 +42,20 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _validated(model: type[M], path: Path) -> M:
-    """A model from a YAML file; errors name the file and the entry."""
+    """A model from a YAML file, read once while the file is unchanged; errors name the file and the entry.
+
+    Maps, prints and the priority process ask for the policy data per popup or request: they share one parse.
+    """
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise InputDataError(path, "file does not exist") from None
+    return _parsed(model, path.resolve(), stamp)
+
+
+@lru_cache(maxsize=32)
+def _parsed(model: type[M], path: Path, stamp: int) -> M:
+    """The model of a file as it was at `stamp` (the cache key; the callers do not change the models)."""
     try:
         return model.model_validate(_read_yaml(path))
     except ValidationError as exc:
