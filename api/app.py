@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -18,9 +18,12 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import Auth, auth_routes
 from api.caching import CachingMiddleware, ResponseCache
 from api.errors import add_exception_handlers
+from api.intake import data_settings, intake_routes
 from api.limits import RequestLimitsMiddleware, cors_origins
 from api.maps import map_routes
 from api.ogc import build_api, ogc_routes, pygeoapi_config
@@ -29,8 +32,11 @@ from api.settings import ServerSettings
 from api.tiles import tile_routes
 from geo.digest import code_digest
 from geo.sources import Manifest
+from layers.accounts import AccountStore, default_address
 from layers.errors import WarehouseMissing
+from layers.intake import reconcile, serving_release
 from layers.maps import WarehouseMaps
+from layers.publish import publisher_for
 from layers.store import Build, Warehouse, open_store
 from layers.tiles import MB, Tiler
 
@@ -65,6 +71,30 @@ def _warm(state: Any, ogc_config: dict[str, Any] | None, tiled: tuple[str, ...])
     except Exception as exc:  # a layer that cannot be read now is reported by the request that asks for it
         LOG.warning("warm-up stopped: %s", exc)
     state.warmed = round(time.perf_counter() - started, 1)
+
+
+class ReleaseHeaderMiddleware:
+    """Add `Atlas-Release: <number>; date=<published>` to every answer: which release it shows."""
+
+    def __init__(self, app: ASGIApp, release: Callable[[], dict[str, Any] | None]) -> None:
+        self.app = app
+        self.release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; stamp the response's headers."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                found = self.release()
+                if found is not None:
+                    value = f"{found['number']}; date={found['published_at']}".encode()
+                    message = {**message, "headers": [*message.get("headers", []), (b"atlas-release", value)]}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
 
 
 def store_for(settings: ServerSettings) -> Warehouse:
@@ -126,6 +156,38 @@ def create_app(settings: ServerSettings) -> FastAPI:
     synthetic = any(bool(r["synthetic"]) for r in layers if r["layer"] == "priority_units_2025")
     app.include_router(map_routes(app.state.maps, base, synthetic))
 
+    app.state.accounts = accounts = AccountStore(
+        default_address(settings.warehouse, settings.database_url, settings.accounts_db)
+    )
+    app.state.auth = auth = Auth(accounts, settings)
+    try:
+        for line in reconcile(data_settings(settings), accounts):
+            LOG.warning("intake: %s", line)
+    except Exception as exc:  # another worker finished it first, or the store is busy: the next start retries
+        LOG.warning("intake: could not finish an interrupted approval: %s", exc)
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    app.include_router(auth_routes(auth, templates, base))
+    app.include_router(intake_routes(auth, settings, templates, base))
+    publisher = publisher_for(settings.warehouse, settings)
+
+    known: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def release() -> dict[str, Any] | None:
+        """The release being served (number and date), or None for a build never published."""
+        try:
+            info = warehouse.build_info
+            key = (info.get("fingerprint", ""), info.get("built_at", ""))
+            if key not in known:
+                found = serving_release(accounts, publisher, info)
+                if found is None:
+                    return None
+                known[key] = found
+            return known[key]
+        except Exception:  # the publish index or database is unreadable now: say nothing rather than fail
+            return None
+
+    app.state.release = release
+
     app.state.ogc_config = ogc_config
     ogc_api = build_api(ogc_config)
     code = service_digest()
@@ -147,8 +209,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         cache=app.state.response_cache,
         daily=("/maps/print/",),
         uncached=("/health", f"{OGC_PREFIX}/jobs"),
+        private=("/intake", "/login", "/logout", "/account", "/releases", "/audit"),
     )
-    templates = Jinja2Templates(directory=str(TEMPLATES))
+    app.add_middleware(ReleaseHeaderMiddleware, release=release)
     add_exception_handlers(app)
 
     @app.get("/", response_model=None, summary="Landing page")
@@ -160,6 +223,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             "description": "Ranh giới các thời kỳ, bảng chuyển đổi sáp nhập 2025 và chỉ tiêu nghèo tỉnh Sơn La / "
             "Boundaries of every vintage, the 2025 merger crosswalk and poverty indicators of Sơn La province.",
             "built_at": current.built_at,
+            "release": release(),
             "links": [
                 {"rel": "self", "href": f"{base}/?f=json", "type": "application/json"},
                 {"rel": "alternate", "href": f"{base}/?f=html", "type": "text/html"},
@@ -213,6 +277,18 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     "title": "Tình trạng dịch vụ / Service health",
                 },
                 {
+                    "rel": "related",
+                    "href": f"{base}/intake/",
+                    "type": "text/html",
+                    "title": "Tiếp nhận số liệu rà soát (đăng nhập) / Intake of the annual review figures (log in)",
+                },
+                {
+                    "rel": "related",
+                    "href": f"{base}/releases",
+                    "type": "text/html",
+                    "title": "Các bản phát hành và tải về / Releases and their downloads",
+                },
+                {
                     "rel": "enclosure",
                     "href": f"{base}/downloads/warehouse.gpkg",
                     "type": "application/geopackage+sqlite3",
@@ -234,6 +310,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             "status": "ok",
             "built_at": info.get("built_at"),
             "fingerprint": info.get("fingerprint"),
+            "release": release(),
             "worker": os.getpid(),  # which server process answered (there is one per ATLAS_WORKERS)
             "warmed_in_seconds": app.state.warmed,  # null while the worker is still loading its layers
             "caches": {
@@ -271,7 +348,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         CORSMiddleware,
         allow_origins=cors_origins(settings.cors_origins),
         allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Content-Type", "Accept", "Accept-Language", "If-None-Match", "Prefer"],
-        expose_headers=["ETag", "Location", "Retry-After", "Content-Crs"],
+        allow_headers=["Content-Type", "Accept", "Accept-Language", "If-None-Match", "Prefer", "Authorization"],
+        expose_headers=["ETag", "Location", "Retry-After", "Content-Crs", "Atlas-Release"],
     )
     return app

@@ -189,6 +189,7 @@ class CachingMiddleware:
         cache: ResponseCache | None = None,
         daily: tuple[str, ...] = (),
         uncached: tuple[str, ...] = (),
+        private: tuple[str, ...] = (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.app = app
@@ -196,6 +197,7 @@ class CachingMiddleware:
         self.cache = cache or ResponseCache(64 * 1024 * 1024, 16 * 1024 * 1024)
         self.daily = daily  # path prefixes whose answers also change with the date (printed maps)
         self.uncached = uncached  # path prefixes never kept (health, jobs)
+        self.private = private  # per-account or changing without a new build: never kept, no validators, no-store
         self.clock = clock
         self._pending: dict[str, asyncio.Future[CachedResponse | None]] = {}
         self._coding: dict[tuple[str, str], asyncio.Future[bytes | None]] = {}
@@ -208,6 +210,17 @@ class CachingMiddleware:
         headers = Headers(scope=scope)
         accept_encoding = headers.get("accept-encoding", "")
         build = self.build()
+        if scope["path"].startswith(self.private):
+
+            async def no_store(message: Message) -> None:
+                if message["type"] == "http.response.start" and not any(
+                    k.lower() == b"cache-control" for k, _ in message.get("headers", [])
+                ):
+                    message = {**message, "headers": [*message.get("headers", []), (b"cache-control", b"no-store")]}
+                await send(message)
+
+            await self._pass(scope, receive, no_store, accept_encoding, None)
+            return
         if scope["method"] not in ("GET", "HEAD") or build is None:
             await self._pass(scope, receive, send, accept_encoding, None)
             return

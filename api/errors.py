@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import GeoError, InputDataError, SourceError, WarehouseError, validation_problem
+from layers.accounts import AccountError, UnknownAccount
 from layers.errors import LayerMissing, WarehouseMissing
+from layers.intake import UnitForbidden
 from layers.mapdata import MapError, UnknownMapError
 from layers.tiles import TileError
 
@@ -24,8 +26,35 @@ class NotFoundError(ApiError):
     """The requested resource does not exist."""
 
 
+class BadRequest(ApiError):
+    """A request the API cannot read (400)."""
+
+
+class NotAuthenticated(ApiError):
+    """No credentials, or credentials that no longer work (401)."""
+
+
+class Forbidden(ApiError):
+    """The account may not do this (403)."""
+
+
+class RateLimited(ApiError):
+    """Too many attempts from this address or account (429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 STATUS_CODES: dict[type[Exception], int] = {
     NotFoundError: 404,
+    BadRequest: 400,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    RateLimited: 429,
+    UnknownAccount: 404,
+    UnitForbidden: 403,
+    AccountError: 400,
     TileError: 404,
     UnknownMapError: 404,
     MapError: 400,
@@ -79,7 +108,11 @@ def add_exception_handlers(app: FastAPI) -> None:
     """Register OGC-style JSON handlers (code, description) for our exceptions, HTTP errors and bad parameters."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"code": type(exc).__name__, "description": scrub(str(exc))}, status_code=status_for(exc))
+        headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
+        if status_for(exc) == 401:
+            headers = {"WWW-Authenticate": 'Bearer realm="atlas"'}
+        body = {"code": type(exc).__name__, "description": scrub(str(exc))}
+        return JSONResponse(body, status_code=status_for(exc), headers=headers)
 
     for cls in STATUS_CODES:
         app.add_exception_handler(cls, handler)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +20,7 @@ from geo.official_lists import OfficialList
 from geo.period_layers import apply_official, period_layers, rows_2026, villages_2026
 from geo.policy import Periods, Standards, read_policy_facts
 from geo.population import PopulationGrid
+from geo.village_figures import VillageFigures, apply_village_figures
 from geo.zonal import AREA_WEIGHTED, POPULATION_WEIGHTED, interpolate_extensive, raster_sums
 
 PROVINCE_CODE = "14"
@@ -167,6 +168,7 @@ def build_dataset(
     *,
     policy_facts: Path,
     official_lists: Sequence[OfficialList] = (),
+    village_figures: Sequence[VillageFigures] = (),
 ) -> DatasetResult:
     """Add population columns to the boundary layers and build the indicator, village and infrastructure layers."""
     step("population by unit (WorldPop, 2009 census)")
@@ -194,6 +196,13 @@ def build_dataset(
     joined = demo.villages.join(parents, on="commune_2024_code")
     period = period_2026(units, joined, demo.village_years, persons_2025, targets, standards)
     notes += period.notes
+    demo_period = period  # calibration compares the demo data alone with the published figures
+    if village_figures:
+        years, deprived, applied = apply_village_figures(
+            period.village_years, period.deprivations, list(village_figures)
+        )
+        period = replace(period, village_years=years, deprivations=deprived)
+        notes += applied
     listed = apply_official(period, official_lists, joined)
     imports = [*imports, *official_imports(official_lists, range(2021, 2026))]
     for lst in official_lists:
@@ -249,7 +258,9 @@ def build_dataset(
     step("calibration report")
     calibration = calibration_report(
         resolved,
-        DemoTables(all_vintages(add_rates(demo_2024), period), demo.villages, communes, period.classification),
+        DemoTables(
+            all_vintages(add_rates(demo_2024), demo_period), demo.villages, communes, demo_period.classification
+        ),
     )
     missed = calibration[calibration["status"] != "ok"]
     if not missed.empty:

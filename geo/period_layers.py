@@ -53,6 +53,11 @@ def rows_2026(period: Period2026, villages: pd.DataFrame, agg_2025: pd.DataFrame
     """2026 rows of commune_indicators for the 2025 units and the province, from the 2026 village figures."""
     v = period.village_years.merge(villages[["village_id", "unit_2025_code"]], on="village_id")
     sums = v.groupby("unit_2025_code")[SUM_COLUMNS].sum()
+    if "source" not in v:
+        v = v.assign(source=DEMO_SOURCE)
+    v = v.assign(source=v["source"].replace({"demo": DEMO_SOURCE}))
+    synthetic = v.groupby("unit_2025_code")["synthetic"].any().reindex(sums.index)
+    sources = v.groupby("unit_2025_code")["source"].agg(lambda s: "; ".join(sorted(set(s)))).reindex(sums.index)
     last = agg_2025[agg_2025["year"] == 2025].set_index("unit_code").reindex(sums.index)
     cls = period.classification.set_index("unit_code").reindex(sums.index)
     region = cls["region_class"].to_numpy()
@@ -78,8 +83,8 @@ def rows_2026(period: Period2026, villages: pd.DataFrame, agg_2025: pd.DataFrame
             "n_region_i_communes": (region == 1).astype(int),
             "n_communes_2024": last["n_communes_2024"].to_numpy(),
             "region_iii_household_share": np.where(region == 3, 100.0, 0.0),
-            "synthetic": True,
-            "sources": DEMO_SOURCE,
+            "synthetic": synthetic.to_numpy(dtype=bool),
+            "sources": sources.to_numpy(),
         }
     ).reset_index(drop=True)
     counted = [c for c in units.columns if c.startswith("n_") or c in SUM_COLUMNS]
@@ -92,8 +97,8 @@ def rows_2026(period: Period2026, villages: pd.DataFrame, agg_2025: pd.DataFrame
         unit_name="Tỉnh Sơn La",
         year=YEAR_2026,
         region_iii_household_share=round(100 * in_iii / units["households"].sum(), 2),
-        synthetic=True,
-        sources=DEMO_SOURCE,
+        synthetic=bool(units["synthetic"].any()),
+        sources="; ".join(sorted({s for text in units["sources"] for s in str(text).split("; ")})),
     )
     return add_rates(units), add_rates(province)
 

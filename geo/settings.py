@@ -26,6 +26,7 @@ class AtlasSettings(BaseSettings):
     profile: Path = PROJECT_ROOT / "data" / "profiles" / "default.yaml"  # priority layers, `priority` process
     costs: Path = PROJECT_ROOT / "data" / "profiles" / "costs.yaml"  # investment plan layers, `plan` process
     database_url: str | None = None  # postgresql://user:password@host:port/database: publish and serve there
+    accounts_db: Path | None = None  # the intake's shared store; default: the database, else accounts.sqlite
     keep_publishes: int = Field(default=5, ge=1)  # numbered builds kept on either store (the current one among them)
 
     @property

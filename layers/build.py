@@ -177,6 +177,7 @@ def _build(
         step=on_step,
         policy_facts=fetcher.path("policy_facts_2026"),
         official_lists=store.official_lists(),
+        village_figures=store.village_figures(),
     )
     layers = {**result.layers, **dataset.layers}
     notes = result.notes + dataset.notes
@@ -315,12 +316,44 @@ def import_file(
                 path,
                 f"unknown import kind {kind!r}; one of commune_indicators, official_list, " + ", ".join(VECTOR_KINDS),
             )
-        store = ImportStore(settings.imports_dir)
-        report.details["replaces"] = _replacement(settings.warehouse, store, kind, Path(path), frame, allow_shrink)
-        change = store.stage_add(kind, Path(path), frame, {k: str(v) for k, v in opts.items()})
-        checkpoint("import:staged")
-        build = _apply(settings, change, on_step)
-    return ImportOutcome(report, change.entry, build)
+        report.details["replaces"], entry, build = _store_and_rebuild(
+            settings, kind, Path(path), frame, {k: str(v) for k, v in opts.items()}, allow_shrink, on_step
+        )
+    return ImportOutcome(report, entry, build)
+
+
+def import_rows(
+    settings: DataSettings,
+    kind: str,
+    source: Path,
+    frame: pd.DataFrame,
+    options: dict[str, str],
+    *,
+    on_step: Callable[[str], None] = lambda _: None,
+    on_wait: Callable[[str], None] | None = None,
+) -> tuple[str, ImportEntry, BuildOutcome]:
+    """Store rows already checked (an approved submission) as an import and rebuild, all or nothing."""
+    with exclusive(settings, on_wait or on_step):
+        if not settings.warehouse.is_file():
+            raise WarehouseError(f"no warehouse at {settings.warehouse}: run `atlas build` first")
+        return _store_and_rebuild(settings, kind, source, frame, options, False, on_step)
+
+
+def _store_and_rebuild(
+    settings: DataSettings,
+    kind: str,
+    source: Path,
+    frame: pd.DataFrame,
+    options: dict[str, str],
+    allow_shrink: bool,
+    on_step: Callable[[str], None],
+) -> tuple[str, ImportEntry, BuildOutcome]:
+    store = ImportStore(settings.imports_dir)
+    replaces = _replacement(settings.warehouse, store, kind, source, frame, allow_shrink)
+    change = store.stage_add(kind, source, frame, options)
+    checkpoint("import:staged")
+    build = _apply(settings, change, on_step)
+    return replaces, change.entry, build
 
 
 def remove_import(
@@ -357,6 +390,12 @@ def _replacement(
         return (
             f"commune_indicators: {len(frame):,} commune-year row(s) of the 2024 communes replace earlier "
             "values cell by cell; other rows are unchanged"
+        )
+    if kind == "village_figures":
+        units = sorted(set(frame["unit_code"].astype(str)))
+        return (
+            f"village_indicators: {len(frame):,} village row(s) of {frame.attrs.get('year', 'the review year')} in "
+            f"unit(s) {', '.join(units)} replace earlier values; other villages and units are unchanged"
         )
     if kind == "official_list":
         period = str(frame["period"].iloc[0])

@@ -29,6 +29,7 @@ from geo.dataset import IndicatorImport
 from geo.errors import WarehouseError
 from geo.official_lists import OfficialList
 from geo.sources import sha256_file
+from geo.village_figures import VillageFigures
 from layers.warehouse import checkpoint
 
 INDEX = "index.json"
@@ -204,6 +205,19 @@ class ImportStore:
                     self.path(entry), dtype={"unit_code": str, "village_id": str, "document": str, "date": str}
                 )
                 out.append(OfficialList.from_table(table, entry.file))
+        return out
+
+    def village_figures(self) -> list[VillageFigures]:
+        """Stored village figures of the annual review (from approved submissions), oldest first."""
+        out = []
+        for entry in self.entries():
+            if entry.kind == "village_figures":
+                table = pd.read_csv(self.path(entry), dtype={"village_id": str, "unit_code": str})
+                for column in table.columns:
+                    if column not in ("village_id", "unit_code"):
+                        table[column] = table[column].astype("Int64")
+                source = f"import: {entry.file} ({entry.imported_at})"
+                out.append(VillageFigures(source, int(entry.options["year"]), entry.options["standard"], table))
         return out
 
     def vector_imports(self) -> dict[str, gpd.GeoDataFrame]:

@@ -369,6 +369,23 @@ def rollback(url: str, to: int | None = None, keep: int = 5) -> Publish:
     return current(url)
 
 
+def download_schema(url: str, schema: str, folder: Path) -> Path:
+    """The GeoPackage a kept publish stored (its schema's download table), copied once into folder."""
+    sql = _sql()
+    target = Path(folder) / f"{schema}.gpkg"
+    if target.is_file():
+        return target
+    with connect(url) as con:
+        table = sql.Identifier(schema, DOWNLOAD_TABLE)
+        exists = con.execute("SELECT to_regclass(%s)", (f"{schema}.{DOWNLOAD_TABLE}",)).fetchone()
+        if exists is None or exists[0] is None:
+            raise PublishError(f"publish schema {schema} holds no GeoPackage to download")
+        with atomic_write(target) as tmp, open(tmp, "wb") as sink:
+            for (data,) in con.execute(sql.SQL("SELECT data FROM {} ORDER BY part").format(table)):
+                sink.write(bytes(data))
+    return target
+
+
 def read_published(url: str, layer: str) -> pd.DataFrame:
     """One layer of the current publish as a (Geo)DataFrame (for checks and comparisons)."""
     import geopandas as gpd

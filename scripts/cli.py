@@ -17,13 +17,14 @@ from rich.table import Table
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from layers.publish import Publisher
+    from layers.publish import Publish, Publisher
 
 from geo.atomic import atomic_write
 from geo.errors import GeoError, validation_problem
 from geo.frames import rows
 from geo.settings import DataSettings
 from geo.sources import FetchResult, Manifest
+from scripts.accounts_cli import ACTOR, backup_command, releases_app, restore_command, users_app
 
 app = typer.Typer(
     help="Sơn La Poverty Atlas: boundaries of every vintage, the 2025 crosswalk and a GeoPackage warehouse.",
@@ -126,8 +127,9 @@ def _publisher(warehouse: Path) -> Publisher:
     return publisher_for(warehouse, lock_timeout=LockSettings().lock_timeout)
 
 
-def _publish_build(warehouse: Path, force: bool = False) -> None:
-    """Number the build (GeoPackage), or publish it to ATLAS_DATABASE_URL unless the database serves it already."""
+def _publish_build(warehouse: Path, force: bool = False, action: str = "build", summary: str = "atlas build") -> None:
+    """Number the build (GeoPackage), or publish it to ATLAS_DATABASE_URL unless the database serves it already;
+    either way it is recorded as a release (who, what, checksum)."""
     from layers.publish import GeoPackagePublisher
     from layers.warehouse import read_build_info
 
@@ -140,14 +142,22 @@ def _publish_build(warehouse: Path, force: bool = False) -> None:
         return
     if isinstance(publisher, GeoPackagePublisher):
         done = publisher.publish(warehouse)
-        console.print(f"Kept as build {done.number} in {where} (the last {publisher.keep} are kept).")
-        return
-    with _progress() as progress:
-        task = progress.add_task("publishing", total=None)
-        started = time.perf_counter()
-        done = publisher.publish(warehouse, on_step=lambda s: progress.update(task, description=s))
-    seconds = time.perf_counter() - started
-    console.print(f"[green]Published build as number {done.number}[/] to {where} in {seconds:.1f} s")
+        console.print(f"Kept as release {done.number} in {where} (the last {publisher.keep} files are kept).")
+    else:
+        with _progress() as progress:
+            task = progress.add_task("publishing", total=None)
+            started = time.perf_counter()
+            done = publisher.publish(warehouse, on_step=lambda s: progress.update(task, description=s))
+        seconds = time.perf_counter() - started
+        console.print(f"[green]Published build as release {done.number}[/] to {where} in {seconds:.1f} s")
+    _record_release(warehouse, done, action, summary)
+
+
+def _record_release(warehouse: Path, done: Publish, action: str, summary: str) -> None:
+    """Record a publish as a release in the intake's shared store."""
+    from layers.intake import accounts_for, record_release
+
+    record_release(accounts_for(_settings(warehouse)), done, warehouse, username=ACTOR, action=action, summary=summary)
 
 
 @app.command("publish")
@@ -181,6 +191,7 @@ def publish_command(
         return
     if rollback:
         done = publisher.rollback(to)
+        _record_release(path, done, "rollback", f"rollback to release {done.rollback_of}")
         console.print(f"[green]Publish {done.number} serves the build of publish {done.rollback_of}[/] ({done.schema})")
         return
     _require_warehouse(path)
@@ -259,6 +270,8 @@ def import_(
         f"[green]Imported {outcome.entry.rows} row(s) from {escape(file.name)}[/] as {outcome.entry.id}; "
         f"warehouse rebuilt in {outcome.build.seconds:.1f} s"
     )
+    summary = f"atlas import {kind} {file.name}: {outcome.entry.rows} row(s) ({outcome.entry.id})"
+    _publish_build(settings.warehouse, action="import", summary=summary)
 
 
 @app.command()
@@ -278,6 +291,7 @@ def imports(
                 settings, remove, on_step=lambda s: progress.update(task, description=escape(s)), on_wait=_waiting
             )
         console.print(f"Removed {gone.id} ({escape(gone.file)}) and rebuilt the warehouse")
+        _publish_build(settings.warehouse, action="import", summary=f"atlas imports --remove {gone.id} ({gone.file})")
         return
     table = Table(title=escape(f"Stored imports ({settings.imports_dir})"))
     for col in ("id", "kind", "file", "rows", "imported_at", "sha256"):
@@ -624,6 +638,10 @@ def print_maps(
 
 tiles_app = typer.Typer(help="Map tiles: offline packages for QGIS.", no_args_is_help=True)
 app.add_typer(tiles_app, name="tiles")
+app.add_typer(users_app, name="users")
+app.add_typer(releases_app, name="releases")
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 
 
 @tiles_app.command("seed")

@@ -44,7 +44,16 @@ def test_every_setting_is_in_env_example() -> None:
 
 def test_shared_settings_are_declared_once_and_read_alike(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     shared = set(AtlasSettings.model_fields)
-    assert shared == {"warehouse", "manifest", "cache_dir", "profile", "costs", "database_url", "keep_publishes"}
+    assert shared == {
+        "warehouse",
+        "manifest",
+        "cache_dir",
+        "profile",
+        "costs",
+        "database_url",
+        "keep_publishes",
+        "accounts_db",
+    }
     for cls in settings_classes():
         if cls is not AtlasSettings:
             assert not set(vars(cls).get("__annotations__", {})) & shared, cls  # no second declaration
