@@ -149,9 +149,9 @@ class Auth:
             self.store.record(user.username, "token-write", request.url.path, f"token {token}", self.address(request))
         return user
 
-    def limit(self, key: str, limit: int, window: int, what: str) -> None:
-        """Count an attempt; 429 past `limit` per `window` seconds."""
-        wait = self.store.hit(key, limit, window)
+    def limit(self, key: str, limit: int, window: int, what: str, *, count: bool = True) -> None:
+        """Count an attempt (or, with count=False, only look); 429 past `limit` per `window` seconds."""
+        wait = self.store.hit(key, limit, window) if count else self.store.blocked(key, limit, window)
         if wait is not None:
             raise RateLimited(
                 f"too many {what}: at most {limit} per {window // 60} minutes; try again in {wait} s / "
@@ -182,10 +182,13 @@ def auth_routes(auth: Auth, templates: Jinja2Templates, base: str) -> APIRouter:
         username = str(payload.get("username", "")).strip().lower()
         password = str(payload.get("password", ""))
         address = auth.address(request)
-        auth.limit(f"login:{address}", settings.login_attempts, settings.login_window, "login attempts")
-        auth.limit(f"login-user:{username}", settings.login_attempts, settings.login_window, "login attempts")
+        keys = (f"login:{address}", f"login-user:{username}")
+        for key in keys:  # failed logins are counted; past the limit even a right password waits
+            auth.limit(key, settings.login_attempts, settings.login_window, "failed logins", count=False)
         user = auth.store.authenticate(username, password)
         if user is None:
+            for key in keys:
+                auth.store.hit(key, settings.login_attempts, settings.login_window)
             auth.store.record(
                 username or "?", "login-failed", "", "wrong name or password, or account disabled", address
             )

@@ -37,7 +37,7 @@ class ServerSettings(AtlasSettings):
     database_pool: int = Field(default=8, ge=1)  # database connections per server process
     database_geometry_mb: float = Field(default=128, gt=0)  # GeoJSON of served geometries kept per worker
     session_hours: float = Field(default=12, gt=0)  # a browser session of the intake lasts this long
-    login_attempts: int = Field(default=10, ge=1)  # logins per address and per user name in login_window seconds
+    login_attempts: int = Field(default=10, ge=1)  # failed logins per address and per user name in login_window s
     login_window: int = Field(default=900, ge=1)
     upload_attempts: int = Field(default=30, ge=1)  # intake uploads per account in upload_window seconds
     upload_window: int = Field(default=3600, ge=1)

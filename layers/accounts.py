@@ -569,6 +569,16 @@ class AccountStore:
             count = int(con.execute(stmt).scalar_one())
         return start + window - now if count > limit else None
 
+    def blocked(self, key: str, limit: int, window: int) -> int | None:
+        """Seconds to wait when key already used its `limit` attempts in the current window, else None."""
+        now = int(time.time())
+        start = now - now % window
+        with self._tx() as con:
+            row = con.execute(
+                sa.select(rate_limits.c.count).where(rate_limits.c.key == key, rate_limits.c.window_start == start)
+            ).first()
+        return start + window - now if row is not None and row[0] >= limit else None
+
     # ------------------------------------------------------------------ audit log
     def record(self, username: str, action: str, target: str = "", detail: str = "", address: str = "") -> None:
         """Append a line to the audit log."""

@@ -34,6 +34,7 @@ from geo.policy import Standard, Standards
 from geo.settings import DataSettings
 from geo.spreadsheets import read_grid
 from geo.village_figures import (
+    COUNT_HEADERS,
     COUNTS,
     KIND,
     columns_for,
@@ -394,12 +395,19 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+LABELS = {
+    **{name: f"{vi} / {en}" for name, (vi, en) in COUNT_HEADERS.items()},
+    "poor_rate": "Tỷ lệ hộ nghèo (%) / Poverty rate (%)",
+}
+
+
 def _line(unit: str, name: str, indicator: str, old: Any, new: Any) -> dict[str, Any]:
     o, n = _number(old), _number(new)
     return {
         "unit_code": unit,
         "unit_name": name,
         "indicator": indicator,
+        "label": LABELS.get(indicator, indicator),
         "published": o,
         "submitted": n,
         "difference": None if o is None or n is None else round(n - o, 2),

@@ -1,0 +1,259 @@
+"""The web intake over real HTTP: credentials, roles and units, CSRF, limits, personal data, row-by-row reports,
+review, approval into a new release seen by the OGC API and the maps, the audit log, and a server killed while
+it publishes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+
+from geo.settings import DataSettings
+from layers.accounts import AccountStore
+from layers.intake import accounts_for
+from layers.publish import GeoPackagePublisher
+from layers.warehouse import read_build_info, read_table
+from tests.conftest import Built, LiveServer, isolated_copy
+
+pytestmark = pytest.mark.integration
+PASSWORD = "mật khẩu đủ dài"
+
+
+@pytest.fixture
+def deployment(built: Built, tmp_path: Path) -> DataSettings:
+    """A private copy of the built warehouse, numbered as release 1, with two officers and a reviewer."""
+    settings = isolated_copy(built, tmp_path)
+    GeoPackagePublisher(settings.warehouse).publish()
+    store = accounts_for(settings)
+    units = sorted(read_table(settings.warehouse, "units_2025")["code"].astype(str))
+    store.add_user("officer.a", PASSWORD, "officer")
+    store.assign("officer.a", units[:2])
+    store.add_user("officer.b", PASSWORD, "officer")
+    store.assign("officer.b", units[2:3])
+    store.add_user("reviewer", PASSWORD, "reviewer")
+    return settings
+
+
+def server_env(settings: DataSettings, **extra: str) -> dict[str, str]:
+    """The environment of `atlas serve` for a deployment."""
+    return {
+        "ATLAS_IMPORTS_DIR": str(settings.imports_dir),
+        "ATLAS_CACHE_DIR": str(settings.cache_dir),
+        "ATLAS_MIRROR": str(settings.mirror),
+        "ATLAS_USE_SHARED_MIRROR": "false",
+        "ATLAS_PRELOAD": "false",
+        "ATLAS_INTAKE_REVIEW_YEAR": "2026",
+        "ATLAS_TILE_CACHE_DIR": str(settings.warehouse.parent / "tiles"),
+        **extra,
+    }
+
+
+def login(url: str, username: str) -> httpx.Client:
+    """A client with the session cookie of an account (JSON login)."""
+    client = httpx.Client(base_url=url, timeout=600)
+    answer = client.post("/login", json={"username": username, "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return client
+
+
+def csrf(client: httpx.Client, path: str = "/intake/") -> str:
+    """The CSRF token of a page's forms."""
+    page = client.get(path, headers={"accept": "text/html"})
+    found = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def filled(template: bytes, errors: bool = False, households: int = 150) -> bytes:
+    """The template with every village filled; with `errors`, two mistakes (poor > households, a word)."""
+    wb = load_workbook(io.BytesIO(template))
+    ws = wb.worksheets[0]
+    assert ws.cell(4, 1).value == "Mã thôn / Village id"
+    for row in range(5, ws.max_row + 1):
+        for col, value in ((5, households), (6, 12), (7, 9), (8, households - 10)):
+            ws.cell(row, col, value)
+        for col in range(9, ws.max_column + 1):
+            ws.cell(row, col, 20)
+    if errors:
+        ws.cell(6, 6, households + 50)
+        ws.cell(7, 5, "một trăm")
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def upload(client: httpx.Client, data: bytes, name: str = "ra-soat.xlsx", **headers: str) -> httpx.Response:
+    """POST a file to the intake (JSON answer)."""
+    return client.post(
+        "/intake/submissions", files={"file": (name, data)}, headers={"accept": "application/json", **headers}
+    )
+
+
+def test_writes_need_credentials_roles_units_and_csrf(built: Built, deployment: DataSettings) -> None:
+    store = accounts_for(deployment)
+    before = read_build_info(deployment.warehouse)
+    env = server_env(deployment, ATLAS_MAX_BODY_BYTES="400000", ATLAS_LOGIN_ATTEMPTS="4")
+    with LiveServer(deployment.warehouse, env=env) as server:
+        anonymous = httpx.Client(base_url=server.url, timeout=60)
+        # reads stay open; writes without credentials: 401, nothing read or stored
+        assert anonymous.get("/releases?f=json").json()["releases"][0]["number"] == 1
+        refused = upload(anonymous, b"x" * 1000)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+        assert "Bearer" in refused.json()["description"]
+        assert anonymous.get("/audit").status_code == 401
+        assert anonymous.get("/intake/", headers={"accept": "text/html"}).status_code in (303, 307)
+
+        officer = login(server.url, "officer.a")
+        me = officer.get("/intake/?f=json").json()
+        assert me["review_year"] == 2026 and me["standard"] == "ND07-2021"
+        mine = officer.get("/intake/template.xlsx")
+        assert mine.status_code == 200 and mine.headers["content-type"].startswith("application/vnd.openxml")
+        wb = load_workbook(io.BytesIO(mine.content))
+        units_in_template = {wb.worksheets[0].cell(r, 2).value for r in range(5, wb.worksheets[0].max_row + 1)}
+        assert units_in_template == set(me["user"]["units"])
+        assert len(wb.worksheets[0].data_validations.dataValidation) >= 2  # whole numbers, poor <= households
+        assert wb.worksheets[0].max_column == 8 + 12  # the 12 indicators of ND07-2021
+
+        # CSRF: the session cookie alone does not make a write
+        no_token = upload(officer, filled(mine.content))
+        assert no_token.status_code == 403 and "CSRF" in no_token.json()["description"]
+        assert store.submissions() == []
+
+        # another unit: 403 naming it
+        reviewer = login(server.url, "reviewer")
+        other_unit = store.user("officer.b").units[0]
+        foreign = reviewer.get(f"/intake/template.xlsx?units={other_unit}")
+        assert foreign.status_code == 200
+        assert officer.get(f"/intake/template.xlsx?units={other_unit}").status_code == 403
+        token = officer.post("/account/tokens", json={"name": "script"}, headers={"x-csrf-token": csrf(officer)})
+        assert token.status_code == 201
+        bearer = {"authorization": f"Bearer {token.json()['token']}"}
+        scripted = httpx.Client(base_url=server.url, timeout=600, headers=bearer)
+        wrong = upload(scripted, filled(foreign.content))
+        assert wrong.status_code == 403 and other_unit in wrong.json()["description"]
+
+        # household-level columns: 422, nothing stored
+        personal = "Mã thôn / Village id,Họ và tên chủ hộ,Số CCCD,Tổng số hộ\n03646-01,Lò Văn A,012345678901,1\n"
+        refused = upload(scripted, personal.encode(), "danh-sach-ho.csv")
+        assert refused.status_code == 422 and "household-level" in refused.json()["description"]
+        assert "Họ và tên chủ hộ" in refused.json()["description"]
+
+        # oversized: 413 before the route reads it
+        big = upload(scripted, b"0" * 500_000, "big.csv")
+        assert big.status_code == 413 and "ATLAS_MAX_BODY_BYTES" in big.json()["description"]
+
+        # two mistakes: 422 with row, column and how to fix each
+        bad = upload(scripted, filled(mine.content, errors=True))
+        assert bad.status_code == 422
+        lines = [line for line in bad.json()["report"]["lines"] if line["status"] == "error"]
+        assert [line["row"] for line in lines] == [6, 7]
+        assert "column F" in lines[0]["message"] and "exceed households" in lines[0]["message"]
+        assert "column E" in lines[1]["message"] and "whole number" in lines[1]["message"]
+        assert store.submissions() == []
+
+        # valid: a pending submission, not a change
+        good = upload(scripted, filled(mine.content))
+        assert good.status_code == 201, good.text
+        sub = good.json()
+        assert sub["status"] == "pending" and good.headers["location"].endswith(f"/intake/submissions/{sub['id']}")
+        assert read_build_info(deployment.warehouse) == before
+
+        # the officer may not review; the reviewer sees old, new and difference, and rejects with a reason
+        assert scripted.post(f"/intake/submissions/{sub['id']}/approve").status_code == 403
+        detail = reviewer.get(f"/intake/submissions/{sub['id']}?f=json").json()
+        households = [c for c in detail["comparison"] if c["indicator"] == "households"]
+        assert {c["unit_code"] for c in households} == set(me["user"]["units"])
+        assert all(c["difference"] == c["submitted"] - c["published"] for c in households)
+        rates = [c for c in detail["comparison"] if c["indicator"] == "poor_rate"]
+        assert all(c["submitted"] == 8.0 for c in rates)  # 12 of 150 households in every village
+        no_reason = reviewer.post(
+            f"/intake/submissions/{sub['id']}/reject", data={"reason": "", "csrftoken": csrf(reviewer)}
+        )
+        assert no_reason.status_code == 400
+        rejected = reviewer.post(
+            f"/intake/submissions/{sub['id']}/reject",
+            data={"reason": "Thiếu số liệu thôn Pá Khôm / village missing", "csrftoken": csrf(reviewer)},
+            headers={"accept": "application/json"},
+        )
+        assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+        seen = officer.get("/intake/?f=json").json()["submissions"][0]
+        assert seen["status"] == "rejected" and seen["reason"].startswith("Thiếu số liệu")
+
+        # a revoked token: 401 at once
+        revoke = officer.post(f"/account/tokens/{token.json()['id']}/revoke", headers={"x-csrf-token": csrf(officer)})
+        assert revoke.status_code == 200
+        assert upload(scripted, filled(mine.content)).status_code == 401
+
+        # the audit log: reviewers only, every step, as CSV too
+        assert officer.get("/audit").status_code == 403
+        actions = [e["action"] for e in reviewer.get("/audit?f=json").json()["entries"]]
+        for action in ("login", "token-created", "token-write", "upload-refused", "upload", "reject", "token-revoked"):
+            assert action in actions, action
+        exported = reviewer.get("/audit.csv")
+        rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+        assert len(rows) == len(actions) and rows[0]["action"] == actions[0]
+
+        # failed logins are limited per address and per name
+        codes = [
+            anonymous.post("/login", json={"username": "officer.b", "password": "wrong password"}).status_code
+            for _ in range(5)
+        ]
+        assert codes == [401, 401, 401, 401, 429]  # ATLAS_LOGIN_ATTEMPTS=4 failures, then a wait
+        assert anonymous.post("/login", json={"username": "officer.b", "password": PASSWORD}).status_code == 429
+    assert store.submissions()[0].status == "rejected"
+    assert read_build_info(deployment.warehouse) == before
+
+
+@contextmanager
+def _serving(settings: DataSettings, **env: str) -> Iterator[LiveServer]:
+    with LiveServer(settings.warehouse, env=server_env(settings, **env)) as server:
+        yield server
+
+
+def _pending_submission(url: str, store: AccountStore) -> tuple[httpx.Client, int, dict[str, Any]]:
+    officer = login(url, "officer.a")
+    template = officer.get("/intake/template.xlsx").content
+    sent = officer.post(
+        "/intake/submissions",
+        files={"file": ("ra-soat.xlsx", filled(template, households=200))},
+        data={"csrftoken": csrf(officer)},
+        headers={"accept": "application/json"},
+    )
+    assert sent.status_code == 201, sent.text
+    return login(url, "reviewer"), int(sent.json()["id"]), sent.json()
+
+
+def test_killed_publish_loses_nothing(built: Built, deployment: DataSettings) -> None:
+    """A server killed mid-rebuild serves the previous release afterwards, the submission still pending; one
+    killed after publishing but before recording finishes the approval when it starts again."""
+    store = accounts_for(deployment)
+    before = read_build_info(deployment.warehouse)
+    with _serving(deployment, ATLAS_TEST_KILL_AT="build:layers") as server:
+        reviewer, number, _ = _pending_submission(server.url, store)
+        with pytest.raises(httpx.HTTPError):
+            reviewer.post(f"/intake/submissions/{number}/approve", headers={"x-csrf-token": csrf(reviewer)})
+        assert server.process is not None and server.process.wait(timeout=60) != 0
+    assert read_build_info(deployment.warehouse) == before
+    with _serving(deployment) as server:
+        assert httpx.get(f"{server.url}/health").json()["release"]["number"] == 1
+        assert store.submission(number).status == "pending"
+    with _serving(deployment, ATLAS_TEST_KILL_AT="intake:published") as server:
+        reviewer = login(server.url, "reviewer")
+        with pytest.raises(httpx.HTTPError):
+            reviewer.post(f"/intake/submissions/{number}/approve", headers={"x-csrf-token": csrf(reviewer)})
+    assert read_build_info(deployment.warehouse) != before  # the rebuild committed before the kill
+    assert store.submission(number).status == "pending"
+    with _serving(deployment) as server:
+        done = store.submission(number)
+        assert done.status == "approved" and done.release == 2
+        listed = httpx.get(f"{server.url}/releases?f=json").json()["releases"]
+        assert [(r["number"], r["action"], r["submission_id"]) for r in listed][:1] == [(2, "submission", number)]
+        assert httpx.get(f"{server.url}/health").json()["release"]["number"] == 2
