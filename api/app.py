@@ -152,7 +152,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     attribution = {str(r["layer"]): str(r["attribution"]) for r in layers}
     app.include_router(tile_routes(app.state.tiler, base, attribution))
-    app.state.maps = WarehouseMaps(warehouse, max_bytes=int(settings.map_cache_mb * MB))
+    app.state.maps = WarehouseMaps(
+        warehouse, max_bytes=int(settings.map_cache_mb * MB), release=lambda: app.state.release()
+    )
     synthetic = any(bool(r["synthetic"]) for r in layers if r["layer"] == "priority_units_2025")
     app.include_router(map_routes(app.state.maps, base, synthetic))
 

@@ -39,8 +39,14 @@ class MapBackend(ABC):
 class WarehouseMaps(MapBackend):
     """Maps drawn from the warehouse's current build, kept in memory up to a size (least recently used first out)."""
 
-    def __init__(self, warehouse: Warehouse, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        max_bytes: int = 64 * 1024 * 1024,
+        release: Callable[[], dict[str, object] | None] = lambda: None,
+    ) -> None:
         self.warehouse = warehouse
+        self.release = release  # the release being served ({"number", "published_at"}), named on every map
         self._cache: LRU[bytes] = LRU(max_bytes, len)  # keyed by build: maps of an older build age out
 
     @property
@@ -59,18 +65,24 @@ class WarehouseMaps(MapBackend):
         """Every map there is."""
         return self.data.scopes()
 
+    def _release(self) -> str:
+        found = self.release()
+        return f"{found['number']}, {str(found['published_at'])[:10]}" if found else ""
+
     def web(self, slug: str) -> bytes:
         """The web map of a scope (MapError if there is no such scope)."""
         data = self.data
         scope = data.by_slug(slug)
-        return self._get(data, ("web", slug), lambda: render_web_map(data, scope))
+        release = self._release()
+        return self._get(data, ("web", slug, release), lambda: render_web_map(data, scope, release))
 
     def sheet(self, slug: str, options: PrintOptions) -> bytes:
         """The printed sheet of a scope."""
         data = self.data
         scope = data.by_slug(slug)
-        key = ("sheet", slug, dt.date.today().isoformat(), *(str(v) for v in asdict(options).values()))
-        return self._get(data, key, lambda: render_print_map(data, scope, options))
+        release = self._release()
+        key = ("sheet", slug, dt.date.today().isoformat(), release, *(str(v) for v in asdict(options).values()))
+        return self._get(data, key, lambda: render_print_map(data, scope, options, release=release))
 
 
 def index_page(

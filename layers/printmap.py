@@ -557,7 +557,7 @@ def _header(fig: Figure, scope: Scope, edition: Edition, title_vi: str, title_en
     return float(subtitle.get_window_extent(renderer).y0 / fig.bbox.height)
 
 
-def _footer(fig: Figure, data: MapData, k: float, printed: dt.date) -> float:
+def _footer(fig: Figure, data: MapData, k: float, printed: dt.date, release: str = "") -> float:
     """Sources, licences, CRS and dates at the bottom, wrapped to the page; the top of the footer (figure fraction)."""
     sources, licences = data.attributions(
         "units_2025", "communes_2024", "districts_2024", "demo_villages", "classification_2026_2030",
@@ -566,6 +566,7 @@ def _footer(fig: Figure, data: MapData, k: float, printed: dt.date) -> float:
     text = (
         "Nguồn / sources: " + "; ".join(sources) + "\nGiấy phép / licences: " + ", ".join(licences)
         + f" · Hệ tọa độ / CRS: VN-2000 / UTM 48N (EPSG:3405) · Dữ liệu / data: {data.built_at[:10]}"
+        + (f" · Bản phát hành / release {release}" if release else "")
         + f" · Ngày in / printed: {printed.isoformat()} · Sơn La Poverty Atlas"
     )  # fmt: skip
     size = 5.2 * k
@@ -578,7 +579,7 @@ def _footer(fig: Figure, data: MapData, k: float, printed: dt.date) -> float:
 
 
 def build_print_map(
-    data: MapData, scope: Scope, options: PrintOptions, printed: dt.date | None = None
+    data: MapData, scope: Scope, options: PrintOptions, printed: dt.date | None = None, release: str = ""
 ) -> tuple[Figure, list[Text]]:
     """The sheet as a matplotlib figure, and the labels placed on the map."""
     edition = data.edition()
@@ -604,7 +605,7 @@ def build_print_map(
     landscape = options.orientation == "landscape"
     # the header and the footer first: the panels take the room between them
     header_bottom = _header(fig, scope, edition, title_vi, title_en, k)
-    footer_top = _footer(fig, data, k, printed or dt.date.today())
+    footer_top = _footer(fig, data, k, printed or dt.date.today(), release)
     gap = 0.012
     below = 6 * k * 1.5 / 72 / options.size_inches[1]  # the longitude labels under the map's frame
     bottom = footer_top + gap
@@ -769,9 +770,11 @@ def build_print_map(
     return fig, labels
 
 
-def render_print_map(data: MapData, scope: Scope, options: PrintOptions, printed: dt.date | None = None) -> bytes:
-    """The sheet as PDF (vector, fonts embedded) or PNG bytes."""
-    fig, _ = build_print_map(data, scope, options, printed)
+def render_print_map(
+    data: MapData, scope: Scope, options: PrintOptions, printed: dt.date | None = None, release: str = ""
+) -> bytes:
+    """The sheet as PDF (vector, fonts embedded) or PNG bytes; `release` names the release it shows."""
+    fig, _ = build_print_map(data, scope, options, printed, release)
     buffer = io.BytesIO()
     with matplotlib.rc_context({"pdf.fonttype": 42, "svg.fonttype": "none"}):
         fig.savefig(

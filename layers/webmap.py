@@ -443,8 +443,9 @@ def _points(
     layer.add_to(group)
 
 
-def build_web_map(data: MapData, scope: Scope) -> folium.Map:
-    """The folium map of a scope: choropleths, both boundary vintages, villages, infrastructure, the plan."""
+def build_web_map(data: MapData, scope: Scope, release: str = "") -> folium.Map:
+    """The folium map of a scope: choropleths, both boundary vintages, villages, infrastructure, the plan;
+    `release` names the release it shows (e.g. "7, 2026-12-03")."""
     units = data.simplified("map_units", scope, TOLERANCE[scope.kind])
     ranked = len(data.layers["map_units"])
     if units.empty:
@@ -608,7 +609,9 @@ def build_web_map(data: MapData, scope: Scope) -> folium.Map:
         f'<div class="period">{html.escape(edition.text_vi)}<br><span class="en">{html.escape(edition.text_en)}'
         "</span></div>"
         f"<div>Nghèo, ưu tiên và hạ tầng · poverty, priority and infrastructure · "
-        f"dữ liệu / data {html.escape(data.built_at[:10])}</div>{demo}</div>"
+        f"dữ liệu / data {html.escape(data.built_at[:10])}"
+        + (f" · bản phát hành / release {html.escape(release)}" if release else "")
+        + f"</div>{demo}</div>"
     )
     root.html.add_child(Element(title), name="atlas_title")  # type: ignore[attr-defined]
     sources, licences = data.attributions(
@@ -673,9 +676,9 @@ def inline_assets(page: str, assets: dict[str, str] | None = None) -> str:
     return _LINK.sub(link, _SCRIPT.sub(script, page))
 
 
-def render_web_map(data: MapData, scope: Scope) -> bytes:
+def render_web_map(data: MapData, scope: Scope, release: str = "") -> bytes:
     """The scope's map as one self-contained HTML page (UTF-8)."""
-    fmap = build_web_map(data, scope)
+    fmap = build_web_map(data, scope, release)
     page = fmap.get_root().render()
     page = page.replace("<head>", '<head>\n<meta charset="utf-8">', 1)
     page = page.replace("<html>", '<html lang="vi">', 1)

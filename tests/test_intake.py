@@ -5,8 +5,10 @@ it publishes."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +21,9 @@ from openpyxl import load_workbook
 from geo.settings import DataSettings
 from layers.accounts import AccountStore
 from layers.intake import accounts_for
-from layers.publish import GeoPackagePublisher
+from layers.publish import GeoPackagePublisher, current, publish
 from layers.warehouse import read_build_info, read_table
-from tests.conftest import Built, LiveServer, isolated_copy
+from tests.conftest import Built, LiveServer, isolated_copy, needs_database
 
 pytestmark = pytest.mark.integration
 PASSWORD = "mật khẩu đủ dài"
@@ -257,3 +259,60 @@ def test_killed_publish_loses_nothing(built: Built, deployment: DataSettings) ->
         listed = httpx.get(f"{server.url}/releases?f=json").json()["releases"]
         assert [(r["number"], r["action"], r["submission_id"]) for r in listed][:1] == [(2, "submission", number)]
         assert httpx.get(f"{server.url}/health").json()["release"]["number"] == 2
+
+
+@needs_database
+def test_intake_on_postgis(built: Built, tmp_path: Path, database: str) -> None:
+    """With ATLAS_DATABASE_URL the accounts live in the database, an approval publishes a new schema that the
+    server switches to, and every kept release downloads from the database."""
+    settings = isolated_copy(built, tmp_path)
+    settings = settings.model_copy(update={"database_url": database})
+    first, _ = publish(database, settings.warehouse)
+    store = accounts_for(settings)
+    assert store.address == database
+    unit = sorted(read_table(settings.warehouse, "units_2025")["code"].astype(str))[5]
+    store.add_user("officer.a", PASSWORD, "officer")
+    store.assign("officer.a", [unit])
+    store.add_user("reviewer", PASSWORD, "reviewer")
+    _, officer_token = store.new_token("officer.a", "script")
+    _, reviewer_token = store.new_token("reviewer", "script")
+    env = server_env(settings, ATLAS_DATABASE_URL=database, ATLAS_DATABASE_POLL_SECONDS="0.5")
+    with LiveServer(settings.warehouse, env=env) as server:
+        officer = httpx.Client(base_url=server.url, timeout=600, headers={"authorization": f"Bearer {officer_token}"})
+        template = officer.get("/intake/template.xlsx").content
+        sent = upload(officer, filled(template, households=300))
+        assert sent.status_code == 201, sent.text
+        reviewer = httpx.Client(base_url=server.url, timeout=900, headers={"authorization": f"Bearer {reviewer_token}"})
+        approved = reviewer.post(f"/intake/submissions/{sent.json()['id']}/approve")
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["release"]["number"] == first.number + 1 == current(database).number
+        wb = load_workbook(io.BytesIO(template)).worksheets[0]
+        villages = sum(1 for r in range(5, wb.max_row + 1) if wb.cell(r, 2).value == unit)
+        deadline = time.monotonic() + 30
+        while True:  # the server notices the new publish within its poll interval
+            items = httpx.get(
+                f"{server.url}/ogc/collections/indicators_units_2025/items",
+                params={"unit_code": unit, "f": "json"},
+                timeout=60,
+            )
+            if items.json()["features"][0]["properties"]["households"] == 300 * villages:
+                break
+            assert time.monotonic() < deadline, items.json()["features"][0]["properties"]["households"]
+            time.sleep(0.5)
+        assert items.headers["atlas-release"].startswith(f"{first.number + 1}; ")
+        listed = httpx.get(f"{server.url}/releases?f=json").json()["releases"]
+        assert [r["action"] for r in listed] == ["submission", "build"]
+        old = httpx.get(f"{server.url}/releases/{first.number}/warehouse.gpkg", timeout=120)
+        assert old.status_code == 200 and old.content[:16] == b"SQLite format 3\x00"
+        assert hashlib.sha256(old.content).hexdigest() != listed[0]["sha256"]  # the new release is another file
+        assert read_build_info_bytes(old.content, tmp_path)["fingerprint"] == first.fingerprint
+    assert [s.status for s in AccountStore(database).submissions()] == ["approved"]
+
+
+def read_build_info_bytes(data: bytes, folder: Path) -> dict[str, str]:
+    """The build metadata of a GeoPackage given as bytes."""
+    path = folder / "downloaded.gpkg"
+    path.write_bytes(data)
+    info = read_build_info(path)
+    assert info is not None
+    return info

@@ -38,6 +38,18 @@ def _log_in(page: object, url: str, username: str) -> None:
     page.wait_for_url(f"{url}/intake/")
 
 
+def _pdf_text(data: bytes, folder: Path) -> str:
+    """The text of a PDF (pdftotext when poppler is installed, else the raw bytes' text)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    path = folder / "sheet.pdf"
+    path.write_bytes(data)
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
 def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 2**z
     x = int((lon + 180) / 360 * n)
@@ -133,3 +145,6 @@ def test_officer_and_reviewer_in_a_browser(built: Built, deployment: DataSetting
         slug = next(m["id"] for m in maps if m["code"] == unit)
         web = httpx.get(f"{server.url}/maps/{slug}.html", timeout=600).text
         assert f"{expected:,}".replace(",", ".") in web and "8,00%" in web
+        assert "bản phát hành / release 2, " in web
+        sheet = httpx.get(f"{server.url}/maps/print/{slug}.pdf?paper=A4", timeout=600)
+        assert sheet.content.startswith(b"%PDF") and "release 2" in _pdf_text(sheet.content, tmp_path)
