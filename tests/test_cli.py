@@ -10,13 +10,14 @@ from pathlib import Path
 from tests.conftest import Built
 
 
-def _atlas(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _atlas(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scripts.cli", *args],
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, **(env or {})},
+        input=stdin,
     )
 
 

@@ -24,6 +24,7 @@ from layers.intake import accounts_for
 from layers.publish import GeoPackagePublisher, current, publish
 from layers.warehouse import read_build_info, read_table
 from tests.conftest import Built, LiveServer, isolated_copy, needs_database
+from tests.test_cli import _atlas
 
 pytestmark = pytest.mark.integration
 PASSWORD = "mật khẩu đủ dài"
@@ -168,6 +169,22 @@ def test_writes_need_credentials_roles_units_and_csrf(built: Built, deployment: 
         assert sub["status"] == "pending" and good.headers["location"].endswith(f"/intake/submissions/{sub['id']}")
         assert read_build_info(deployment.warehouse) == before
 
+        # a commune table (pre-merger communes) is read by the commune importer; the file's name is only shown
+        communes = read_table(deployment.warehouse, "communes_2024")
+        commune = str(communes[communes["unit_2025_code"].astype(str) == me["user"]["units"][0]]["code"].iloc[0])
+        table = f"Mã xã,Năm,Tổng số hộ,Số hộ nghèo,Số hộ cận nghèo\n{commune},2024,1000,50,40\n"
+        sent = upload(scripted, table.encode(), "../../../tmp/../ra-soat-xa.csv")
+        assert sent.status_code == 201, sent.text
+        assert sent.json()["kind"] == "commune_indicators" and sent.json()["file_name"] == "ra-soat-xa.csv"
+        assert not list(Path("/tmp").glob("ra-soat-xa.csv")) and not list(
+            deployment.warehouse.parent.rglob("ra-soat-xa*")
+        )
+        lines = reviewer.get(f"/intake/submissions/{sent.json()['id']}?f=json").json()["comparison"]
+        assert [(c["indicator"], c["submitted"]) for c in lines][:2] == [
+            ("households", 1000.0),
+            ("poor_households", 50.0),
+        ]
+
         # the officer may not review; the reviewer sees old, new and difference, and rejects with a reason
         assert scripted.post(f"/intake/submissions/{sub['id']}/approve").status_code == 403
         detail = reviewer.get(f"/intake/submissions/{sub['id']}?f=json").json()
@@ -186,7 +203,7 @@ def test_writes_need_credentials_roles_units_and_csrf(built: Built, deployment: 
             headers={"accept": "application/json"},
         )
         assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
-        seen = officer.get("/intake/?f=json").json()["submissions"][0]
+        seen = next(s for s in officer.get("/intake/?f=json").json()["submissions"] if s["id"] == sub["id"])
         assert seen["status"] == "rejected" and seen["reason"].startswith("Thiếu số liệu")
 
         # a revoked token: 401 at once
@@ -210,8 +227,36 @@ def test_writes_need_credentials_roles_units_and_csrf(built: Built, deployment: 
         ]
         assert codes == [401, 401, 401, 401, 429]  # ATLAS_LOGIN_ATTEMPTS=4 failures, then a wait
         assert anonymous.post("/login", json={"username": "officer.b", "password": PASSWORD}).status_code == 429
-    assert store.submissions()[0].status == "rejected"
+    assert [s.status for s in store.submissions()] == ["pending", "rejected"]
     assert read_build_info(deployment.warehouse) == before
+
+
+def test_cookies_are_secure_behind_https(built: Built, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import ServerSettings
+
+    settings = isolated_copy(built, tmp_path)
+    accounts_for(settings).add_user("reviewer", PASSWORD, "reviewer")
+    server = ServerSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        warehouse=settings.warehouse,
+        cache_dir=settings.cache_dir,
+        tile_cache_dir=tmp_path / "tiles",
+        public_url="https://atlas.sonla.example",
+        preload=False,
+    )
+    with TestClient(create_app(server), base_url="https://atlas.sonla.example") as client:
+        page = client.get("/login")
+        assert "Secure" in page.headers["set-cookie"] and "HttpOnly" in page.headers["set-cookie"]
+        answer = client.post("/login", json={"username": "reviewer", "password": PASSWORD})
+        cookie = answer.headers["set-cookie"]
+        assert answer.status_code == 200 and cookie.startswith("atlas_session=")
+        for flag in ("Secure", "HttpOnly", "SameSite=lax", "Path=/"):
+            assert flag in cookie, flag
+        assert client.get("/intake/?f=json").json()["user"]["username"] == "reviewer"
+        assert client.get("/intake/?f=json").headers["cache-control"] == "no-store"
 
 
 @contextmanager
@@ -259,6 +304,14 @@ def test_killed_publish_loses_nothing(built: Built, deployment: DataSettings) ->
         listed = httpx.get(f"{server.url}/releases?f=json").json()["releases"]
         assert [(r["number"], r["action"], r["submission_id"]) for r in listed][:1] == [(2, "submission", number)]
         assert httpx.get(f"{server.url}/health").json()["release"]["number"] == 2
+    # a rollback from the command line is a new release serving the old file; history stays
+    env = {"ATLAS_WAREHOUSE": str(deployment.warehouse), "ATLAS_IMPORTS_DIR": str(deployment.imports_dir)}
+    rolled = _atlas("releases", "rollback", "1", env=env)
+    assert rolled.returncode == 0, rolled.stderr
+    assert read_build_info(deployment.warehouse) == before
+    releases = store.releases_by_number()
+    assert releases[3].action == "rollback" and releases[3].rollback_of == 1 and releases[2].action == "submission"
+    assert "rollback" in [e.action for e in store.audit_log()]
 
 
 @needs_database
