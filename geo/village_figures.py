@@ -129,6 +129,18 @@ def personal_columns(texts: list[str]) -> list[str]:
     return found
 
 
+def refuse_personal(name: str, rows: list[list[Cell]]) -> None:
+    """InputDataError naming the columns when a file's headers look like a household-level list."""
+    if personal := personal_columns(header_texts(rows)):
+        raise InputDataError(
+            name,
+            "holds household-level columns (" + ", ".join(repr(p) for p in personal[:5]) + "); the atlas stores "
+            "counts per village only / tệp có cột thông tin cá nhân của hộ, hệ thống chỉ nhận số lượng hộ theo thôn: "
+            "remove those columns or use the template",
+            column=personal[0],
+        )
+
+
 def _match_columns(row: list[Cell], fields: dict[str, str]) -> dict[int, str]:
     """Columns of a header row mapped to fields by their Vietnamese or English header."""
     by_text: dict[str, str] = {}
@@ -178,14 +190,7 @@ def read_village_figures(
     limits.check_size(path)
     grid = read_grid(path, max_rows=limits.max_rows)
     fields = columns_for(standard)
-    if personal := personal_columns(header_texts(grid.rows)):
-        raise InputDataError(
-            shown,
-            "holds household-level columns (" + ", ".join(repr(p) for p in personal[:5]) + "); the atlas stores "
-            "counts per village only / tệp có cột thông tin cá nhân của hộ, hệ thống chỉ nhận số lượng hộ theo thôn: "
-            "remove those columns or use the template",
-            column=personal[0],
-        )
+    refuse_personal(shown, grid.rows)
     best: tuple[int, dict[int, str]] | None = None
     for i, row in enumerate(grid.rows[:HEADER_SCAN]):
         mapped = _match_columns(row, fields)

@@ -10,7 +10,6 @@ rebuild committed: an approved submission is never lost and never half-applied.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -32,6 +31,7 @@ from geo.errors import InputDataError
 from geo.importing import ImportLimits, ImportReport, UnitIndex, import_indicators
 from geo.policy import Standard, Standards
 from geo.settings import DataSettings
+from geo.sources import sha256_file
 from geo.spreadsheets import read_grid
 from geo.village_figures import (
     COUNT_HEADERS,
@@ -39,8 +39,8 @@ from geo.village_figures import (
     KIND,
     columns_for,
     header_texts,
-    personal_columns,
     read_village_figures,
+    refuse_personal,
     template_rows,
 )
 from layers.accounts import AccountError, AccountStore, Release, Submission, User, default_address, now_text
@@ -143,41 +143,32 @@ def template_workbook(warehouse: Path, units: list[str], year: int, standard: St
         for col in range(5, len(names) + 1):
             ws.cell(row=r, column=col).protection = Protection(locked=False)
     letter = {name: ws.cell(row=1, column=i).column_letter for i, name in enumerate(names, start=1)}
-    hh = letter["households"]
-    whole = DataValidation(
-        type="whole",
-        operator="greaterThanOrEqual",
-        formula1="0",
-        showErrorMessage=True,
-        errorTitle="Số hộ / Households",
-        error="Nhập số nguyên không âm / Enter a whole number, 0 or more",
+    hh, poor, near = letter["households"], letter["poor_households"], letter["near_poor_households"]
+    first = FIRST_DATA_ROW
+    _validate(
+        ws,
+        f"{hh}{first}:{letter['ethnic_minority_households']}{last}",
+        "Số hộ / Households",
+        "Nhập số nguyên không âm / Enter a whole number, 0 or more",
+        whole=True,
     )
-    whole.add(f"{hh}{FIRST_DATA_ROW}:{letter['ethnic_minority_households']}{last}")
-    within = DataValidation(
-        type="custom",
-        formula1=f"=AND(ISNUMBER({letter['poor_households']}{FIRST_DATA_ROW}),"
-        f"{letter['poor_households']}{FIRST_DATA_ROW}>=0,"
-        f"{letter['poor_households']}{FIRST_DATA_ROW}+{letter['near_poor_households']}{FIRST_DATA_ROW}"
-        f"<={hh}{FIRST_DATA_ROW})",
-        showErrorMessage=True,
-        errorTitle="Hộ nghèo / Poor households",
-        error="Hộ nghèo + cận nghèo không vượt tổng số hộ / Poor plus near-poor cannot exceed households",
+    _validate(
+        ws,
+        f"{poor}{first}:{poor}{last}",
+        "Hộ nghèo / Poor households",
+        "Hộ nghèo + cận nghèo không vượt tổng số hộ / Poor plus near-poor cannot exceed households",
+        formula=f"=AND(ISNUMBER({poor}{first}),{poor}{first}>=0,{poor}{first}+{near}{first}<={hh}{first})",
     )
-    within.add(f"{letter['poor_households']}{FIRST_DATA_ROW}:{letter['poor_households']}{last}")
-    ws.add_data_validation(whole)
-    ws.add_data_validation(within)
-    deprived = [n for n in names if n.startswith("deprived_")]
+    deprived = [letter[n] for n in names if n.startswith("deprived_")]
     if deprived:
-        cap = DataValidation(
-            type="custom",
-            formula1=f"=AND(ISNUMBER({letter[deprived[0]]}{FIRST_DATA_ROW}),"
-            f"{letter[deprived[0]]}{FIRST_DATA_ROW}>=0,{letter[deprived[0]]}{FIRST_DATA_ROW}<=${hh}{FIRST_DATA_ROW})",
-            showErrorMessage=True,
-            errorTitle="Số hộ thiếu hụt / Households deprived",
-            error="Không vượt tổng số hộ của thôn / Cannot exceed the village's households",
+        d = deprived[0]
+        _validate(
+            ws,
+            f"{d}{first}:{deprived[-1]}{last}",
+            "Số hộ thiếu hụt / Households deprived",
+            "Không vượt tổng số hộ của thôn / Cannot exceed the village's households",
+            formula=f"=AND(ISNUMBER({d}{first}),{d}{first}>=0,{d}{first}<=${hh}{first})",
         )
-        cap.add(f"{letter[deprived[0]]}{FIRST_DATA_ROW}:{letter[deprived[-1]]}{last}")
-        ws.add_data_validation(cap)
     ws.freeze_panes = ws.cell(row=FIRST_DATA_ROW, column=5)
     ws.protection.sheet = True  # keys locked (no password: the office can still unlock it if it must)
     meta = wb.create_sheet(META_SHEET)
@@ -190,6 +181,18 @@ def template_workbook(warehouse: Path, units: list[str], year: int, standard: St
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _validate(ws: Any, cells: str, title: str, error: str, *, whole: bool = False, formula: str = "") -> None:
+    """Data validation on a range: whole numbers from 0, or a custom formula; the message says why."""
+    rule = (
+        DataValidation(type="whole", operator="greaterThanOrEqual", formula1="0")
+        if whole
+        else DataValidation(type="custom", formula1=formula)
+    )
+    rule.showErrorMessage, rule.errorTitle, rule.error = True, title, error
+    rule.add(cells)
+    ws.add_data_validation(rule)
 
 
 def _template_meta(path: Path) -> dict[str, str]:
@@ -240,15 +243,8 @@ def check_upload(
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
         grid = read_grid(path, max_rows=limits.max_rows)
+        refuse_personal(file_name, grid.rows)
         texts = header_texts(grid.rows)
-        if personal := personal_columns(texts):
-            raise InputDataError(
-                file_name,
-                "holds household-level columns (" + ", ".join(repr(p) for p in personal[:5]) + "); the atlas stores "
-                "counts per village only / tệp có thông tin cá nhân của hộ, hệ thống chỉ nhận số hộ theo thôn: remove "
-                "those columns or use the template",
-                column=personal[0],
-            )
         meta = _template_meta(path)
         if meta.get("year") and int(meta["year"]) != year:
             raise InputDataError(
@@ -431,15 +427,6 @@ def _flag(new: float | None, same_year: Any, previous: float | None, limit: floa
 # ---------------------------------------------------------------------------------------------- releases
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in parts."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for part in iter(lambda: fh.read(1 << 20), b""):
-            h.update(part)
-    return h.hexdigest()
-
-
 def record_release(
     store: AccountStore,
     published: Publish,
@@ -462,7 +449,7 @@ def record_release(
         rollback_of=published.rollback_of,
         fingerprint=published.fingerprint,
         built_at=published.built_at,
-        sha256=file_sha256(path) if path.is_file() else "",
+        sha256=sha256_file(path) if path.is_file() else "",
         size=path.stat().st_size if path.is_file() else 0,
     )
     kept = store.add_release(release)
@@ -471,20 +458,9 @@ def record_release(
 
 
 @dataclass(frozen=True)
-class ReleaseView:
+class ReleaseView(Release):
     """A release as listed: its record (or what the publish says, for builds made before releases existed)."""
 
-    number: int
-    published_at: str
-    username: str
-    action: str
-    summary: str
-    submission_id: int | None
-    rollback_of: int | None
-    fingerprint: str
-    built_at: str
-    sha256: str
-    size: int
     current: bool
     kept: bool  # its file can still be downloaded (ATLAS_KEEP_PUBLISHES)
 
