@@ -169,7 +169,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         LOG.warning("intake: could not finish an interrupted approval: %s", exc)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     app.include_router(auth_routes(auth, templates, base))
-    app.include_router(intake_routes(auth, settings, templates, base))
+    app.include_router(intake_routes(auth, settings, templates, base, warehouse.frame))
     publisher = publisher_for(settings.warehouse, settings)
 
     known: dict[tuple[str, str], dict[str, Any]] = {}

@@ -23,6 +23,18 @@ from api.errors import BadRequest, Forbidden, NotAuthenticated, RateLimited
 from api.settings import ServerSettings
 from layers.accounts import AccountStore, User, digest
 
+
+def body(required: list[str], properties: dict[str, Any], *, form: bool = True) -> dict[str, Any]:
+    """An OpenAPI requestBody taking JSON, and the same fields as a browser form (with its CSRF token)."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    content: dict[str, Any] = {"application/json": {"schema": schema}}
+    if form:
+        fields = {**properties, "csrftoken": {"type": "string"}}
+        content["application/x-www-form-urlencoded"] = {"schema": {**schema, "properties": fields}}
+    return {"requestBody": {"required": bool(required), "content": content}}
+
+
+TEXT = {"type": "string", "maxLength": 200}
 SESSION_COOKIE = "atlas_session"
 CSRF_COOKIE = "atlas_csrf"  # binds the login form's token before there is a session
 CSRF_FIELD = "csrftoken"
@@ -170,15 +182,17 @@ def auth_routes(auth: Auth, templates: Jinja2Templates, base: str) -> APIRouter:
         """The login form."""
         return auth.render(templates, request, "intake/login.html", {"next": _local(next), "error": None})
 
-    @router.post("/login", summary="Log in", response_model=None)
+    @router.post(
+        "/login",
+        summary="Log in",
+        response_model=None,
+        openapi_extra=body(["username", "password"], {"username": TEXT, "password": TEXT, "next": TEXT}),
+    )
     async def login(request: Request) -> Response:
         """Check a user name and password (form or JSON); start a session (cookie)."""
-        if request.headers.get("content-type", "").startswith("application/json"):
-            payload = await request.json()
-            if not isinstance(payload, dict):
-                raise Forbidden('send {"username": …, "password": …}')
-        else:
-            payload = dict(await request.form())
+        payload = await form_payload(request)
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            auth.check_csrf(request, payload)  # a form: only from the atlas's own login page
         username = str(payload.get("username", "")).strip().lower()
         password = str(payload.get("password", ""))
         address = auth.address(request)
@@ -240,7 +254,9 @@ def auth_routes(auth: Auth, templates: Jinja2Templates, base: str) -> APIRouter:
             )
         return JSONResponse({"tokens": [t.__dict__ for t in listed]})
 
-    @router.post("/account/tokens", summary="Make an API token", response_model=None)
+    @router.post(
+        "/account/tokens", summary="Make an API token", response_model=None, openapi_extra=body([], {"name": TEXT})
+    )
     async def make_token(request: Request) -> Response:
         """Make an API token; its secret is shown once."""
         user = auth.require(request)

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from geo.errors import GeoError, InputDataError, SourceError, WarehouseError, validation_problem
 from layers.accounts import AccountError, UnknownAccount
@@ -16,6 +17,8 @@ from layers.errors import LayerMissing, WarehouseMissing
 from layers.intake import UnitForbidden
 from layers.mapdata import MapError, UnknownMapError
 from layers.tiles import TileError
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class ApiError(Exception):
@@ -121,7 +124,14 @@ def add_exception_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "NotFound", 405: "InvalidParameterValue"}.get(exc.status_code, "NoApplicableCode")
         body = {"code": code, "description": scrub(str(exc.detail))}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)  # e.g. Allow of a 405
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of every route of this path, not only the first route's
+            routes = request.app.router.routes
+            allow = [
+                m for m in METHODS if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
+            ]
+            headers["Allow"] = ", ".join(allow)
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

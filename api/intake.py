@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import UploadFile
 
-from api.auth import CSRF_FIELD, Auth, form_payload, wants_html
+from api.auth import CSRF_FIELD, Auth, body, form_payload, wants_html
 from api.errors import Forbidden, NotFoundError
 from geo.errors import InputDataError
 from geo.importing import ImportFailed
@@ -27,6 +27,7 @@ from geo.settings import AtlasSettings, DataSettings
 from layers.accounts import Submission, User
 from layers.intake import (
     IntakeSettings,
+    Tables,
     approve,
     check_upload,
     comparison,
@@ -72,8 +73,10 @@ def submission_json(sub: Submission, base: str) -> dict[str, Any]:
     }
 
 
-def intake_routes(auth: Auth, settings: AtlasSettings, templates: Jinja2Templates, base: str) -> APIRouter:
-    """Routes of the intake, the releases and the audit log."""
+def intake_routes(
+    auth: Auth, settings: AtlasSettings, templates: Jinja2Templates, base: str, tables: Tables
+) -> APIRouter:
+    """Routes of the intake, the releases and the audit log; `tables` gives the served build's layers."""
     router = APIRouter()
     limits = IntakeSettings()
     standards = Standards.load()
@@ -92,7 +95,7 @@ def intake_routes(auth: Auth, settings: AtlasSettings, templates: Jinja2Template
     def page(request: Request, user: User, status: int = 200, **extra: Any) -> Response:
         year, standard = year_and_standard()
         mine = store.submissions(username=None if user.can_review() else user.username)
-        names = unit_names(warehouse).to_dict()
+        names = unit_names(tables).to_dict()
         context = {
             "user": user,
             "units": [(u, names.get(u, "")) for u in user.units],
@@ -139,14 +142,35 @@ def intake_routes(auth: Auth, settings: AtlasSettings, templates: Jinja2Template
         foreign = [u for u in chosen if not user.may_send(u)]
         if foreign:
             raise Forbidden(f"account {user.username!r} is not assigned unit(s) {', '.join(foreign)}")
-        known = set(unit_names(warehouse).index)
+        known = set(unit_names(tables).index)
         if unknown := [u for u in chosen if u not in known]:
             raise NotFoundError(f"unknown 2025 unit code(s): {', '.join(unknown)}")
-        body = template_workbook(warehouse, chosen, year, standards.get(standard))
+        body = template_workbook(tables, chosen, year, standards.get(standard))
         name = f"ra-soat-{year}-{'-'.join(chosen[:3])}.xlsx"
         return Response(body, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-    @router.post("/intake/submissions", summary="Send figures", response_model=None)
+    @router.post(
+        "/intake/submissions",
+        summary="Send figures",
+        response_model=None,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "csrftoken": {"type": "string"},
+                                "file": {"type": "string", "format": "binary"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
     async def upload(request: Request) -> Response:
         """Upload a filled template (or a commune table the importers read): a pending submission, or 422 with
         the row-by-row report. Credentials are checked before the body is read."""
@@ -161,7 +185,7 @@ def intake_routes(auth: Auth, settings: AtlasSettings, templates: Jinja2Template
         name = Path(item.filename.replace("\\", "/")).name
         year, _ = year_and_standard()
         try:
-            checked = await run_in_threadpool(check_upload, warehouse, user, data, name, year, standards, limits)
+            checked = await run_in_threadpool(check_upload, tables, user, data, name, year, standards, limits)
         except ImportFailed as exc:
             report = report_json(exc.report)
             store.record(user.username, "upload-refused", name, f"{report['errors']} problem(s)", auth.address(request))
@@ -193,12 +217,13 @@ def intake_routes(auth: Auth, settings: AtlasSettings, templates: Jinja2Template
         user = auth.require(request)
         sub = store.submission(number)
         visible(user, sub)
-        lines = comparison(warehouse, sub, limits.max_rate_change)
+        lines = comparison(tables, sub, limits.max_rate_change)
         if wants_html(request):
             context = {
                 "user": user,
                 "sub": sub,
-                "lines": lines,
+                "lines": [line for line in lines if not line["indicator"].startswith("deprived_")],
+                "deprived": [line for line in lines if line["indicator"].startswith("deprived_")],
                 "limit": limits.max_rate_change,
             }
             return auth.render(templates, request, "intake/submission.html", context)
@@ -229,7 +254,12 @@ def intake_routes(auth: Auth, settings: AtlasSettings, templates: Jinja2Template
             return RedirectResponse(f"{base}/intake/submissions/{number}", status_code=303)
         return JSONResponse(submission_json(sub, base) | {"release": release.__dict__})
 
-    @router.post("/intake/submissions/{number}/reject", summary="Reject", response_model=None)
+    @router.post(
+        "/intake/submissions/{number}/reject",
+        summary="Reject",
+        response_model=None,
+        openapi_extra=body(["reason"], {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}),
+    )
     async def reject_route(request: Request, number: int) -> Response:
         """Reject a pending submission with a reason the officer sees."""
         user = auth.require(request, review=True)

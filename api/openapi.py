@@ -421,7 +421,28 @@ def self_contained(
     return doc
 
 
-HTML_PAGES = ("/", "/maps/")  # routes that answer HTML (by Accept or f) as well as JSON
+HTML_PAGES = ("/", "/maps/", "/releases", "/audit", "/intake/")  # routes that answer HTML (Accept or f) and JSON
+ACCOUNT_PATHS = ("/login", "/logout", "/account/", "/intake/", "/audit")  # routes that ask who is asking
+REDIRECT = {"description": "done; a browser is sent on to the next page", "headers": {"Location": {"schema": {}}}}
+
+
+def _account_responses(path: str, method: str, responses: dict[str, Any]) -> None:
+    """The answers of the routes that ask for an account: 401 (none), 403 (role, unit or CSRF), 429, 422."""
+    if path != "/login":
+        responses.setdefault("401", _error("no credentials, or a revoked token or ended session"))
+    if path not in ("/login/",):
+        responses.setdefault("403", _error("the account may not do this (role, unit), or the form's CSRF token"))
+    if method == "post" or path == "/intake/":
+        responses.setdefault("303", REDIRECT)
+    if path == "/login" and method == "post":
+        responses.setdefault("401", _error("wrong user name or password"))
+    if (path, method) in (("/login", "post"), ("/intake/submissions", "post")):
+        responses.setdefault("429", {**_error("too many attempts; retry after Retry-After"), **GUARDS["429"]})
+        responses["429"]["description"] = "too many failed logins or uploads; retry after the seconds of Retry-After"
+    if (path, method) in (("/intake/submissions", "post"), ("/account/tokens", "post")):
+        responses.setdefault("201", {"description": "made", "content": {"application/json": {"schema": {}}}})
+    if (path, method) == ("/intake/submissions", "post"):
+        responses.setdefault("422", _error("the file cannot be taken: every problem by row and column"))
 
 
 def app_document(document: dict[str, Any]) -> dict[str, Any]:
@@ -434,7 +455,7 @@ def app_document(document: dict[str, Any]) -> dict[str, Any]:
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["exception"] = EXCEPTION
     for path, operations in doc.get("paths", {}).items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             responses.setdefault("400", _error("bad request"))
@@ -443,6 +464,10 @@ def app_document(document: dict[str, Any]) -> dict[str, Any]:
             responses.setdefault("413", GUARDS["413"])
             if path in HTML_PAGES and "200" in responses:
                 responses["200"].setdefault("content", {}).update(HTML)
+            if path.startswith(ACCOUNT_PATHS):
+                _account_responses(path, method, responses)
+            if path.startswith("/releases/"):
+                responses.setdefault("410", _error("the release is listed but its file is no longer kept"))
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return doc

@@ -216,7 +216,8 @@ def read_village_figures(
         report.add(
             "columns",
             "warning",
-            f"no column for {len(absent)} indicator(s) of {standard.id} ("
+            f"thiếu cột của {len(absent)} chỉ số, giữ số đã công bố / no column for {len(absent)} indicator(s) of "
+            f"{standard.id} ("
             + ", ".join(a.removeprefix("deprived_") for a in absent[:4])
             + "): the published deprivation counts of those indicators stay",
         )
@@ -236,24 +237,31 @@ def read_village_figures(
             report.add(
                 line,
                 "error",
-                f"column {letters['village_id']} (Mã thôn / Village id) is empty: "
-                "copy the row from the template, do not type new villages",
+                f"cột {letters['village_id']} (Mã thôn) trống: chép dòng từ mẫu, không tự thêm thôn / "
+                f"column {letters['village_id']} (Village id) is empty: copy the row from the template, do not type "
+                "new villages",
             )
             continue
         if vid not in known:
             report.add(
                 line,
                 "error",
-                f"column {letters['village_id']}: village id {vid!r} is not a village of the "
-                "atlas: do not change the Mã thôn column; download a new template",
+                f"cột {letters['village_id']}: mã thôn {vid!r} không có trong hệ thống, không sửa cột Mã thôn, tải mẫu "
+                f"mới / column {letters['village_id']}: village id {vid!r} is not a village of the atlas: do not "
+                "change the village ids; download a new template",
             )
             continue
         if vid in seen:
-            report.add(line, "error", f"village {vid} is also on row {seen[vid]}: keep one row per village")
+            report.add(
+                line,
+                "error",
+                f"thôn {vid} đã có ở dòng {seen[vid]}, mỗi thôn một dòng / village {vid} is also on row {seen[vid]}: "
+                "keep one row per village",
+            )
             continue
         seen[vid] = line
         if all(v is None for v in figures.values()):
-            report.add(line, "skipped", f"village {vid}: no figures, its published values stay")
+            report.add(line, "skipped", f"thôn {vid} để trống, giữ số đã công bố / no figures, published values stay")
             continue
         problems = False
         for f, value in figures.items():
@@ -261,12 +269,17 @@ def read_village_figures(
                 report.add(
                     line,
                     "error",
-                    f"column {letters.get(f, '?')} ({fields[f]}): {value}; write a whole "
-                    "number of households, 0 if none",
+                    f"cột / column {letters.get(f, '?')} ({fields[f]}): {value}; ghi số hộ là số nguyên, 0 nếu không "
+                    "có / write a whole number of households, 0 if none",
                 )
                 problems = True
             elif value is None and f in COUNTS:
-                report.add(line, "error", f"column {letters.get(f, '?')} ({fields[f]}) is empty: write 0 if none")
+                report.add(
+                    line,
+                    "error",
+                    f"cột / column {letters.get(f, '?')} ({fields[f]}) trống, ghi 0 nếu không có / is empty: write 0 "
+                    "if none",
+                )
                 problems = True
         if problems:
             continue
@@ -275,24 +288,26 @@ def read_village_figures(
             report.add(
                 line,
                 "error",
-                f"poor households {poor} exceed households {hh} (column "
-                f"{letters['poor_households']}): check both cells",
+                f"số hộ nghèo {poor} lớn hơn tổng số hộ {hh} (cột {letters['poor_households']}), kiểm tra hai ô / "
+                f"poor households {poor} exceed households {hh} (column {letters['poor_households']}): check both "
+                "cells",
             )
             continue
         if poor + near > hh:
             report.add(
                 line,
                 "error",
-                f"poor ({poor}) and near-poor ({near}) households exceed households {hh}: "
-                "a household is counted in one of them at most",
+                f"hộ nghèo ({poor}) cộng cận nghèo ({near}) lớn hơn tổng số hộ {hh}, mỗi hộ chỉ tính một lần / "
+                f"poor ({poor}) and near-poor ({near}) households exceed households {hh}: a household is counted "
+                "in one of them at most",
             )
             continue
         if em > hh:
             report.add(
                 line,
                 "error",
-                f"ethnic-minority households {em} exceed households {hh} (column "
-                f"{letters['ethnic_minority_households']})",
+                f"số hộ dân tộc thiểu số {em} lớn hơn tổng số hộ {hh} / ethnic-minority households {em} exceed "
+                f"households {hh} (column {letters['ethnic_minority_households']})",
             )
             continue
         over = [f for f, v in figures.items() if f.startswith("deprived_") and isinstance(v, int) and v > hh]
@@ -300,15 +315,19 @@ def read_village_figures(
             report.add(
                 line,
                 "error",
-                f"column {letters[over[0]]} ({fields[over[0]]}): {figures[over[0]]} "
-                f"households deprived, more than the {hh} households of the village",
+                f"cột / column {letters[over[0]]} ({fields[over[0]]}): {figures[over[0]]} hộ thiếu hụt, nhiều hơn "
+                f"{hh} hộ của thôn / households deprived, more than the {hh} households of the village",
             )
             continue
         records.append({"village_id": vid, "unit_code": known[vid], **figures})
     if report.errors:
         raise ImportFailed(report)
     if not records:
-        report.add("file", "error", "no village has figures: fill the counts of at least one village")
+        report.add(
+            "file",
+            "error",
+            "chưa thôn nào có số liệu / no village has figures: fill the counts of at least one village",
+        )
         raise ImportFailed(report)
     table = pd.DataFrame(records)
     for f in table.columns:

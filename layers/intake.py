@@ -52,6 +52,7 @@ SUFFIXES = (".xlsx", ".csv")  # what the intake reads; the stored name never com
 TEMPLATE_SHEET = "Số liệu thôn bản"
 META_SHEET = "_atlas"
 FIRST_DATA_ROW = 5
+FIRST_UNIT_YEAR = 2026  # village figures on the 2025 units start with the 2026 review
 
 
 class IntakeSettings(BaseSettings):
@@ -99,16 +100,23 @@ def accounts_for(settings: DataSettings) -> AccountStore:
 # ---------------------------------------------------------------------------------------------- templates
 
 
-def unit_names(warehouse: Path) -> pd.Series:
+Tables = Callable[[str], pd.DataFrame]  # a layer by name: the served build's (shared, never modified) or a file's
+
+
+def file_tables(warehouse: Path) -> Tables:
+    """The layers of a warehouse file, read on each call."""
+    return lambda name: read_table(warehouse, name)
+
+
+def unit_names(tables: Tables) -> pd.Series:
     """Full names of the 2025 units by code."""
-    units = read_table(warehouse, "units_2025")
+    units = tables("units_2025")
     return units.set_index(units["code"].astype(str))["full_name"]
 
 
-def template_workbook(warehouse: Path, units: list[str], year: int, standard: Standard) -> bytes:
+def template_workbook(tables: Tables, units: list[str], year: int, standard: Standard) -> bytes:
     """An XLSX template for the villages of some 2025 units: keys filled and locked, counts validated."""
-    villages = read_table(warehouse, "demo_villages")
-    rows = template_rows(villages, unit_names(warehouse), units)
+    rows = template_rows(tables("demo_villages"), unit_names(tables), units)
     fields = columns_for(standard)
     wb = Workbook()
     ws = wb.active
@@ -218,7 +226,7 @@ def _template_meta(path: Path) -> dict[str, str]:
 
 
 def check_upload(
-    warehouse: Path,
+    tables: Tables,
     user: User,
     data: bytes,
     file_name: str,
@@ -254,14 +262,23 @@ def check_upload(
         folded = " ".join(t.lower() for t in texts)
         if meta or "mã thôn" in folded or "village id" in folded:
             standard = standards.for_year(year)
-            villages = read_table(warehouse, "demo_villages")
+            held = sorted({int(y) for y in tables("village_indicators")["year"]})
+            if year not in held or year < FIRST_UNIT_YEAR:
+                span = f"{FIRST_UNIT_YEAR}-{held[-1]}" if held[-1] > FIRST_UNIT_YEAR else str(FIRST_UNIT_YEAR)
+                raise InputDataError(
+                    file_name,
+                    f"carries figures of {year}, and the atlas holds village rows on the 2025 units for {span} only "
+                    f"/ hệ thống chưa có số liệu thôn bản năm {year}: send them when the warehouse has that year "
+                    "(the demo dataset is extended one year at a time)",
+                )
+            villages = tables("demo_villages")
             figures, report = read_village_figures(path, standard, year, villages, name=file_name, limits=import_limits)
             units = sorted(set(figures.table["unit_code"]))
             _check_units(user, units)
             rows = json.loads(figures.table.to_json(orient="records", force_ascii=False))
             return Checked(KIND, year, standard.id, units, rows, report)
-        communes = read_table(warehouse, "communes_2024")
-        index = UnitIndex(communes, read_table(warehouse, "districts_2024"))
+        communes = tables("communes_2024")
+        index = UnitIndex(communes, tables("districts_2024"))
         frame, report = import_indicators(path, index, limits=import_limits)
         report.file = file_name
         parent = communes.set_index(communes["code"].astype(str))["unit_2025_code"].astype(str)
@@ -319,19 +336,21 @@ def submit(store: AccountStore, user: User, checked: Checked, file_name: str, da
 # ---------------------------------------------------------------------------------------------- review
 
 
-def comparison(warehouse: Path, submission: Submission, max_rate_change: float) -> list[dict[str, Any]]:
+def comparison(tables: Tables, submission: Submission, max_rate_change: float) -> list[dict[str, Any]]:
     """Per unit and indicator: the published value, the value once approved, the difference, and a flag when
     the poverty rate would move more than max_rate_change points from the published year before (or this year)."""
     if submission.kind != KIND:
-        return _commune_comparison(warehouse, submission, max_rate_change)
-    years = read_table(warehouse, "village_indicators")
-    villages = read_table(warehouse, "demo_villages")[["village_id", "unit_2025_code"]]
+        return _commune_comparison(tables, submission, max_rate_change)
+    years = tables("village_indicators")
+    villages = tables("demo_villages")[["village_id", "unit_2025_code"]]
     current = years[years["year"] == submission.year].merge(villages, on="village_id")
     sent = pd.DataFrame(submission.rows).astype({"village_id": str})
-    names = unit_names(warehouse)
-    published = read_table(warehouse, "commune_indicators")
+    names = unit_names(tables)
+    published = tables("commune_indicators")
     before = published[(published["vintage"] == "2025") & (published["year"] == submission.year - 1)]
     before_rate = before.set_index(before["unit_code"].astype(str))["poor_rate"]
+    deprived = tables("village_deprivations")
+    deprived = deprived[deprived["year"] == submission.year]
     out = []
     for unit in submission.units:
         old = current[current["unit_2025_code"] == unit]
@@ -349,11 +368,37 @@ def comparison(warehouse: Path, submission: Submission, max_rate_change: float) 
         line["flag"] = _flag(new_rate, old_rate, line["previous_year"], max_rate_change, submission.year)
         out.append(line)
         line["villages"] = len(mine)
+        out += _deprivation_lines(deprived, submission, unit, names.get(unit, ""), old["village_id"], mine)
     return out
 
 
-def _commune_comparison(warehouse: Path, submission: Submission, max_rate_change: float) -> list[dict[str, Any]]:
-    published = read_table(warehouse, "commune_indicators")
+def _deprivation_lines(
+    published: pd.DataFrame, submission: Submission, unit: str, name: str, villages: pd.Series, sent: pd.DataFrame
+) -> list[dict[str, Any]]:
+    """Households deprived in each indicator of the unit: published against once approved (sent indicators)."""
+    columns = [c for c in sent.columns if c.startswith("deprived_") and sent[c].notna().any()]
+    if not columns:
+        return []
+    mine = published[published["village_id"].isin(set(villages))]
+    labels = {
+        ind.id: f"Thiếu hụt: {ind.vi} / Deprived: {ind.en}"
+        for ind in Standards.load().get(submission.standard).indicators
+    }
+    out = []
+    for column in columns:
+        indicator = column.removeprefix("deprived_")
+        rows = mine[mine["indicator"] == indicator].set_index("village_id")["households_deprived"].astype("float64")
+        given = sent[column].dropna().astype("float64")
+        after = rows.copy()
+        after.loc[given.index.intersection(after.index)] = given
+        line = _line(unit, name, column, rows.sum() if len(rows) else None, after.sum() if len(after) else given.sum())
+        line["label"] = labels.get(indicator, column)
+        out.append(line)
+    return out
+
+
+def _commune_comparison(tables: Tables, submission: Submission, max_rate_change: float) -> list[dict[str, Any]]:
+    published = tables("commune_indicators")
     mine = published[published["vintage"] == "2024"].copy()
     mine["unit_code"] = mine["unit_code"].astype(str)
     index = mine.set_index(["unit_code", "year"])

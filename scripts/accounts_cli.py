@@ -40,9 +40,9 @@ def _password(stdin: bool) -> str:
 
 
 def _units(settings: DataSettings) -> set[str] | None:
-    from layers.intake import unit_names
+    from layers.intake import file_tables, unit_names
 
-    return set(unit_names(settings.warehouse).index) if settings.warehouse.is_file() else None
+    return set(unit_names(file_tables(settings.warehouse)).index) if settings.warehouse.is_file() else None
 
 
 @users_app.command("add")

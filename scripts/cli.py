@@ -142,14 +142,18 @@ def _publish_build(warehouse: Path, force: bool = False, action: str = "build", 
         return
     if isinstance(publisher, GeoPackagePublisher):
         done = publisher.publish(warehouse)
-        console.print(f"Kept as release {done.number} in {where} (the last {publisher.keep} files are kept).")
+        console.print(
+            f"Kept as build {done.number} in {where} (the last {publisher.keep} are kept); release {done.number}."
+        )
     else:
         with _progress() as progress:
             task = progress.add_task("publishing", total=None)
             started = time.perf_counter()
             done = publisher.publish(warehouse, on_step=lambda s: progress.update(task, description=s))
         seconds = time.perf_counter() - started
-        console.print(f"[green]Published build as release {done.number}[/] to {where} in {seconds:.1f} s")
+        console.print(
+            f"[green]Published build as number {done.number}[/] to {where} in {seconds:.1f} s (release {done.number})"
+        )
     _record_release(warehouse, done, action, summary)
 
 

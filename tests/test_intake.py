@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 
 from geo.settings import DataSettings
 from layers.accounts import AccountStore
-from layers.intake import accounts_for
+from layers.intake import META_SHEET, accounts_for
 from layers.publish import GeoPackagePublisher, current, publish
 from layers.warehouse import read_build_info, read_table
 from tests.conftest import Built, LiveServer, isolated_copy, needs_database
@@ -148,6 +148,14 @@ def test_writes_need_credentials_roles_units_and_csrf(built: Built, deployment: 
         refused = upload(scripted, personal.encode(), "danh-sach-ho.csv")
         assert refused.status_code == 422 and "household-level" in refused.json()["description"]
         assert "Họ và tên chủ hộ" in refused.json()["description"]
+
+        # a year the warehouse holds no village rows for: 422, not a release that changes nothing
+        wb_2027 = load_workbook(io.BytesIO(mine.content))
+        wb_2027[META_SHEET]["B1"] = "2027"
+        later = io.BytesIO()
+        wb_2027.save(later)
+        refused = upload(scripted, later.getvalue())
+        assert refused.status_code == 422 and "template of 2027" in refused.json()["description"]
 
         # oversized: 413 before the route reads it
         big = upload(scripted, b"0" * 500_000, "big.csv")

@@ -103,6 +103,9 @@ def test_officer_and_reviewer_in_a_browser(built: Built, deployment: DataSetting
         assert unit in table and "Số hộ nghèo / Poor households" in table
         flagged = reviewer.locator("#comparison tr.flag")
         assert flagged.count() >= 1 and "poverty rate moves" in flagged.first.inner_text()  # 8% against < 3%
+        reviewer.click("#deprivations summary")
+        assert "Thiếu hụt: Việc làm / Deprived: Employment" in reviewer.inner_text("#deprivations")
+        reviewer.click("#deprivations summary")
         reviewer.screenshot(path=str(shots / "review.png"), full_page=True)
         reviewer.click("#approve button")
         reviewer.wait_for_selector("#status.status-approved", timeout=900_000)
