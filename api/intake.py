@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 from api.auth import CSRF_FIELD, Auth, body, form_payload, wants_html
 from api.errors import Forbidden, NotFoundError
 from geo.errors import InputDataError
-from geo.importing import ImportFailed
+from geo.importing import VECTOR_KINDS, ImportFailed
 from geo.policy import Standards
 from geo.settings import AtlasSettings, DataSettings
 from layers.accounts import Submission, User
@@ -164,6 +164,12 @@ def intake_routes(
                             "properties": {
                                 "csrftoken": {"type": "string"},
                                 "file": {"type": "string", "format": "binary"},
+                                "kind": {
+                                    "type": "string",
+                                    "enum": list(VECTOR_KINDS),
+                                    "description": "the kind of an infrastructure layer (GeoPackage, GeoJSON, "
+                                    "zipped Shapefile); not for tables",
+                                },
                             },
                         }
                     }
@@ -185,7 +191,10 @@ def intake_routes(
         name = Path(item.filename.replace("\\", "/")).name
         year, _ = year_and_standard()
         try:
-            checked = await run_in_threadpool(check_upload, tables, user, data, name, year, standards, limits)
+            kind = form.get("kind")
+            checked = await run_in_threadpool(
+                check_upload, tables, user, data, name, year, standards, limits, kind if isinstance(kind, str) else None
+            )
         except ImportFailed as exc:
             report = report_json(exc.report)
             store.record(user.username, "upload-refused", name, f"{report['errors']} problem(s)", auth.address(request))

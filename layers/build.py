@@ -181,9 +181,10 @@ def _build(
     )
     layers = {**result.layers, **dataset.layers}
     notes = result.notes + dataset.notes
-    for kind, frame in store.vector_imports().items():
-        layers[kind] = frame  # a real layer replaces the demo one
-        notes.append(f"{kind}: imported layer ({len(frame)} features) replaces the demo data")
+    for imported in store.vector_imports():  # a real layer replaces the demo one; a unit's features, its own
+        current = layers.get(imported.kind)
+        layers[imported.kind], note = imported.apply(current if isinstance(current, gpd.GeoDataFrame) else None)
+        notes.append(note)
     notes += add_analysis(layers, settings, on_step)
     checkpoint("build:layers")
     on_step("writing and validating the warehouse")
@@ -405,6 +406,9 @@ def _replacement(
             f"{int((frame['kind'] == 'village').sum())} listed village(s) replace the demo values of the units "
             "they name; other units are unchanged"
         )
+    units = frame.attrs.get("units")
+    if units:
+        return f"{kind}: {len(frame):,} feature(s) replace those of unit(s) {', '.join(units)}; other units unchanged"
     layers = {name for name, _ in pyogrio.list_layers(warehouse)}
     before = int(pyogrio.read_info(warehouse, layer=kind)["features"]) if kind in layers else 0
     previous = [e for e in store.entries() if e.kind == kind]

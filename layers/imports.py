@@ -121,7 +121,8 @@ class ImportStore:
             options,
         )
         current = self.entries()
-        replaced = [e for e in current if spatial and e.kind == kind]
+        # a whole layer replaces every earlier import of its kind; features of some units (options "units") add up
+        replaced = [e for e in current if spatial and e.kind == kind and not options.get("units")]
         kept = [e for e in current if e not in replaced]
         return Change(self, [*kept, entry], {data: staged.name}, [e.data for e in replaced], entry, replaced)
 
@@ -220,15 +221,39 @@ class ImportStore:
                 out.append(VillageFigures(source, int(entry.options["year"]), entry.options["standard"], table))
         return out
 
-    def vector_imports(self) -> dict[str, gpd.GeoDataFrame]:
-        """Stored infrastructure layers by kind."""
-        out = {}
+    def vector_imports(self) -> list[VectorImport]:
+        """Stored infrastructure layers, oldest first: whole layers, or the features of some 2025 units."""
+        out = []
         for entry in self.entries():
             if entry.data.endswith(".gpkg"):
                 frame = pyogrio.read_dataframe(self.path(entry))
                 assert isinstance(frame, gpd.GeoDataFrame)
-                out[entry.kind] = frame
+                units = tuple(u for u in entry.options.get("units", "").split(",") if u)
+                out.append(VectorImport(entry.kind, frame, units, f"{entry.file} ({entry.imported_at})"))
         return out
+
+
+@dataclass(frozen=True)
+class VectorImport:
+    """An imported infrastructure layer: the whole layer, or (units) the features of those 2025 units only."""
+
+    kind: str
+    frame: gpd.GeoDataFrame
+    units: tuple[str, ...]
+    source: str
+
+    def apply(self, layer: gpd.GeoDataFrame | None) -> tuple[gpd.GeoDataFrame, str]:
+        """The layer with this import laid over it, and a note saying what changed."""
+        if not self.units or layer is None:
+            return self.frame, f"{self.kind}: imported layer ({len(self.frame)} features) replaces the demo data"
+        inside = layer["unit_2025_code"].astype(str).isin(self.units)
+        kept = layer[~inside]
+        merged = pd.concat([kept, self.frame.to_crs(layer.crs) if layer.crs else self.frame], ignore_index=True)
+        note = (
+            f"{self.kind}: {len(self.frame)} feature(s) of unit(s) {', '.join(self.units)} from {self.source} replace "
+            f"their {int(inside.sum())} earlier feature(s); other units unchanged"
+        )
+        return gpd.GeoDataFrame(merged, geometry=layer.geometry.name, crs=layer.crs), note
 
 
 @dataclass

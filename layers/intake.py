@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
@@ -28,7 +29,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.errors import InputDataError
-from geo.importing import ImportLimits, ImportReport, UnitIndex, import_indicators
+from geo.importing import VECTOR_KINDS, ImportLimits, ImportReport, UnitIndex, import_indicators, import_vector
 from geo.policy import Standard, Standards
 from geo.settings import DataSettings
 from geo.sources import sha256_file
@@ -48,7 +49,10 @@ from layers.imports import ImportStore
 from layers.publish import Publish, Publisher, publisher_for
 from layers.warehouse import checkpoint, read_build_info, read_table
 
-SUFFIXES = (".xlsx", ".csv")  # what the intake reads; the stored name never comes from the upload
+TABLE_SUFFIXES = (".xlsx", ".csv")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".zip")  # a zip holds a Shapefile
+SUFFIXES = TABLE_SUFFIXES + VECTOR_SUFFIXES  # what the intake reads; the stored name never comes from the upload
+GEOMETRY = "geometry_wkt"  # infrastructure submissions keep each feature's geometry as WKT
 TEMPLATE_SHEET = "Số liệu thôn bản"
 META_SHEET = "_atlas"
 FIRST_DATA_ROW = 5
@@ -233,6 +237,7 @@ def check_upload(
     year: int,
     standards: Standards,
     limits: IntakeSettings,
+    kind: str | None = None,
 ) -> Checked:
     """Check an uploaded file for a user: personal data (InputDataError), the user's units (UnitForbidden), every
     row (ImportFailed with the report). The file goes to a private temporary name; its own name is only shown."""
@@ -250,6 +255,8 @@ def check_upload(
     with tempfile.TemporaryDirectory(prefix="atlas-intake-") as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
+        if suffix in VECTOR_SUFFIXES:
+            return _check_vector(tables, user, path, file_name, kind, year, import_limits)
         grid = read_grid(path, max_rows=limits.max_rows)
         refuse_personal(file_name, grid.rows)
         texts = header_texts(grid.rows)
@@ -288,6 +295,39 @@ def check_upload(
         standard_ids = sorted({standards.for_year(y).id for y in years})
         rows = json.loads(frame.to_json(orient="records", force_ascii=False))
         return Checked("commune_indicators", max(years), ", ".join(standard_ids), units, rows, report)
+
+
+def _check_vector(
+    tables: Tables, user: User, path: Path, file_name: str, kind: str | None, year: int, limits: ImportLimits
+) -> Checked:
+    """An infrastructure layer of the account's units: its features replace theirs in that layer."""
+    if kind not in VECTOR_KINDS:
+        raise InputDataError(
+            file_name, f"an infrastructure layer needs its kind (field 'kind'): one of {', '.join(VECTOR_KINDS)}"
+        )
+    communes = tables("communes_2024")
+    assert isinstance(communes, gpd.GeoDataFrame)
+    frame, report = import_vector(path, kind, communes, limits=limits)
+    report.file = file_name
+    units = sorted(set(frame["unit_2025_code"].astype(str)))
+    _check_units(user, units)
+    table = pd.DataFrame(frame.drop(columns=frame.geometry.name)).assign(**{GEOMETRY: frame.geometry.to_wkt()})
+    rows = json.loads(table.to_json(orient="records", force_ascii=False))
+    return Checked(kind, year, "", units, rows, report)
+
+
+def submission_frame(submission: Submission) -> pd.DataFrame:
+    """A submission's rows as the frame its import stores (a GeoDataFrame for infrastructure)."""
+    frame = pd.DataFrame(submission.rows)
+    for column in ("unit_code", "village_id", "unit_2025_code", "commune_2024_code"):
+        if column in frame:
+            frame[column] = frame[column].astype(str)
+    if GEOMETRY in frame:
+        geometry = gpd.GeoSeries.from_wkt(frame.pop(GEOMETRY), crs="EPSG:4326")
+        frame = gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+        frame.attrs["units"] = list(submission.units)
+    frame.attrs["year"] = submission.year
+    return frame
 
 
 def _check_units(user: User, units: list[str]) -> None:
@@ -339,6 +379,20 @@ def submit(store: AccountStore, user: User, checked: Checked, file_name: str, da
 def comparison(tables: Tables, submission: Submission, max_rate_change: float) -> list[dict[str, Any]]:
     """Per unit and indicator: the published value, the value once approved, the difference, and a flag when
     the poverty rate would move more than max_rate_change points from the published year before (or this year)."""
+    if submission.kind in VECTOR_KINDS:
+        layer = tables(submission.kind)
+        names = unit_names(tables)
+        sent = pd.DataFrame(submission.rows)
+        return [
+            _line(
+                unit,
+                names.get(unit, ""),
+                submission.kind,
+                int((layer["unit_2025_code"].astype(str) == unit).sum()),
+                int((sent["unit_2025_code"].astype(str) == unit).sum()),
+            )
+            for unit in submission.units
+        ]
     if submission.kind != KIND:
         return _commune_comparison(tables, submission, max_rate_change)
     years = tables("village_indicators")
@@ -438,6 +492,7 @@ def _number(value: Any) -> float | None:
 
 LABELS = {
     **{name: f"{vi} / {en}" for name, (vi, en) in COUNT_HEADERS.items()},
+    **{kind: f"Số đối tượng {kind} / {kind} features" for kind in VECTOR_KINDS},
     "poor_rate": "Tỷ lệ hộ nghèo (%) / Poverty rate (%)",
 }
 
@@ -582,17 +637,15 @@ def approve(
     submission = store.submission(number)
     if submission.status != "pending":
         raise AccountError(f"submission {number} is {submission.status}, not pending")
-    frame = pd.DataFrame(submission.rows)
-    frame.attrs["year"] = submission.year
-    if "unit_code" in frame:
-        frame["unit_code"] = frame["unit_code"].astype(str)
-    if "village_id" in frame:
-        frame["village_id"] = frame["village_id"].astype(str)
+    frame = submission_frame(submission)
     store.record(reviewer.username, "approve", f"submission {number}", "rebuilding the warehouse", address)
     with tempfile.TemporaryDirectory(prefix="atlas-approve-") as folder:
-        source = Path(folder) / f"submission-{number}.csv"
+        suffix = Path(submission.file_name).suffix.lower()
+        source = Path(folder) / f"submission-{number}{suffix if suffix in SUFFIXES else '.csv'}"
         source.write_bytes(store.original(number))
         options = {"submission": str(number), "year": str(submission.year), "standard": submission.standard}
+        if submission.kind in VECTOR_KINDS:
+            options = {"submission": str(number), "units": ",".join(submission.units)}
         import_rows(settings, submission.kind, source, frame, options, on_step=on_step, on_wait=on_step)
     return _finish(settings, store, submission, reviewer)
 

@@ -66,3 +66,24 @@ def test_import_is_all_or_nothing_and_applied_by_every_build(built: Built, tmp_p
     demo = restored[(restored["vintage"] == "2024") & (restored["year"] == 2024)].set_index("unit_code")
     assert demo.loc[codes[0], "poor_households"] != 123 or demo.loc[codes[0], "households"] != 1000
     assert pd.Series(demo["sources"]).str.startswith("demo:").all()
+
+
+def test_unit_scoped_vector_import_replaces_only_its_units() -> None:
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from layers.imports import VectorImport
+
+    layer = gpd.GeoDataFrame(
+        {"facility_id": ["a1", "a2", "b1"], "unit_2025_code": ["03646", "03646", "03664"]},
+        geometry=[Point(104, 21), Point(104.1, 21), Point(104.2, 21.1)],
+        crs="EPSG:4326",
+    )
+    sent = gpd.GeoDataFrame(
+        {"facility_id": ["n1"], "unit_2025_code": ["03646"]}, geometry=[Point(104.05, 21)], crs="EPSG:4326"
+    )
+    merged, note = VectorImport("health_stations", sent, ("03646",), "tram.geojson").apply(layer)
+    assert sorted(merged["facility_id"]) == ["b1", "n1"] and merged.crs == layer.crs
+    assert "replace their 2 earlier feature(s)" in note
+    whole, note = VectorImport("health_stations", sent, (), "tram.geojson").apply(layer)
+    assert list(whole["facility_id"]) == ["n1"] and "replaces the demo data" in note

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -193,6 +194,27 @@ def test_writes_need_credentials_roles_units_and_csrf(built: Built, deployment: 
             ("poor_households", 50.0),
         ]
 
+        # an infrastructure layer of the officer's unit (its kind named), and one reaching into another unit
+        stations = _stations(deployment, me["user"]["units"][0], 2)
+        layer = scripted.post(
+            "/intake/submissions",
+            files={"file": ("tram-y-te.geojson", stations)},
+            data={"kind": "health_stations"},
+            headers={"accept": "application/json"},
+        )
+        assert layer.status_code == 201, layer.text
+        assert layer.json()["kind"] == "health_stations" and layer.json()["units"] == [me["user"]["units"][0]]
+        counts = reviewer.get(f"/intake/submissions/{layer.json()['id']}?f=json").json()["comparison"]
+        assert [c["submitted"] for c in counts] == [2.0] and counts[0]["published"] is not None
+        no_kind = upload(scripted, stations, "tram-y-te.geojson")
+        assert no_kind.status_code == 422 and "health_stations" in no_kind.json()["description"]
+        elsewhere = scripted.post(
+            "/intake/submissions",
+            files={"file": ("tram.geojson", _stations(deployment, other_unit, 1))},
+            data={"kind": "health_stations"},
+        )
+        assert elsewhere.status_code == 403 and other_unit in elsewhere.json()["description"]
+
         # the officer may not review; the reviewer sees old, new and difference, and rejects with a reason
         assert scripted.post(f"/intake/submissions/{sub['id']}/approve").status_code == 403
         detail = reviewer.get(f"/intake/submissions/{sub['id']}?f=json").json()
@@ -235,7 +257,7 @@ def test_writes_need_credentials_roles_units_and_csrf(built: Built, deployment: 
         ]
         assert codes == [401, 401, 401, 401, 429]  # ATLAS_LOGIN_ATTEMPTS=4 failures, then a wait
         assert anonymous.post("/login", json={"username": "officer.b", "password": PASSWORD}).status_code == 429
-    assert [s.status for s in store.submissions()] == ["pending", "rejected"]
+    assert [s.status for s in store.submissions()] == ["pending", "pending", "rejected"]
     assert read_build_info(deployment.warehouse) == before
 
 
@@ -265,6 +287,21 @@ def test_cookies_are_secure_behind_https(built: Built, tmp_path: Path) -> None:
             assert flag in cookie, flag
         assert client.get("/intake/?f=json").json()["user"]["username"] == "reviewer"
         assert client.get("/intake/?f=json").headers["cache-control"] == "no-store"
+
+
+def _stations(settings: DataSettings, unit: str, count: int) -> bytes:
+    """A GeoJSON of `count` health stations inside a 2025 unit."""
+    units = read_table(settings.warehouse, "units_2025")
+    inside = units[units["code"].astype(str) == unit].geometry.iloc[0].representative_point()
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"ten_tram": f"Trạm y tế mới {i + 1}", "loai": "trạm y tế xã"},
+            "geometry": {"type": "Point", "coordinates": [inside.x + 0.0005 * i, inside.y]},
+        }
+        for i in range(count)
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False).encode()
 
 
 @contextmanager
@@ -361,13 +398,41 @@ def test_intake_on_postgis(built: Built, tmp_path: Path, database: str) -> None:
             assert time.monotonic() < deadline, items.json()["features"][0]["properties"]["households"]
             time.sleep(0.5)
         assert items.headers["atlas-release"].startswith(f"{first.number + 1}; ")
+        others = httpx.get(f"{server.url}/ogc/collections/health_stations/items?f=json&limit=1000", timeout=60)
+        before = [f["properties"] for f in others.json()["features"]]
+        layer = officer.post(
+            "/intake/submissions",
+            files={"file": ("tram.geojson", _stations(settings, unit, 2))},
+            data={"kind": "health_stations"},
+            headers={"accept": "application/json"},
+        )
+        assert layer.status_code == 201, layer.text
+        assert reviewer.post(f"/intake/submissions/{layer.json()['id']}/approve").status_code == 200
+        deadline = time.monotonic() + 30
+        while True:
+            after = httpx.get(f"{server.url}/ogc/collections/health_stations/items?f=json&limit=1000", timeout=60)
+            mine = [f["properties"] for f in after.json()["features"] if f["properties"]["unit_2025_code"] == unit]
+            if len(mine) == 2 and all(p["name"].startswith("Trạm y tế mới") for p in mine):
+                break
+            assert time.monotonic() < deadline, mine
+            time.sleep(0.5)
+
+        def kept(features: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+            return sorted(
+                (f["properties"]["facility_id"], f["properties"]["name"], str(f["geometry"]["coordinates"]))
+                for f in features
+                if f["properties"]["unit_2025_code"] != unit
+            )
+
+        assert kept(after.json()["features"]) == kept(others.json()["features"])  # other units unchanged
+        assert len(before) > len(kept(after.json()["features"]))
         listed = httpx.get(f"{server.url}/releases?f=json").json()["releases"]
-        assert [r["action"] for r in listed] == ["submission", "build"]
+        assert [r["action"] for r in listed] == ["submission", "submission", "build"]
         old = httpx.get(f"{server.url}/releases/{first.number}/warehouse.gpkg", timeout=120)
         assert old.status_code == 200 and old.content[:16] == b"SQLite format 3\x00"
         assert hashlib.sha256(old.content).hexdigest() != listed[0]["sha256"]  # the new release is another file
         assert read_build_info_bytes(old.content, tmp_path)["fingerprint"] == first.fingerprint
-    assert [s.status for s in AccountStore(database).submissions()] == ["approved"]
+    assert [s.status for s in AccountStore(database).submissions()] == ["approved", "approved"]
 
 
 def read_build_info_bytes(data: bytes, folder: Path) -> dict[str, str]:
