@@ -177,10 +177,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     def release() -> dict[str, Any] | None:
         """The release being served (number and date), or None for a build never published."""
         try:
-            info = warehouse.build_info
-            key = (info.get("fingerprint", ""), info.get("built_at", ""))
+            build = warehouse.build()  # stamped on every answer: no copy of the build metadata per request
+            key = build.key
             if key not in known:
-                found = serving_release(accounts, publisher, info)
+                found = serving_release(accounts, publisher, build.info)
                 if found is None:
                     return None
                 known[key] = found
