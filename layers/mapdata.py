@@ -23,6 +23,7 @@ import shapely
 
 from geo.names import fold_ascii
 from geo.policy import Period, Periods, Standard, Standards
+from geo.resolver import AmbiguousName, NameNotFound, NameResolver, resolver_from_layers
 from layers.errors import LayerMissing, LayersError
 from layers.profile import DeprivationProfile, deprivation_profile, nice_ceiling
 from layers.store import Build, Warehouse
@@ -148,6 +149,7 @@ class MapData:
     _simplified: dict[tuple[str, float], gpd.GeoSeries] = field(default_factory=dict)
     _projected: dict[tuple[str, str], gpd.GeoDataFrame] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _resolver: NameResolver | None = None
 
     @classmethod
     def load(cls, build: Build) -> MapData:
@@ -209,8 +211,22 @@ class MapData:
         for s in options:
             if wanted in (s.code, fold_ascii(s.name), fold_ascii(s.short)):
                 return s
-        names = ", ".join(s.name for s in options)
-        raise MapError(f"unknown {kind} {key!r}: one of {names}")
+        # any spelling, a variant, a pre-merger commune or a village: the 2025 unit that holds it now
+        kinds = ("district_2024",) if kind == "district" else ("unit_2025", "commune_2024", "village")
+        try:
+            place = self.resolver().resolve(str(key), kinds=kinds)
+        except (NameNotFound, AmbiguousName) as exc:
+            names = ", ".join(s.name for s in options)
+            raise MapError(f"unknown {kind} {key!r}: {exc}; the {kind}s are {names}") from exc
+        code = place.code if kind == "district" else place.unit_code
+        return next(s for s in options if s.code == code)
+
+    def resolver(self) -> NameResolver:
+        """The name resolver of the map's layers (units, pre-merger communes, former districts, villages)."""
+        with self._lock:
+            if self._resolver is None:
+                self._resolver = resolver_from_layers(self.layers)
+            return self._resolver
 
     def by_slug(self, slug: str) -> Scope:
         """A scope from its file-name stem (province, district-118, unit-03646)."""
@@ -221,6 +237,11 @@ class MapData:
             for s in self.districts() if kind == "district" else self.units():
                 if s.code == code:
                     return s
+            if not code.isdigit():  # unit-chieng-noi: a name, resolved like `atlas print --unit`
+                try:
+                    return self.scope(kind, code.replace("-", " "))  # type: ignore[arg-type]
+                except MapError:
+                    pass
         raise UnknownMapError(f"no map {slug!r}: province, district-<code> or unit-<code>")
 
     # ------------------------------------------------------------------------------------------------

@@ -586,6 +586,30 @@ def maps(
     console.print(f"wrote {len(written)} web maps and {index}")
 
 
+@app.command()
+def find(
+    name: Annotated[str, typer.Argument(help='A name, with or without accents: "chieng noi", "Mường La".')],
+    kind: Annotated[
+        list[str] | None, typer.Option(help="unit_2025, commune_2024, district_2024 or village; repeatable.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many places to list.", min=1, max=100)] = 10,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Find a 2025 unit, pre-merger commune, former district or village by name, and say where it is now."""
+    from layers.places import resolver_for
+    from layers.store import Warehouse
+
+    settings = _settings(warehouse)
+    _require_warehouse(settings.warehouse)
+    places = resolver_for(Warehouse.open(settings.warehouse)).search(name, limit=limit, kinds=kind)
+    if not places:
+        raise GeoError(f"no place is called {name!r} (không tìm thấy địa danh)")
+    table = Table("kind", "code", "name", "2025 unit", "now / hiện nay")
+    for p in places:
+        table.add_row(p.kind, p.code, p.name, p.unit_name or "–", f"{p.note_vi}\n[dim]{p.note_en}[/]")
+    console.print(table)
+
+
 @app.command("print")
 def print_maps(
     district: Annotated[
