@@ -30,6 +30,7 @@ from api.ogc import build_api, ogc_routes, pygeoapi_config
 from api.openapi import app_document
 from api.settings import ServerSettings
 from api.tiles import tile_routes
+from api.workspace import Assets, workspace_routes
 from geo.digest import code_digest
 from geo.sources import Manifest
 from layers.accounts import AccountStore, default_address
@@ -39,6 +40,7 @@ from layers.maps import WarehouseMaps
 from layers.publish import publisher_for
 from layers.store import Build, Warehouse, open_store
 from layers.tiles import MB, Tiler
+from layers.workspace import workspace_for
 
 TEMPLATES = Path(__file__).parent / "templates"
 WARM_LAYERS = ("units_2025", "indicators_units_2025", "communes_2024", "indicators_communes_2024", "districts_2024")
@@ -56,7 +58,7 @@ def layer_records(build: Build) -> list[dict[str, Any]]:
 def service_digest() -> str:
     """sha256 of the code that shapes responses (every .py and .html of api and layers): part of every ETag."""
     root = Path(__file__).parents[1]
-    return code_digest(root / "api", root / "layers", suffixes=(".py", ".html"))
+    return code_digest(root / "api", root / "layers", suffixes=(".py", ".html", ".js", ".css"))
 
 
 def _warm(state: Any, ogc_config: dict[str, Any] | None, tiled: tuple[str, ...]) -> None:
@@ -189,6 +191,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
             return None
 
     app.state.release = release
+    app.include_router(
+        workspace_routes(
+            warehouse,
+            lambda: workspace_for(warehouse, settings.profile),
+            Assets(settings.node_modules),
+            templates,
+            base,
+            release,
+        )
+    )
 
     app.state.ogc_config = ogc_config
     ogc_api = build_api(ogc_config)
@@ -247,6 +259,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     "href": f"{base}/tiles",
                     "type": "application/json",
                     "title": "Ô bản đồ ảnh (XYZ, cho QGIS) / raster map tiles (XYZ, for QGIS)",
+                },
+                {
+                    "rel": "related",
+                    "href": f"{base}/app",
+                    "type": "text/html",
+                    "title": "Bàn làm việc quy hoạch trên trình duyệt / Planning workspace in the browser",
                 },
                 {
                     "rel": "related",

@@ -14,9 +14,11 @@ from starlette.routing import Match
 from geo.errors import GeoError, InputDataError, SourceError, WarehouseError, validation_problem
 from layers.accounts import AccountError, UnknownAccount
 from layers.errors import LayerMissing, WarehouseMissing
+from layers.glyphs import UnknownGlyphRange
 from layers.intake import UnitForbidden
 from layers.mapdata import MapError, UnknownMapError
 from layers.tiles import TileError
+from layers.workspace import UnknownUnit, WorkspaceError
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -59,6 +61,9 @@ STATUS_CODES: dict[type[Exception], int] = {
     UnitForbidden: 403,
     AccountError: 400,
     TileError: 404,
+    UnknownUnit: 404,
+    UnknownGlyphRange: 404,
+    WorkspaceError: 400,
     UnknownMapError: 404,
     MapError: 400,
     WarehouseMissing: 503,  # every route, whichever reader met it (BuildReplaced included)

@@ -12,6 +12,8 @@ from layers.maps import MapBackend, index_page
 from layers.printmap import PrintOptions
 
 MEDIA = {"pdf": "application/pdf", "png": "image/png"}
+_NUMBER = r"\s*-?\d+(\.\d+)?\s*"
+BBOX = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
 
 
 def map_routes(backend: MapBackend, base_url: str, synthetic: bool) -> APIRouter:
@@ -64,11 +66,18 @@ def map_routes(backend: MapBackend, base_url: str, synthetic: bool) -> APIRouter
         paper: Literal["A4", "A3"] = "A3",
         orientation: Literal["portrait", "landscape"] = "landscape",
         indicator: Literal["poverty", "priority"] = "poverty",
+        bbox: str | None = Query(
+            None,
+            description="Print this view instead of the whole map: west,south,east,north in degrees (EPSG:4326)",
+            pattern=BBOX,
+            examples=["103.8,21.0,104.2,21.4"],
+        ),
     ) -> Response:
-        """A printable sheet (vector PDF or PNG at 150 dpi)."""
-        options = PrintOptions(paper=paper, orientation=orientation, indicator=indicator, format=fmt)
+        """A printable sheet (vector PDF or PNG at 150 dpi), of the whole map or of a view (bbox)."""
+        box = tuple(round(float(v), 5) for v in bbox.split(",")) if bbox else None
+        options = PrintOptions(paper=paper, orientation=orientation, indicator=indicator, format=fmt, bbox=box)  # type: ignore[arg-type]
         body = backend.sheet(slug, options)
-        name = f"{slug}_{paper}_{orientation}_{indicator}.{fmt}"
+        name = f"{slug}_{paper}_{orientation}_{indicator}{'_view' if box else ''}.{fmt}"
         return Response(body, media_type=MEDIA[fmt], headers={"Content-Disposition": f'inline; filename="{name}"'})
 
     return router

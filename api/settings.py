@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from geo.settings import AtlasSettings
+from geo.settings import PROJECT_ROOT, AtlasSettings
 
 
 class ServerSettings(AtlasSettings):
@@ -41,6 +41,7 @@ class ServerSettings(AtlasSettings):
     login_window: int = Field(default=900, ge=1)
     upload_attempts: int = Field(default=30, ge=1)  # intake uploads per account in upload_window seconds
     upload_window: int = Field(default=3600, ge=1)
+    node_modules: Path = PROJECT_ROOT / "node_modules"  # `npm ci` installs MapLibre GL JS here for /app
     preload: bool = True  # each worker loads every layer and its tile geometries when it starts, not on first use
 
     def base_url(self) -> str:

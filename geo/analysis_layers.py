@@ -207,8 +207,10 @@ class PriorityLayers:
             "units": len(u),
             "villages": len(self.villages),
             "units_by_tier": u["tier_label"].value_counts().to_dict(),
-            "units_stable": int((u["tier_share_mc"] >= 0.8).sum()),
-            "units_depending_on_weights": int((u["tier_share_mc"] < 0.8).sum()),
+            "units_stable": int((u["tier_share_mc"] >= 0.8).sum()) if u["tier_share_mc"].notna().any() else None,
+            "units_depending_on_weights": int((u["tier_share_mc"] < 0.8).sum())
+            if u["tier_share_mc"].notna().any()
+            else None,
             "units_falling_behind": int(u["falling_behind"].sum()),
             "missing_values_filled": self.filled,
         }

@@ -25,6 +25,7 @@ from geo.errors import InputDataError, validation_problem
 TIER_LABELS = ("thấp / low", "trung bình / medium", "cao / high", "rất cao / very high")
 STABLE_SHARE = 0.8
 TIE_TOLERANCE = 1e-3  # score points; Monte-Carlo scores are float32
+NOT_DRAWN = "không tính / not computed"  # stability when no Monte-Carlo draws were asked for
 
 
 class Criterion(BaseModel):
@@ -197,7 +198,8 @@ def priority(
 def _sensitivity(
     norm: Normalised, scores: np.ndarray, tier: np.ndarray, profile: Profile, draws: int, seed: int
 ) -> pd.DataFrame:
-    """Ranks under ±20% on each weight, and Monte-Carlo ranks and tier shares under random weights."""
+    """Ranks under ±20% on each weight, and Monte-Carlo ranks and tier shares under random weights (none when
+    draws is 0)."""
     m = norm.values.shape[1]
     one_at_a_time = []
     for j in range(m):
@@ -207,6 +209,19 @@ def _sensitivity(
             one_at_a_time.append(w / w.sum())
     oat_scores = norm.values @ np.array(one_at_a_time).T  # n x 2m
     oat_ranks = _ranks(oat_scores.T)  # 2m x n
+    base_rank = _ranks(scores)
+    if draws == 0:  # no Monte-Carlo: the one-at-a-time ranks only (the workspace re-ranks on every slider move)
+        return pd.DataFrame(
+            {
+                "rank": base_rank,
+                "rank_min_20pct": oat_ranks.min(axis=0),
+                "rank_max_20pct": oat_ranks.max(axis=0),
+                "rank_p05_mc": np.full(len(scores), np.nan),
+                "rank_p95_mc": np.full(len(scores), np.nan),
+                "tier_share_mc": np.full(len(scores), np.nan),
+                "stability": np.full(len(scores), NOT_DRAWN, dtype=object),
+            }
+        )
     rng = np.random.default_rng(seed)
     random_weights = norm.weights[None, :] * rng.uniform(0.8, 1.2, size=(draws, m))
     random_weights /= random_weights.sum(axis=1, keepdims=True)
@@ -218,7 +233,6 @@ def _sensitivity(
         mc_tiers += mc_scores >= scores[tier >= t].min() - TIE_TOLERANCE  # float32 noise
     same = (mc_tiers == tier[None, :]).mean(axis=0)
     low, high = np.percentile(mc_ranks, [5, 95], axis=0, method="nearest")
-    base_rank = _ranks(scores)
     return pd.DataFrame(
         {
             "rank": base_rank,

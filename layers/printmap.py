@@ -91,8 +91,16 @@ class PrintOptions:
     indicator: Indicator = "poverty"
     format: Format = "pdf"
     dpi: int = 150
+    bbox: tuple[float, float, float, float] | None = None  # lon/lat view to print instead of the scope's extent
 
     def __post_init__(self) -> None:
+        if self.bbox is not None:
+            minx, miny, maxx, maxy = self.bbox
+            if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+                raise MapError(
+                    f"bbox {','.join(f'{v:g}' for v in self.bbox)}: give west,south,east,north in degrees, "
+                    "west below east and south below north"
+                )
         if self.paper not in PAPER_MM:
             raise MapError(f"paper {self.paper!r}: use A4 or A3")
         if self.orientation not in ("portrait", "landscape"):
@@ -595,6 +603,14 @@ def build_print_map(
     outline = gpd.GeoSeries([data.outline(scope)], crs=4326).to_crs(PRINT_CRS)
     minx, miny, maxx, maxy = pd.concat([mine.geometry, outline]).total_bounds
     pad = 0.04 * max(maxx - minx, maxy - miny)
+    if options.bbox is not None:  # the view of the workspace: the scope's units in it, framed by it
+        box = gpd.GeoSeries([shapely.box(*options.bbox)], crs=4326).to_crs(PRINT_CRS)
+        mine = mine[mine.intersects(box.iloc[0])]
+        if mine.empty:
+            raise MapError(f"bbox {','.join(f'{v:g}' for v in options.bbox)}: no 2025 unit of {scope.name} is in it")
+        units = units[units["unit_code"].isin(mine["unit_code"])].reset_index(drop=True)
+        minx, miny, maxx, maxy = box.total_bounds
+        pad = 0.0
 
     # text is measured as it will be drawn: a PNG at its own resolution (Agg draws small text wider at 150 dpi
     # than at 100, so a footer wrapped at 100 dpi ran off the page), a PDF at 100 dpi (close to its font metrics)

@@ -464,9 +464,10 @@ PRIORITY_METADATA: dict[str, Any] = {
             "maxOccurs": 1,
         },
         "draws": {
-            "title": "Monte-Carlo weight draws",
-            "description": "2,000 draws over the villages with 50 criteria take about 8 s",
-            "schema": {"type": "integer", "minimum": 10, "maximum": MAX_DRAWS, "default": 500},
+            "title": "Monte-Carlo weight draws (0: none, for a quick re-rank)",
+            "description": "2,000 draws over the villages with 50 criteria take about 8 s; with 0 the ranking has "
+            "no Monte-Carlo columns (rank_p05_mc, rank_p95_mc, tier_share_mc are null)",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_DRAWS, "default": 500},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -576,8 +577,8 @@ class PriorityProcessor(AtlasProcessor):
         if scope not in ("units", "villages"):
             raise ProcessorExecuteError("input 'scope' must be 'units' or 'villages'")
         draws, limit = data.get("draws", 500), data.get("limit")
-        if not _whole(draws, 10, MAX_DRAWS):
-            raise ProcessorExecuteError(f"input 'draws' must be a whole number from 10 to {MAX_DRAWS}")
+        if not (draws == 0 or _whole(draws, 10, MAX_DRAWS)):
+            raise ProcessorExecuteError(f"input 'draws' must be 0 (none) or a whole number from 10 to {MAX_DRAWS}")
         if limit is not None and not _whole(limit, 1, 100_000):
             raise ProcessorExecuteError("input 'limit' must be a whole number from 1 to 100000")
         geometry = data.get("geometry", scope == "villages")

@@ -92,5 +92,6 @@ def test_schemathesis_finds_nothing_in_either_document(server: LiveServer) -> No
         r"^/maps/print",  # sheets take seconds each (bench/maps.py)
         "--max-examples",
         "15",
+        config=CONFIG,
     )
     assert ogc_cases + app_cases >= 1000, (ogc_cases, app_cases)
