@@ -56,6 +56,7 @@
     only_in: ["Chỉ có trong", "Only in"], weights_changed: ["Trọng số đã đổi", "Weights changed"], defaults: ["mặc định", "defaults"],
     top10: ["10 xã ưu tiên nhất", "Top 10 units"], running: ["Đang tính…", "Working…"],
     per_billion: ["hộ/tỷ", "hh/billion"], of: ["trên", "of"], all_villages: ["Xem tất cả các bản", "Show every village"],
+    measure: ["Chỉ tiêu", "Measure"],
     stable: ["xã giữ nguyên mức khi trọng số dao động ±20%", "units keep their tier when weights vary ±20%"],
   };
   const state = {
@@ -166,8 +167,10 @@
   }
   function renderRelease() {
     const r = A.release;
-    $("#release").textContent = (r ? `${t("release")} ${r.number} (${String(r.published_at).slice(0, 10)})` : "") +
-      (data ? ` · ${state.lang === "en" ? "data built" : "dữ liệu dựng"} ${data.built_at.slice(0, 10)}` : "");
+    const parts = [];
+    if (r) parts.push(`${t("release")} ${r.number} (${String(r.published_at).slice(0, 10)})`);
+    if (data) parts.push(`${state.lang === "en" ? "data built" : "dữ liệu dựng"} ${data.built_at.slice(0, 10)}`);
+    $("#release").textContent = parts.join(" · ");
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -497,7 +500,8 @@
     if (!a && !b) return "";
     const cell = (s, f) => (s ? f(s) : "–");
     const onlyIn = (x, y) => (x && y ? x.projects.filter((p) => !y.projects.includes(p)).length : "–");
-    const w = (s) => (Object.keys(s.weights).length ? Object.entries(s.weights).map(([k, v]) => `${k} ${v}`).join(", ") : t("defaults"));
+    const named = (id) => label(data.criteria.find((c) => c.id === id));
+    const w = (s) => (Object.keys(s.weights).length ? Object.entries(s.weights).map(([k, v]) => `${esc(named(k))} ${fmt(v)}`).join(", ") : t("defaults"));
     const top = (s, o) => s.top.map((c) => (o && !o.top.includes(c) ? `<strong>${esc(byCode[c].name)}</strong>` : esc(byCode[c].name))).join(", ");
     const rows = [
       [t("budget"), (s) => billions(s.totals.budget_vnd)],
@@ -505,7 +509,7 @@
       [t("served"), (s) => fmt(s.totals.households_served, 0)], [t("poor_served"), (s) => fmt(s.totals.poor_households_served, 0)],
       [t("r3_share"), (s) => fmt(100 * s.totals.region_iii_cost_share, 1) + "%"], [t("weights_changed"), w],
     ];
-    return `<h3>${esc(t("compare"))}</h3><table class="compare" id="compare"><thead><tr><th></th><th>A</th><th>B</th></tr></thead><tbody>` +
+    return `<h3>${esc(t("compare"))}</h3><table class="compare" id="compare"><thead><tr><th scope="col">${esc(t("measure"))}</th><th scope="col">A</th><th scope="col">B</th></tr></thead><tbody>` +
       rows.map(([name, f]) => `<tr><th scope="row">${esc(name)}</th><td>${cell(a, f)}</td><td>${cell(b, f)}</td></tr>`).join("") +
       `<tr><th scope="row">${esc(t("only_in"))} A / B</th><td>${onlyIn(a, b)}</td><td>${onlyIn(b, a)}</td></tr>` +
       `<tr><th scope="row">${esc(t("top10"))}</th><td>${cell(a, (s) => top(s, b))}</td><td>${cell(b, (s) => top(s, a))}</td></tr></tbody></table>`;
