@@ -222,7 +222,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         build=validators,
         cache=app.state.response_cache,
         daily=("/maps/print/",),
-        uncached=("/health", f"{OGC_PREFIX}/jobs"),
+        uncached=("/health", f"{OGC_PREFIX}/jobs", "/app/vendor/"),  # vendor files come compressed at the most
         private=("/intake", "/login", "/logout", "/account", "/releases", "/audit"),
     )
     app.add_middleware(ReleaseHeaderMiddleware, release=release)

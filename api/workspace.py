@@ -6,17 +6,22 @@ it) and is served from here, never from a CDN; glyphs (layers.glyphs) and sprite
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
+import brotli
 from fastapi import APIRouter, Body, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from api.caching import negotiate
 from api.errors import NotFoundError
 from geo.resolver import KINDS, MAX_QUERY
 from layers.glyphs import GlyphStore
@@ -46,6 +51,8 @@ class Assets:
 
     def __init__(self, node_modules: Path) -> None:
         self.node_modules = node_modules
+        self._coded: dict[tuple[Path, str | None], bytes] = {}
+        self._lock = threading.Lock()
 
     def vendor(self, name: str) -> Path:
         """A file of an npm package (NotFoundError saying how to install it when it is missing)."""
@@ -66,6 +73,20 @@ class Assets:
         if path.parent != STATIC.resolve() or not path.is_file():
             raise NotFoundError(f"no workspace file {name!r}")
         return path
+
+    def encoded(self, path: Path, accept_encoding: str) -> tuple[bytes, str | None]:
+        """A file in the best coding the client takes, compressed once at the highest level (Brotli 11, gzip 9)."""
+        token = negotiate(accept_encoding, ("br", "gzip"))
+        key = (path, token)
+        with self._lock:
+            if key not in self._coded:
+                body = path.read_bytes()
+                if token == "br":
+                    body = brotli.compress(body, quality=11)
+                elif token == "gzip":
+                    body = gzip.compress(body, compresslevel=9, mtime=0)
+                self._coded[key] = body
+            return self._coded[key], token
 
     def installed(self) -> bool:
         """Whether the npm packages the page needs are there."""
@@ -95,6 +116,7 @@ def workspace_routes(
     router = APIRouter(tags=["workspace"])
     glyphs, sprites = GlyphStore(), SpriteStore()
     version = assets.version()
+    root = urlsplit(base_url).path.rstrip("/")  # the atlas's path behind a proxy ("" at the root)
 
     def cached(body: bytes, media: str, request: Request, forever: bool = True) -> Response:
         control = FOREVER if forever and request.query_params.get("v") == version else DAY
@@ -113,7 +135,7 @@ def workspace_routes(
         return templates.TemplateResponse(
             request,
             "app.html",
-            {"config": _script_json(config), "version": version, "base": base_url},
+            {"config": _script_json(config), "version": version, "root": root},
             headers={"Cache-Control": "no-cache"},
         )
 
@@ -123,11 +145,25 @@ def workspace_routes(
         path = assets.own(name)
         return cached(path.read_bytes(), STATIC_MEDIA.get(path.suffix, "application/octet-stream"), request)
 
+    @router.get("/app/sw.js", summary="Service worker of the workspace", response_class=Response)
+    def service_worker() -> Response:
+        """Keeps the page, its scripts, data and tiles for repeat visits and visits without a connection."""
+        return Response(
+            assets.own("sw.js").read_bytes(),
+            media_type=STATIC_MEDIA[".js"],
+            headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": f"{root}/app"},
+        )
+
     @router.get("/app/vendor/{name}", summary="MapLibre GL JS (from npm)", response_class=Response)
     def vendor(name: str, request: Request) -> Response:
-        """MapLibre GL JS and its style sheet, as installed from the npm registry."""
+        """MapLibre GL JS and its style sheet, as installed from the npm registry (compressed once, at the most)."""
         path = assets.vendor(name)
-        return cached(path.read_bytes(), STATIC_MEDIA[path.suffix], request)
+        body, token = assets.encoded(path, request.headers.get("accept-encoding", ""))
+        response = cached(body, STATIC_MEDIA[path.suffix], request)
+        response.headers["Vary"] = "Accept-Encoding"
+        if token:
+            response.headers["Content-Encoding"] = token
+        return response
 
     @router.get("/app/fonts/{fontstack}/{start}-{end}.pbf", summary="Map label glyphs", response_class=Response)
     def glyph_range(

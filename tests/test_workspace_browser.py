@@ -1,7 +1,8 @@
 """The workspace in a real browser (Playwright + Debian Chromium, WebGL in software): search with and without
 accents, a unit's panel against the OGC API, a weight moved by keyboard against the `priority` process, a plan
 against the `plan` process, two scenarios, the XLSX export read back, the shared address reopened, bad input in
-place, keyboard use and labels checked by axe-core; no request leaves the machine.
+place, keyboard use and labels checked by axe-core, the page opened again without a connection (service worker);
+no request leaves the machine.
 
 Screenshots go to ATLAS_SCREENSHOT_DIR when it is set (docs/img in the README).
 """
@@ -136,9 +137,8 @@ def test_workspace_in_a_browser(server: LiveServer, tmp_path: Path) -> None:
             page.wait_for_selector("body[data-ranked]")
             assert page.input_value("#w-poor_rate") == "1"
             weights = {c: float(page.input_value(f"#w-{c}")) for c in _criteria(page)}
-            expected = api.post(
-                "/ogc/processes/priority/execution", json={"inputs": {"weights": weights, "draws": 0, "geometry": False}}
-            ).json()
+            quick = {"weights": weights, "draws": 0, "geometry": False}
+            expected = api.post("/ogc/processes/priority/execution", json={"inputs": quick}).json()
             order = [f["properties"]["unit_code"] for f in sorted(
                 expected["ranking"]["features"], key=lambda f: f["properties"]["rank"])]  # fmt: skip
             assert _ranking_order(page) == order != before
@@ -185,9 +185,10 @@ def test_workspace_in_a_browser(server: LiveServer, tmp_path: Path) -> None:
                 page.click("[data-export='plan-xlsx']")
             book = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
             sheet = list(book.worksheets[0].iter_rows(values_only=True))
-            assert sheet[0][:3] == ("Mã dự án", "Dự án", "Loại") and len(sheet) - 1 == page.locator(
-                "#plan-table tbody tr"
-            ).count()
+            assert (
+                sheet[0][:3] == ("Mã dự án", "Dự án", "Loại")
+                and len(sheet) - 1 == page.locator("#plan-table tbody tr").count()
+            )
             with page.expect_download() as download:
                 page.click("[data-export='rank-csv']")
             assert Path(download.value.path()).read_bytes().startswith(b"\xef\xbb\xbf")
@@ -213,6 +214,13 @@ def test_workspace_in_a_browser(server: LiveServer, tmp_path: Path) -> None:
                     ".violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))"
                 )
                 assert found == [], found
+
+            # without a connection, the service worker opens the page, its data and tiles from what it kept
+            browser.context.set_offline(True)
+            offline = browser.open(f"?unit={MUONG_LEO}")
+            offline.wait_for_selector("#unit-villages table")
+            assert offline.inner_text("#unit-name") == "Xã Mường Lèo"
+            browser.context.set_offline(False)
 
             # a wrong address says so in place and the page keeps working
             wrong = browser.open("?unit=99999&w=poor_rate:7,bogus:1&ind=nope&year=1999")
