@@ -222,7 +222,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         build=validators,
         cache=app.state.response_cache,
         daily=("/maps/print/",),
-        uncached=("/health", f"{OGC_PREFIX}/jobs", "/app/vendor/"),  # vendor files come compressed at the most
+        # the workspace's scripts and units document come compressed at the most, with their own validators
+        uncached=("/health", f"{OGC_PREFIX}/jobs", "/app/vendor/", "/app/data.json"),
         private=("/intake", "/login", "/logout", "/account", "/releases", "/audit"),
     )
     app.add_middleware(ReleaseHeaderMiddleware, release=release)

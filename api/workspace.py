@@ -193,10 +193,24 @@ def workspace_routes(
         places = resolver_for(warehouse).search(q, limit=limit, kinds=kind)
         return JSONResponse({"query": q, "places": [p.as_dict() for p in places]})
 
-    @router.get("/app/data.json", summary="The units as the workspace draws them")
-    def document() -> JSONResponse:
-        """Figures, series, rank and criteria of the 2025 units, their pre-merger communes, the indicators."""
-        return JSONResponse(data().document())
+    @router.get(
+        "/app/data.json",
+        summary="The units as the workspace draws them",
+        response_class=Response,
+        responses={200: {"content": {"application/json": {}}}, 304: {"description": "Not modified"}},
+    )
+    def document(request: Request) -> Response:
+        """Figures, series, rank and criteria of the 2025 units, their pre-merger communes, the indicators, and
+        simplified outlines for the first view (compressed once per build; its ETag changes with the build)."""
+        current = data()
+        coding = negotiate(request.headers.get("accept-encoding", ""), ("br", "gzip"))
+        etag = current.etag(coding)
+        headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        if coding:
+            headers["Content-Encoding"] = coding
+        return Response(current.encoded(coding), media_type="application/json", headers=headers)
 
     @router.get("/app/units/{code}.json", summary="A unit's villages and pre-merger communes")
     def unit(code: Annotated[str, PathParam(pattern=r"^\d{5}$")]) -> JSONResponse:

@@ -7,16 +7,20 @@ Made once per warehouse build; no web code here (api/workspace.py serves it).
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import math
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import brotli
 import geopandas as gpd
 import pandas as pd
+import shapely
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font, PatternFill
@@ -169,6 +173,14 @@ class WorkspaceData:
         self.villages = pd.DataFrame(build.frame("priority_villages")).drop(columns="geometry", errors="ignore")
         self.village_points = build.frame("priority_villages")
         self.built_at = build.built_at
+        self.fingerprint = build.fingerprint
+        self._encoded: dict[str | None, bytes] = {}
+        self._lock = threading.Lock()
+        districts = build.frame("districts_2024")
+        self.overview = {
+            "units": _overview(lonlat["code"], lonlat["full_name"], lonlat.geometry),
+            "districts": _overview(districts["code"], districts["name"], districts.geometry.boundary),
+        }
 
     def document(self) -> dict[str, Any]:
         """Everything the page needs to draw and explain the units, in one JSON document."""
@@ -190,7 +202,24 @@ class WorkspaceData:
             "criteria": criteria,
             "indicators": INDICATORS,
             "units": units,
+            "overview": self.overview,
         }
+
+    def encoded(self, coding: str | None) -> bytes:
+        """The document as JSON bytes, compressed once at the highest level ("br", "gzip" or None)."""
+        with self._lock:
+            if coding not in self._encoded:
+                body = json.dumps(self.document(), ensure_ascii=False, separators=(",", ":")).encode()
+                if coding == "br":
+                    body = brotli.compress(body, quality=11)
+                elif coding == "gzip":
+                    body = gzip.compress(body, compresslevel=9, mtime=0)
+                self._encoded[coding] = body
+            return self._encoded[coding]
+
+    def etag(self, coding: str | None) -> str:
+        """The document's entity tag: the build's and the coding's."""
+        return f'"{self.fingerprint[:24]}-{coding or "identity"}"'
 
     def unit(self, code: str) -> dict[str, Any]:
         """One unit's villages (ranked within the unit) and pre-merger communes (UnknownUnit if none)."""
@@ -207,6 +236,24 @@ class WorkspaceData:
             rec["lon"], rec["lat"] = round(float(point.x), 5), round(float(point.y), 5)
         olds = self.communes[self.communes["unit_2025_code"] == code].drop(columns="unit_2025_code")
         return {"unit_code": code, "villages": rows, "communes_2024": _records(olds)}
+
+
+OVERVIEW_TOLERANCE = 0.0015  # degrees (about 150 m, under a pixel up to zoom 9): the map's first view
+OVERVIEW_GRID = 1e-4  # degrees (about 11 m) to which the overview's coordinates are rounded
+
+
+def _overview(codes: pd.Series, names: pd.Series, geometries: gpd.GeoSeries) -> dict[str, Any]:
+    """Simplified shapes for the map's first view (up to zoom 9), so it draws without a tile request."""
+    simple = shapely.set_precision(
+        shapely.simplify(geometries.to_crs(4326).values, OVERVIEW_TOLERANCE, preserve_topology=True), OVERVIEW_GRID
+    )
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"code": str(c), "name": str(n)}, "geometry": json.loads(g)}
+            for c, n, g in zip(codes, names, shapely.to_geojson(simple), strict=True)
+        ],
+    }
 
 
 def workspace_for(warehouse: Warehouse, profile_path: Path) -> WorkspaceData:

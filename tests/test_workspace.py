@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pyogrio
 import pytest
+import shapely.geometry
 from openpyxl import load_workbook
 from PIL import Image
 
@@ -108,8 +109,17 @@ def test_search_with_and_without_accents(client: httpx.Client) -> None:
 
 
 def test_units_document_agrees_with_the_ogc_api(client: httpx.Client) -> None:
-    doc = client.get("/app/data.json", headers={"Accept-Encoding": "gzip, br"}).json()
+    answer = client.get("/app/data.json", headers={"Accept-Encoding": "gzip, br"})
+    assert answer.headers["content-encoding"] == "br"
+    revalidate = {"Accept-Encoding": "gzip, br", "If-None-Match": answer.headers["etag"]}
+    again = client.get("/app/data.json", headers=revalidate)
+    assert again.status_code == 304 and again.content == b""
+    doc = answer.json()
     assert len(doc["units"]) == 75 and doc["synthetic"] is True
+    overview = doc["overview"]["units"]["features"]  # the first view's simplified shapes: every unit, valid, light
+    assert sorted(f["properties"]["code"] for f in overview) == sorted(u["unit_code"] for u in doc["units"])
+    assert len(doc["overview"]["districts"]["features"]) == 12
+    assert all(shapely.geometry.shape(f["geometry"]).area > 0 for f in overview)
     assert {c["id"] for c in doc["criteria"]} >= {"poor_rate", "deprivation", "region_iii"}
     assert {i["id"] for i in doc["indicators"]} >= {"poor_rate", "near_poor_households", "region_class", "tier"}
     for unit in doc["units"][::15]:

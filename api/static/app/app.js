@@ -213,7 +213,10 @@
       `</ul>`;
   }
   function recolour() {
-    if (map && map.getLayer("units-fill")) map.setPaintProperty("units-fill", "fill-color", colourExpression());
+    if (map && map.getLayer("units-fill")) {
+      const colours = colourExpression();
+      for (const id of ["units-fill", "units-fill-overview"]) map.setPaintProperty(id, "fill-color", colours);
+    }
     renderLegend();
   }
 
@@ -224,6 +227,13 @@
     const b = data.units.reduce((a, u) => [Math.min(a[0], u.bbox[0]), Math.min(a[1], u.bbox[1]), Math.max(a[2], u.bbox[2]), Math.max(a[3], u.bbox[3])], [180, 90, -180, -90]);
     // 512 px tiles: a quarter of the requests of 256 px ones for the same view, on links where each costs a round trip
     const vector = (layer, minzoom) => ({ type: "vector", tiles: tiles(layer), tileSize: 512, minzoom: minzoom || 0, maxzoom: 12, bounds: b });
+    // below zoom 9 the units and former districts are drawn from the simplified shapes in data.json: the first view
+    // needs no tile at all; the tiles take over when the map is zoomed in
+    const FROM_TILES = 9;
+    const both = (layer) => [
+      Object.assign({}, layer, { id: layer.id + "-overview", source: layer.source + "Overview", maxzoom: FROM_TILES }),
+      Object.assign({}, layer, { "source-layer": layer.sourceLayer, minzoom: FROM_TILES }),
+    ].map((l) => { const out = Object.assign({}, l); delete out.sourceLayer; return out; });
     const started = performance.now();
     map = new maplibregl.Map({
       container: "map",
@@ -233,9 +243,10 @@
       style: {
         version: 8,
         glyphs: `${BASE}/app/fonts/{fontstack}/{range}.pbf`,
-        sprite: `${BASE}/app/sprites/atlas`,
         sources: {
-          units: vector("units_2025"), districts: vector("districts_2024"), communes: vector("communes_2024"),
+          units: vector("units_2025", FROM_TILES), districts: vector("districts_2024", FROM_TILES), communes: vector("communes_2024"),
+          unitsOverview: { type: "geojson", data: data.overview.units },
+          districtsOverview: { type: "geojson", data: data.overview.districts },
           villages: vector("priority_villages", 9), health: vector("health_stations", 9), schools: vector("schools", 9),
           markets: vector("markets", 9), bridges: vector("bridges", 9),
           plan: { type: "geojson", data: { type: "FeatureCollection", features: [] } },
@@ -243,11 +254,11 @@
         },
         layers: [
           { id: "background", type: "background", paint: { "background-color": "#e9eef2" } },
-          { id: "units-fill", type: "fill", source: "units", "source-layer": "units_2025", paint: { "fill-color": colourExpression(), "fill-opacity": 0.85 } },
-          { id: "units-line", type: "line", source: "units", "source-layer": "units_2025", paint: { "line-color": "#3c3c3c", "line-width": 0.7 } },
+          ...both({ id: "units-fill", type: "fill", source: "units", sourceLayer: "units_2025", paint: { "fill-color": colourExpression(), "fill-opacity": 0.85 } }),
+          ...both({ id: "units-line", type: "line", source: "units", sourceLayer: "units_2025", paint: { "line-color": "#3c3c3c", "line-width": 0.7 } }),
           { id: "communes-line", type: "line", source: "communes", "source-layer": "communes_2024", layout: { visibility: state.communes ? "visible" : "none" }, paint: { "line-color": "#555", "line-width": 0.6, "line-dasharray": [3, 2] } },
-          { id: "districts-line", type: "line", source: "districts", "source-layer": "districts_2024", layout: { visibility: state.districts ? "visible" : "none" }, paint: { "line-color": "#5e3c99", "line-width": 2 } },
-          { id: "unit-selected", type: "line", source: "units", "source-layer": "units_2025", filter: ["==", ["get", "code"], ""], paint: { "line-color": "#000", "line-width": 3 } },
+          ...both({ id: "districts-line", type: "line", source: "districts", sourceLayer: "districts_2024", layout: { visibility: state.districts ? "visible" : "none" }, paint: { "line-color": "#5e3c99", "line-width": 2 } }),
+          ...both({ id: "unit-selected", type: "line", source: "units", sourceLayer: "units_2025", filter: ["==", ["get", "code"], ""], paint: { "line-color": "#000", "line-width": 3 } }),
           { id: "villages", type: "symbol", source: "villages", "source-layer": "priority_villages", minzoom: 9, layout: { visibility: state.villages ? "visible" : "none", "icon-image": ["case", ["==", ["get", "especially_difficult_2026_2030"], 1], "village_difficult", "village"], "icon-size": ["interpolate", ["linear"], ["zoom"], 9, 0.55, 13, 0.9], "icon-allow-overlap": true } },
           ...[["health", "health_stations", "health_station"], ["schools", "schools", "school"], ["markets", "markets", "market"], ["bridges", "bridges", "bridge"]].map(([src, layer, icon]) => (
             { id: "infra-" + src, type: "symbol", source: src, "source-layer": layer, minzoom: 9, layout: { visibility: state.infra ? "visible" : "none", "icon-image": icon, "icon-size": 0.8, "icon-allow-overlap": true } })),
@@ -258,10 +269,17 @@
     });
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
     map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
-    map.once("idle", () => { window.atlasTimings.firstMap = performance.now() - started; document.body.dataset.mapReady = "1"; });
-    map.on("click", "units-fill", (e) => { if (e.features.length) selectUnit(e.features[0].properties.code, false); });
-    map.on("mouseenter", "units-fill", () => { map.getCanvas().style.cursor = "pointer"; });
-    map.on("mouseleave", "units-fill", () => { map.getCanvas().style.cursor = ""; });
+    map.once("idle", () => {
+      window.atlasTimings.firstMap = performance.now() - started;
+      document.body.dataset.mapReady = "1";
+      // the icons are for villages, facilities (zoom 9 and closer) and projects: not needed for the first view
+      map.setSprite(`${BASE}/app/sprites/atlas`);
+    });
+    for (const id of ["units-fill", "units-fill-overview"]) {
+      map.on("click", id, (e) => { if (e.features.length) selectUnit(e.features[0].properties.code, false); });
+      map.on("mouseenter", id, () => { map.getCanvas().style.cursor = "pointer"; });
+      map.on("mouseleave", id, () => { map.getCanvas().style.cursor = ""; });
+    }
     map.on("moveend", updatePrintLink);
     map.on("load", updatePrintLink);
   }
@@ -278,7 +296,7 @@
     if (!byCode[code]) { notice(`Không có xã, phường mã “${code}”.`, `No 2025 unit has the code “${code}”.`); return; }
     state.unit = code;
     if (map) {
-      map.setFilter("unit-selected", ["==", ["get", "code"], code]);
+      for (const id of ["unit-selected", "unit-selected-overview"]) map.setFilter(id, ["==", ["get", "code"], code]);
       if (fly) map.fitBounds([[byCode[code].bbox[0], byCode[code].bbox[1]], [byCode[code].bbox[2], byCode[code].bbox[3]]], { padding: 40, duration: 600 });
     }
     showTab("unit");
@@ -646,7 +664,7 @@
     if (problems.length) notice(problems.map((p) => p[0]).join("\n"), problems.map((p) => p[1]).join("\n"));
     $("#indicator").addEventListener("change", (e) => { state.ind = e.target.value; fillIndicators(); recolour(); updatePrintLink(); writeAddress(); });
     $("#year").addEventListener("change", (e) => { state.year = Number(e.target.value); recolour(); writeAddress(); });
-    const toggles = { "show-districts": ["districts", ["districts-line"]], "show-communes": ["communes", ["communes-line"]], "show-villages": ["villages", ["villages"]],
+    const toggles = { "show-districts": ["districts", ["districts-line", "districts-line-overview"]], "show-communes": ["communes", ["communes-line"]], "show-villages": ["villages", ["villages"]],
       "show-infra": ["infra", ["infra-health", "infra-schools", "infra-markets", "infra-bridges"]], "show-plan": ["plan", ["plan"]] };
     for (const [id, [key, layers]] of Object.entries(toggles)) {
       $("#" + id).addEventListener("change", (e) => { state[key] = e.target.checked; layers.forEach((l) => setVisible(l, state[key])); writeAddress(); });
