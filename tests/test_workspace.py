@@ -28,13 +28,19 @@ NODE_MODULES = PROJECT_ROOT / "node_modules"
 NO_NPM = None if (NODE_MODULES / "maplibre-gl" / "dist" / "maplibre-gl.js").is_file() else "run `npm ci` first"
 
 
+def workspace_env(built: Built, factory: pytest.TempPathFactory, **extra: str) -> dict[str, str]:
+    """The environment of a server for the workspace's tests: the built sources, its own tiles, node_modules."""
+    return {
+        "ATLAS_CACHE_DIR": str(built.settings.cache_dir),
+        "ATLAS_TILE_CACHE_DIR": str(factory.mktemp("tiles")),
+        "ATLAS_NODE_MODULES": str(NODE_MODULES),
+        **extra,
+    }
+
+
 @pytest.fixture(scope="module")
 def client(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    env = {
-        "ATLAS_CACHE_DIR": str(built.settings.cache_dir),
-        "ATLAS_TILE_CACHE_DIR": str(tmp_path_factory.mktemp("tiles")),
-        "ATLAS_NODE_MODULES": str(NODE_MODULES),
-    }
+    env = workspace_env(built, tmp_path_factory)
     with LiveServer(built.path, env=env) as server, httpx.Client(base_url=server.url, timeout=120) as http:
         yield http
 

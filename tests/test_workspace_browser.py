@@ -22,7 +22,7 @@ from openpyxl import load_workbook
 
 from tests.conftest import Built, LiveServer
 from tests.test_maps import CHROMIUM, NO_CHROMIUM
-from tests.test_workspace import NO_NPM, NODE_MODULES
+from tests.test_workspace import NO_NPM, NODE_MODULES, workspace_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,13 +35,7 @@ MUONG_LEO = "04240"
 
 @pytest.fixture(scope="module")
 def server(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    env = {
-        "ATLAS_CACHE_DIR": str(built.settings.cache_dir),
-        "ATLAS_TILE_CACHE_DIR": str(tmp_path_factory.mktemp("tiles")),
-        "ATLAS_NODE_MODULES": str(NODE_MODULES),
-        "ATLAS_PROCESS_WORKERS": "2",
-    }
-    with LiveServer(built.path, env=env) as live:
+    with LiveServer(built.path, env=workspace_env(built, tmp_path_factory, ATLAS_PROCESS_WORKERS="2")) as live:
         yield live
 
 
