@@ -541,17 +541,28 @@ def panel_overlaps(fig: Figure) -> list[tuple[str, str]]:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _header(fig: Figure, scope: Scope, edition: Edition, title_vi: str, title_en: str, k: float) -> float:
+def _header(
+    fig: Figure,
+    scope: Scope,
+    edition: Edition,
+    title_vi: str,
+    title_en: str,
+    k: float,
+    view: tuple[float, float, float, float] | None = None,
+) -> float:
     """Title and subtitle (indicator, place, period, poverty standard, units) at the top; the bottom of the header
     (figure fraction)."""
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     width = 1 - 2 * 0.035
-    title = f"{title_vi.upper()} – {scope.label_vi.upper()}"
+    title = f"{title_vi.upper()} – {scope.label_vi.upper()}" + (" – VÙNG ĐANG XEM" if view else "")
     size = _fit(fig, [title], 15 * k, width, "bold")
     heading = fig.text(0.035, 0.965, title, fontsize=size, fontweight="bold", fontfamily=FONT, va="top", gid="title")
     place = scope.label_en[:1].upper() + scope.label_en[1:]
+    where = ""
+    if view:
+        where = f" – current view ({view[0]:.3f}°E–{view[2]:.3f}°E, {view[1]:.3f}°N–{view[3]:.3f}°N)"
     lines = [
-        f"{title_en} – {place}",
+        f"{title_en} – {place}{where}",
         f"{edition.period_label} · năm số liệu / data year {edition.year} · chuẩn nghèo / poverty standard: "
         f"{edition.standard_vi} ({edition.standard.id})",
         "Đơn vị hành chính sau sáp nhập (1/7/2025, NQ 1681/NQ-UBTVQH15) / 2025 administrative units",
@@ -620,7 +631,7 @@ def build_print_map(
     canvas.draw_idle = lambda *args, **kwargs: None  # type: ignore[method-assign]  # geopandas redraws per layer
     landscape = options.orientation == "landscape"
     # the header and the footer first: the panels take the room between them
-    header_bottom = _header(fig, scope, edition, title_vi, title_en, k)
+    header_bottom = _header(fig, scope, edition, title_vi, title_en, k, options.bbox)
     footer_top = _footer(fig, data, k, printed or dt.date.today(), release)
     gap = 0.012
     below = 6 * k * 1.5 / 72 / options.size_inches[1]  # the longitude labels under the map's frame

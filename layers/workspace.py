@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from geo.priority import Profile
 from layers.errors import LayersError
-from layers.palette import POVERTY_RATE, PRIORITY_TIER, REGION_CLASS
+from layers.palette import POVERTY_RATE, PRIORITY_TIER, REGION_CLASS, SURFACES
 from layers.store import Build, Warehouse
 
 YEARS = (2021, 2022, 2023, 2024, 2025, 2026)
@@ -203,6 +203,7 @@ class WorkspaceData:
             "indicators": INDICATORS,
             "units": units,
             "overview": self.overview,
+            "surfaces": [[label, symbol.colour] for label, symbol in SURFACES],
         }
 
     def encoded(self, coding: str | None) -> bytes:

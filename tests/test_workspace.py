@@ -204,6 +204,7 @@ def test_the_current_view_prints(client: httpx.Client, tmp_path: Path) -> None:
         ["pdftotext", str(tmp_path / "view.pdf"), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert "Chiềng An" in text and "Mường Lèo" not in text  # Mường Lèo lies far to the west
+    assert "VÙNG ĐANG XEM" in text and "current view (103.800°E–104.200°E" in text
     assert client.get("/maps/print/province.pdf", params={"bbox": "104,21,103,22"}).status_code == 400
     assert client.get("/maps/print/province.pdf", params={"bbox": "90,0,91,1"}).status_code == 400
     assert client.get("/maps/print/province.pdf", params={"bbox": "a,b,c,d"}).status_code == 400

@@ -20,7 +20,7 @@
     outlines: ["Ranh giới", "Outlines"], districts: ["Huyện cũ (trước 01/7/2025)", "Former districts (before 1 July 2025)"],
     communes: ["Xã trước sáp nhập", "Pre-merger communes"], layers: ["Lớp", "Layers"],
     villages: ["Bản (▲ đặc biệt khó khăn)", "Villages (▲ especially difficult)"],
-    infra: ["Trạm y tế, trường, chợ, cầu", "Health stations, schools, markets, bridges"],
+    infra: ["Đường, trạm y tế, trường, chợ, cầu", "Roads, health stations, schools, markets, bridges"],
     plan_layer: ["Dự án được chọn", "Chosen projects"],
     priority_heading: ["Trọng số ưu tiên", "Priority weights"],
     priority_hint: ["Kéo để đổi trọng số; bản đồ và thứ hạng cập nhật ngay.",
@@ -248,7 +248,7 @@
           unitsOverview: { type: "geojson", data: data.overview.units },
           districtsOverview: { type: "geojson", data: data.overview.districts },
           villages: vector("priority_villages", 9), health: vector("health_stations", 9), schools: vector("schools", 9),
-          markets: vector("markets", 9), bridges: vector("bridges", 9),
+          markets: vector("markets", 9), bridges: vector("bridges", 9), roads: vector("roads", 9),
           plan: { type: "geojson", data: { type: "FeatureCollection", features: [] } },
           labels: { type: "geojson", data: { type: "FeatureCollection", features: data.units.map((u) => ({ type: "Feature", properties: { code: u.unit_code, name: u.name }, geometry: { type: "Point", coordinates: u.centre } })) } },
         },
@@ -260,6 +260,8 @@
           ...both({ id: "districts-line", type: "line", source: "districts", sourceLayer: "districts_2024", layout: { visibility: state.districts ? "visible" : "none" }, paint: { "line-color": "#5e3c99", "line-width": 2 } }),
           ...both({ id: "unit-selected", type: "line", source: "units", sourceLayer: "units_2025", filter: ["==", ["get", "code"], ""], paint: { "line-color": "#000", "line-width": 3 } }),
           { id: "villages", type: "symbol", source: "villages", "source-layer": "priority_villages", minzoom: 9, layout: { visibility: state.villages ? "visible" : "none", "icon-image": ["case", ["==", ["get", "especially_difficult_2026_2030"], 1], "village_difficult", "village"], "icon-size": ["interpolate", ["linear"], ["zoom"], 9, 0.55, 13, 0.9], "icon-allow-overlap": true } },
+          { id: "infra-roads", type: "line", source: "roads", "source-layer": "roads", minzoom: 9, layout: { visibility: state.infra ? "visible" : "none" },
+            paint: { "line-width": 1.4, "line-color": ["match", ["get", "surface"], ...data.surfaces.flat(), "#777777"] } },
           ...[["health", "health_stations", "health_station"], ["schools", "schools", "school"], ["markets", "markets", "market"], ["bridges", "bridges", "bridge"]].map(([src, layer, icon]) => (
             { id: "infra-" + src, type: "symbol", source: src, "source-layer": layer, minzoom: 9, layout: { visibility: state.infra ? "visible" : "none", "icon-image": icon, "icon-size": 0.8, "icon-allow-overlap": true } })),
           { id: "plan", type: "symbol", source: "plan", layout: { visibility: state.plan ? "visible" : "none", "icon-image": "project", "icon-size": 0.9, "icon-allow-overlap": true } },
@@ -369,6 +371,7 @@
     }).join("");
     for (const input of $$("#weights input")) {
       input.addEventListener("input", () => {
+        if (!["score", "tier"].includes(state.ind)) { state.ind = "score"; fillIndicators(); recolour(); }  // show what moves
         state.weights[input.dataset.id] = Number(input.value);
         $("#o-" + input.dataset.id).textContent = Number(input.value).toFixed(2);
         scheduleRerank();
@@ -665,7 +668,7 @@
     $("#indicator").addEventListener("change", (e) => { state.ind = e.target.value; fillIndicators(); recolour(); updatePrintLink(); writeAddress(); });
     $("#year").addEventListener("change", (e) => { state.year = Number(e.target.value); recolour(); writeAddress(); });
     const toggles = { "show-districts": ["districts", ["districts-line", "districts-line-overview"]], "show-communes": ["communes", ["communes-line"]], "show-villages": ["villages", ["villages"]],
-      "show-infra": ["infra", ["infra-health", "infra-schools", "infra-markets", "infra-bridges"]], "show-plan": ["plan", ["plan"]] };
+      "show-infra": ["infra", ["infra-roads", "infra-health", "infra-schools", "infra-markets", "infra-bridges"]], "show-plan": ["plan", ["plan"]] };
     for (const [id, [key, layers]] of Object.entries(toggles)) {
       $("#" + id).addEventListener("change", (e) => { state[key] = e.target.checked; layers.forEach((l) => setVisible(l, state[key])); writeAddress(); });
     }
