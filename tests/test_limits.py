@@ -124,7 +124,9 @@ def test_priority_bounds_criteria_and_draws(server: LiveServer) -> None:
     response = post(server, "priority", json.dumps({"inputs": {"profile": profile}}).encode())
     assert response.status_code == 400 and "more than the limit of 50" in response.json()["description"]
     draws = post(server, "priority", b'{"inputs": {"draws": 5000}}')
-    assert draws.status_code == 400 and "from 10 to 2000" in draws.json()["description"]
+    assert draws.status_code == 400 and "from 0 to 2000 (given: 5000)" in draws.json()["description"]
+    few = post(server, "priority", b'{"inputs": {"draws": 5}}')  # 0 is "none"; a sample needs 10 draws or more
+    assert few.status_code == 400 and "0 (none) or a whole number from 10 to 2000" in few.json()["description"]
     described = httpx.get(f"{server.url}/ogc/processes/priority", params={"f": "json"}, timeout=60).json()
     assert described["inputs"]["draws"]["schema"]["maximum"] == 2000
 
