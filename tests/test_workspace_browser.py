@@ -81,6 +81,11 @@ def _ranking_order(page: Any) -> list[str]:
 
 
 def _shot(page: Any, name: str, folder: Path) -> None:
+    """A screenshot once the map has stopped moving and drawn its tiles."""
+    page.wait_for_timeout(100)  # a flight asked for has started
+    page.wait_for_function(
+        "window.atlasMap && !window.atlasMap.isMoving() && window.atlasMap.areTilesLoaded()", timeout=60_000
+    )
     page.screenshot(path=str(folder / name))
 
 
@@ -222,11 +227,11 @@ def test_workspace_in_a_browser(server: LiveServer, tmp_path: Path) -> None:
             for part in ("99999", "từ 0 đến 1", "bogus", "nope", "1999", "No 2025 unit"):
                 assert part in message, part
             assert wrong.input_value("#indicator") == "poor_rate"
+            _shot(wrong, "workspace-bad-address.png", shots)
             wrong.fill("#search", "phieng cam")
             wrong.wait_for_selector("#search-results li[data-i]")
             wrong.keyboard.press("Enter")
             wrong.wait_for_function("document.querySelector('#unit-name')?.textContent === 'Xã Phiêng Cằm'")
-            _shot(wrong, "workspace-bad-address.png", shots)
 
             assert browser.outside == [], browser.outside
             assert browser.errors == [], browser.errors

@@ -269,6 +269,7 @@
         ],
       },
     });
+    window.atlasMap = map;  // for tests and benchmarks: whether the map is still moving or loading
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
     map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
     map.once("idle", () => {
