@@ -1,0 +1,311 @@
+"""The register of national target programme projects, and what planners read from it each quarter.
+
+A register row is a project or support package: its programme and component, the 2025 unit it is in (a
+pre-merger commune code is carried to its 2025 unit through the crosswalk), its approved budget by source,
+its status with dates, its outputs with their unit, its beneficiaries, and the `investment_candidates`
+project it realises by a key that stays the same across rebuilds (kind, unit, rounded location). What was
+disbursed is a second, long table: one amount per project and quarter.
+
+`check_register` refuses a register with any bad row (every problem named by row and column, nothing kept);
+`unit_quarters` sums approved and disbursed money, outputs and beneficiaries per unit and quarter (cumulative
+to the end of the quarter); `equity` puts the spending per poor household beside the priority tier and region
+class and flags the units of the top tiers that received least. No web code, no file access here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from geo.importing import ImportFailed, ImportReport
+
+PROGRAMMES: dict[str, tuple[str, str]] = {
+    "1719": (
+        "CT MTQG phát triển KT-XH vùng đồng bào DTTS và miền núi",
+        "NTP for ethnic-minority and mountainous areas",
+    ),
+    "GNBV": ("CT MTQG giảm nghèo bền vững", "NTP for sustainable poverty reduction"),
+    "NTM": ("CT MTQG xây dựng nông thôn mới", "NTP for new rural development"),
+    "MTQG-2026": ("CT MTQG hợp nhất giai đoạn 2026-2035", "merged NTP 2026-2035"),
+}
+# component: (Vietnamese, English, the units its outputs are counted in)
+COMPONENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "roads": ("Đường giao thông", "Roads", ("km",)),
+    "bridges": ("Cầu, ngầm tràn", "Bridges and crossings", ("works",)),
+    "electricity": ("Điện lưới", "Grid electricity", ("households", "km")),
+    "water": ("Nước sinh hoạt", "Domestic water", ("households", "works")),
+    "schools": ("Trường, lớp học", "Schools", ("classrooms", "works")),
+    "health_stations": ("Trạm y tế", "Health stations", ("works",)),
+    "housing_support": ("Hỗ trợ nhà ở", "Housing support", ("houses",)),
+    "livelihoods": ("Hỗ trợ sinh kế, sản xuất", "Livelihoods", ("households",)),
+    "vocational_training": ("Đào tạo nghề", "Vocational training", ("people",)),
+    "job_connection": ("Kết nối việc làm", "Job connection", ("people",)),
+}
+STATUSES = ("proposed", "approved", "under_construction", "completed", "cancelled")
+SPENT = ("approved", "under_construction", "completed")  # statuses whose budget counts as approved
+BUDGET_COLUMNS = ("budget_central", "budget_provincial", "budget_other")
+DATE_COLUMNS = ("proposed_date", "approved_date", "completed_date", "cancelled_date")
+COUNT_COLUMNS = ("beneficiary_households", "beneficiary_poor", "beneficiary_near_poor")
+TOP_TIERS = (2, 3)  # priority tiers "cao / high" and "rất cao / very high"
+_QUARTER = re.compile(r"^\s*(?:(\d{4})\s*-?\s*Q([1-4])|Q([1-4])\s*[/-]\s*(\d{4}))\s*$", re.IGNORECASE)
+KEY_GRID = 1e-3  # degrees (about 100 m): locations closer than this give the same candidate key
+
+
+@dataclass(frozen=True)
+class Quarter:
+    """A calendar quarter, e.g. 2026Q1."""
+
+    year: int
+    quarter: int
+
+    @classmethod
+    def parse(cls, text: object) -> Quarter:
+        """2026Q1, 2026-Q1 or Q1/2026 (ValueError otherwise)."""
+        match = _QUARTER.match(str(text))
+        if not match:
+            raise ValueError(f"{str(text)[:20]!r} is not a quarter: write 2026Q1 (or Q1/2026)")
+        year, quarter = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
+        return cls(int(year), int(quarter))
+
+    @property
+    def end(self) -> dt.date:
+        """The quarter's last day."""
+        month = 3 * self.quarter
+        first_of_next = dt.date(self.year + month // 12, month % 12 + 1, 1)
+        return first_of_next - dt.timedelta(days=1)
+
+    def __str__(self) -> str:
+        return f"{self.year}Q{self.quarter}"
+
+
+def candidate_key(kind: str, unit_code: str, lon: float | None, lat: float | None) -> str:
+    """The key of an investment candidate that stays the same across rebuilds: kind, 2025 unit and its location
+    rounded to about 100 m ("road:04240:103.286,20.842"); without a location, kind and unit only."""
+    if lon is None or lat is None or (isinstance(lon, float) and math.isnan(lon)):
+        return f"{kind}:{unit_code}"
+    step = round(1 / KEY_GRID)
+    return f"{kind}:{unit_code}:{round(lon * step) / step:.3f},{round(lat * step) / step:.3f}"
+
+
+def _text(value: object) -> str:
+    """A cell as stripped text ("" for an empty cell, None or NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _number(value: object) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return None
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{str(value)[:30]!r} is not a number")
+
+
+def _date(value: object) -> dt.date | None:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            pass
+    raise ValueError(f"{text[:20]!r} is not a date: write 2026-03-31 or 31/03/2026")
+
+
+def check_register(
+    register: pd.DataFrame,
+    disbursements: pd.DataFrame,
+    units: Mapping[str, str],
+    crosswalk: Mapping[str, str],
+    file: str = "register",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The register and disbursements checked and normalised (ImportFailed naming every bad row and column).
+
+    `units` maps 2025 unit codes to names, `crosswalk` pre-merger commune codes to their 2025 unit. Rows are
+    numbered as in a spreadsheet with one header row (the first data row is row 2).
+    """
+    report = ImportReport(file, "programme_projects")
+    out = register.copy()
+    out["unit_2025_code"] = out.get("unit_2025_code", pd.Series([None] * len(out), index=out.index, dtype=object))
+    seen: dict[str, int] = {}
+    approved_total: dict[str, float] = {}
+    for i, rec in enumerate(register.to_dict("records")):
+        row = i + 2
+
+        def bad(column: str, message: str, row: int = row) -> None:
+            report.add(row, "error", f"column {column!r}: {message}")
+
+        pid = _text(rec.get("project_id"))
+        if not pid:
+            bad("project_id", "every project needs an id")
+        elif pid in seen:
+            bad("project_id", f"{pid} is also on row {seen[pid]}")
+        else:
+            seen[pid] = row
+        if rec.get("programme") not in PROGRAMMES:
+            bad("programme", f"{rec.get('programme')!r} is not one of {', '.join(PROGRAMMES)}")
+        component = rec.get("component")
+        if component not in COMPONENTS:
+            bad("component", f"{component!r} is not one of {', '.join(COMPONENTS)}")
+        status = rec.get("status")
+        if status not in STATUSES:
+            bad("status", f"{status!r} is not one of {', '.join(STATUSES)}")
+        unit, old = _text(rec.get("unit_2025_code")), _text(rec.get("commune_2024_code"))
+        if unit:
+            if unit not in units:
+                bad("unit_2025_code", f"{unit} is not a 2025 unit of Sơn La")
+        elif old:
+            if old in crosswalk:
+                out.at[register.index[i], "unit_2025_code"] = crosswalk[old]
+            else:
+                bad("commune_2024_code", f"{old} is not a pre-merger commune of Sơn La")
+        else:
+            bad("unit_2025_code", "give the 2025 unit (or the pre-merger commune code)")
+        total = 0.0
+        for column in (*BUDGET_COLUMNS, "output_value", *COUNT_COLUMNS):
+            try:
+                value = _number(rec.get(column))
+            except ValueError as exc:
+                bad(column, str(exc))
+                continue
+            if value is not None and value < 0:
+                bad(column, f"{value:g} is negative")
+            if column in BUDGET_COLUMNS and value:
+                total += value
+        if pid:
+            approved_total[pid] = total
+        dates: dict[str, dt.date | None] = {}
+        for column in DATE_COLUMNS:
+            try:
+                dates[column] = _date(rec.get(column))
+            except ValueError as exc:
+                bad(column, str(exc))
+                dates[column] = None
+        approved, completed = dates["approved_date"], dates["completed_date"]
+        if approved and completed and completed < approved:
+            bad("completed_date", f"completed on {completed} before it was approved on {approved}")
+        if status in SPENT and approved is None:
+            bad("approved_date", f"a project that is {status} needs the date it was approved")
+        if status == "completed" and completed is None:
+            bad("completed_date", "a completed project needs the date it was completed")
+        output, unit_of = rec.get("output_value"), _text(rec.get("output_unit"))
+        has_output = output is not None and not (isinstance(output, float) and math.isnan(output))
+        if has_output and not unit_of:
+            bad("output_unit", "an output needs its unit (km, houses, households, people…)")
+        elif unit_of and component in COMPONENTS and unit_of not in COMPONENTS[component][2]:
+            bad("output_unit", f"{unit_of!r}: {component} outputs are counted in {', '.join(COMPONENTS[component][2])}")
+        try:
+            households, poor, near = (_number(rec.get(c)) for c in COUNT_COLUMNS)
+        except ValueError:
+            households = poor = near = None
+        if households is not None and (poor or 0) + (near or 0) > households:
+            bad("beneficiary_poor", f"poor and near-poor ({(poor or 0) + (near or 0):g}) exceed households "
+                f"({households:g})")  # fmt: skip
+    disbursed = disbursements.copy()
+    quarters: list[str | None] = []
+    spent: dict[str, float] = {}
+    for i, rec in enumerate(disbursements.to_dict("records")):
+        where = f"disbursements row {i + 2}"
+        pid = _text(rec.get("project_id"))
+        if pid not in seen:
+            report.add(where, "error", f"column 'project_id': {pid or '(empty)'} is not in the register")
+        try:
+            quarters.append(str(Quarter.parse(rec.get("period"))))
+        except ValueError as exc:
+            report.add(where, "error", f"column 'period': {exc}")
+            quarters.append(None)
+        try:
+            amount = _number(rec.get("amount"))
+        except ValueError as exc:
+            report.add(where, "error", f"column 'amount': {exc}")
+            continue
+        if amount is None:
+            report.add(where, "error", "column 'amount': empty")
+        elif amount < 0:
+            report.add(where, "error", f"column 'amount': {amount:g} is negative")
+        else:
+            spent[pid] = spent.get(pid, 0.0) + amount
+    for pid, amount in spent.items():
+        if pid in approved_total and amount > approved_total[pid] + 0.5:
+            report.add(
+                seen[pid], "error",
+                f"column 'budget_*': {amount:,.0f} VND disbursed is more than the {approved_total[pid]:,.0f} "
+                f"approved for {pid}",
+            )  # fmt: skip
+    if report.errors:
+        raise ImportFailed(report)
+    disbursed["period"] = quarters
+    for column in DATE_COLUMNS:
+        out[column] = [_date(v) for v in register.get(column, pd.Series([None] * len(register)))]
+    out["budget_total"] = out[[c for c in BUDGET_COLUMNS if c in out]].fillna(0).sum(axis=1)
+    return out.reset_index(drop=True), disbursed.reset_index(drop=True)
+
+
+def unit_quarters(
+    register: pd.DataFrame, disbursements: pd.DataFrame, poor_households: Mapping[str, float], quarter: Quarter
+) -> pd.DataFrame:
+    """Per 2025 unit, to the end of a quarter: approved and disbursed VND, the rate, spending per poor household,
+    projects by status, outputs by component and unit, beneficiaries (checked register and disbursements)."""
+    end = quarter.end
+    approved = register[
+        register["status"].isin(SPENT) & register["approved_date"].map(lambda d: d is not None and d <= end)
+    ]
+    upto = disbursements[disbursements["period"].map(lambda p: Quarter.parse(p).end <= end)]
+    spent = upto.merge(register[["project_id", "unit_2025_code"]], on="project_id")
+    codes = sorted(set(poor_households) | set(register["unit_2025_code"]))
+    table = pd.DataFrame({"unit_2025_code": codes})
+    table["period"] = str(quarter)
+    table["approved_vnd"] = table["unit_2025_code"].map(approved.groupby("unit_2025_code")["budget_total"].sum())
+    table["disbursed_vnd"] = table["unit_2025_code"].map(spent.groupby("unit_2025_code")["amount"].sum())
+    table[["approved_vnd", "disbursed_vnd"]] = table[["approved_vnd", "disbursed_vnd"]].fillna(0.0)
+    table["disbursement_rate"] = np.where(
+        table["approved_vnd"] > 0, np.round(100 * table["disbursed_vnd"] / table["approved_vnd"].where(
+            table["approved_vnd"] > 0, 1), 1), np.nan
+    )  # fmt: skip
+    poor = table["unit_2025_code"].map(poor_households).astype(float)
+    table["poor_households"] = poor
+    table["disbursed_per_poor_household"] = np.where(poor > 0, np.round(table["disbursed_vnd"] / poor), np.nan)
+    done = approved[approved["completed_date"].map(lambda d: d is not None and d <= end)]
+    table["projects_approved"] = table["unit_2025_code"].map(approved.groupby("unit_2025_code").size()).fillna(0)
+    table["projects_completed"] = table["unit_2025_code"].map(done.groupby("unit_2025_code").size()).fillna(0)
+    for (component, unit_of), group in done.groupby(["component", "output_unit"]):
+        table[f"output_{component}_{unit_of}"] = (
+            table["unit_2025_code"].map(group.groupby("unit_2025_code")["output_value"].sum()).fillna(0.0)
+        )
+    for column in COUNT_COLUMNS:
+        if column in done:
+            table[column] = table["unit_2025_code"].map(done.groupby("unit_2025_code")[column].sum()).fillna(0.0)
+    return table
+
+
+def equity(summary: pd.DataFrame, tiers: Mapping[str, int], region_classes: Mapping[str, int]) -> pd.DataFrame:
+    """Spending per poor household by priority tier and region class, and the units flagged: those in the top
+    tiers (high, very high) whose spending per poor household is in the lowest quarter of all units'."""
+    table = summary.copy()
+    table["tier"] = table["unit_2025_code"].map(tiers)
+    table["region_class"] = table["unit_2025_code"].map(region_classes)
+    per = table["disbursed_per_poor_household"]
+    low = float(np.nanpercentile(per, 25)) if per.notna().any() else math.nan
+    table["least_funded_top_tier"] = table["tier"].isin(TOP_TIERS) & (per <= low)
+    return table
+
+
+def spending_by(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Disbursed VND, poor households and VND per poor household grouped by a column (tier or region class)."""
+    grouped = table.groupby(column, dropna=True)[["disbursed_vnd", "poor_households"]].sum().reset_index()
+    grouped["disbursed_per_poor_household"] = np.where(
+        grouped["poor_households"] > 0, np.round(grouped["disbursed_vnd"] / grouped["poor_households"]), np.nan
+    )
+    return grouped

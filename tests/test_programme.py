@@ -1,0 +1,154 @@
+"""The programme register on small registers checked by hand: rates, sums per unit and tier, pre-merger codes
+carried through the crosswalk, the equity flags, and bad rows refused with the row and column named."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from geo.importing import ImportFailed
+from geo.programme import (
+    Quarter,
+    candidate_key,
+    check_register,
+    equity,
+    spending_by,
+    unit_quarters,
+)
+
+UNITS = {"04240": "Xã Mường Lèo", "04144": "Xã Phiêng Cằm", "03646": "Phường Tô Hiệu"}
+CROSSWALK = {"04141": "04144", "04144": "04144", "03646": "03646"}  # Chiềng Nơi is in Phiêng Cằm since 2025
+
+
+def _row(**values: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "project_id": "P1", "programme": "1719", "component": "roads", "name": "Đường bản Nam",
+        "unit_2025_code": "04240", "commune_2024_code": None, "budget_central": 1_000_000_000.0,
+        "budget_provincial": 200_000_000.0, "budget_other": 0.0, "status": "completed",
+        "proposed_date": "2025-09-01", "approved_date": "2026-01-15", "completed_date": "2026-05-20",
+        "cancelled_date": None, "output_value": 2.5, "output_unit": "km", "beneficiary_households": 120.0,
+        "beneficiary_poor": 60.0, "beneficiary_near_poor": 20.0,
+    }  # fmt: skip
+    return base | values
+
+
+def _register() -> tuple[pd.DataFrame, pd.DataFrame]:
+    register = pd.DataFrame(
+        [
+            _row(),
+            _row(project_id="P2", unit_2025_code=None, commune_2024_code="04141", component="housing_support",
+                 budget_central=400_000_000.0, budget_provincial=0.0, output_value=10.0, output_unit="houses",
+                 completed_date="31/03/2026", beneficiary_households=10.0, beneficiary_poor=10.0,
+                 beneficiary_near_poor=0.0),
+            _row(project_id="P3", unit_2025_code="03646", status="approved", completed_date=None,
+                 budget_central=300_000_000.0, budget_provincial=0.0, output_value=None, output_unit=None),
+            _row(project_id="P4", status="proposed", approved_date=None, completed_date=None,
+                 budget_central=5_000_000_000.0),
+        ]
+    )  # fmt: skip
+    disbursements = pd.DataFrame(
+        [
+            {"project_id": "P1", "period": "2026Q1", "amount": 600_000_000.0},
+            {"project_id": "P1", "period": "Q2/2026", "amount": 500_000_000.0},
+            {"project_id": "P2", "period": "2026-Q1", "amount": 400_000_000.0},
+            {"project_id": "P3", "period": "2026Q2", "amount": 30_000_000.0},
+        ]
+    )
+    return register, disbursements
+
+
+def test_quarters_parse_and_end() -> None:
+    assert Quarter.parse("2026Q1") == Quarter.parse("Q1/2026") == Quarter.parse("2026-q1") == Quarter(2026, 1)
+    assert Quarter(2026, 4).end == dt.date(2026, 12, 31) and Quarter(2026, 1).end == dt.date(2026, 3, 31)
+    with pytest.raises(ValueError, match="2026Q1"):
+        Quarter.parse("2026-05")
+
+
+def test_candidate_keys_survive_row_order_and_tiny_moves() -> None:
+    key = candidate_key("road", "04240", 103.28578, 20.84195)
+    assert key == "road:04240:103.286,20.842"
+    assert candidate_key("road", "04240", 103.28581, 20.84199) == key  # 4 m away: the same candidate
+    assert candidate_key("road", "04240", 103.2901, 20.84195) != key
+    assert candidate_key("housing", "04240", None, None) == "housing:04240"
+
+
+def test_sums_rates_and_crosswalk_by_hand() -> None:
+    register, disbursements = _register()
+    checked, paid = check_register(register, disbursements, UNITS, CROSSWALK)
+    assert checked.loc[1, "unit_2025_code"] == "04144"  # pre-merger Chiềng Nơi carried to Phiêng Cằm
+    assert list(paid["period"]) == ["2026Q1", "2026Q2", "2026Q1", "2026Q2"]
+    poor = {"04240": 572.0, "04144": 500.0, "03646": 7.0}
+
+    q1 = unit_quarters(checked, paid, poor, Quarter(2026, 1)).set_index("unit_2025_code")
+    # Mường Lèo: P1 approved 1.2 bn in January, 0.6 bn paid in Q1; not completed until May
+    assert q1.loc["04240", "approved_vnd"] == 1_200_000_000
+    assert q1.loc["04240", "disbursed_vnd"] == 600_000_000
+    assert q1.loc["04240", "disbursement_rate"] == 50.0
+    assert q1.loc["04240", "disbursed_per_poor_household"] == round(600_000_000 / 572)
+    assert q1.loc["04240", "projects_completed"] == 0
+    # Phiêng Cằm: the housing package, paid in full and completed on 31 March
+    assert q1.loc["04144", "disbursement_rate"] == 100.0
+    assert q1.loc["04144", "output_housing_support_houses"] == 10
+    assert q1.loc["04144", "beneficiary_poor"] == 10
+    # the proposed 5 bn project (P4) counts nowhere
+    assert q1["approved_vnd"].sum() == 1_200_000_000 + 400_000_000 + 300_000_000
+
+    q2 = unit_quarters(checked, paid, poor, Quarter(2026, 2)).set_index("unit_2025_code")
+    assert q2.loc["04240", "disbursed_vnd"] == 1_100_000_000  # cumulative
+    assert q2.loc["04240", "disbursement_rate"] == pytest.approx(91.7)
+    assert q2.loc["04240", "output_roads_km"] == 2.5
+    assert q2.loc["03646", "disbursement_rate"] == 10.0
+
+    flagged = equity(q2.reset_index(), {"04240": 3, "04144": 2, "03646": 0}, {"04240": 3, "04144": 3, "03646": 1})
+    # VND per poor household: Mường Lèo 1.92 m, Phiêng Cằm 0.8 m, Tô Hiệu 4.29 m; the lowest quarter is
+    # Phiêng Cằm's, a high-tier unit: flagged
+    assert flagged.set_index("unit_2025_code")["least_funded_top_tier"].to_dict() == {
+        "03646": False, "04144": True, "04240": False,
+    }  # fmt: skip
+    by_tier = spending_by(flagged, "tier").set_index("tier")
+    assert by_tier.loc[3, "disbursed_vnd"] == 1_100_000_000 and by_tier.loc[3, "poor_households"] == 572
+    by_region = spending_by(flagged, "region_class").set_index("region_class")
+    assert by_region.loc[3, "disbursed_per_poor_household"] == round(1_500_000_000 / 1072)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"budget_central": -5.0}, "row 2: column 'budget_central': -5 is negative"),
+        ({"completed_date": "2025-12-01"}, "row 2: column 'completed_date': completed on 2025-12-01 before it was"),
+        ({"unit_2025_code": "99999"}, "row 2: column 'unit_2025_code': 99999 is not a 2025 unit"),
+        ({"unit_2025_code": None, "commune_2024_code": "09999"}, "column 'commune_2024_code': 09999 is not a pre-"),
+        ({"output_unit": None}, "row 2: column 'output_unit': an output needs its unit"),
+        ({"output_unit": "houses"}, "column 'output_unit': 'houses': roads outputs are counted in km"),
+        ({"status": "done"}, "row 2: column 'status': 'done' is not one of"),
+        ({"approved_date": "15.01.2026"}, "row 2: column 'approved_date': '15.01.2026' is not a date"),
+        ({"beneficiary_poor": 110.0}, "row 2: column 'beneficiary_poor': poor and near-poor (130) exceed"),
+        ({"budget_central": 100_000_000.0, "budget_provincial": 0.0}, "row 2: column 'budget_*': 1,100,000,000 VND "
+         "disbursed is more than the 100,000,000 approved for P1"),
+    ],
+)  # fmt: skip
+def test_bad_rows_are_refused_with_row_and_column(change: dict[str, object], expected: str) -> None:
+    register, disbursements = _register()
+    for column, value in change.items():
+        register.loc[0, column] = value
+    with pytest.raises(ImportFailed, match="nothing was imported") as failed:
+        check_register(register, disbursements, UNITS, CROSSWALK)
+    assert any(expected in f"row {e.row}: {e.message}" for e in failed.value.report.errors), failed.value.report
+
+
+def test_bad_disbursement_rows_are_named() -> None:
+    register, disbursements = _register()
+    disbursements.loc[1, "amount"] = -1.0
+    disbursements.loc[2, "period"] = "2026-05"
+    disbursements.loc[3, "project_id"] = "P9"
+    with pytest.raises(ImportFailed) as failed:
+        check_register(register, disbursements, UNITS, CROSSWALK)
+    lines = [f"{e.row}: {e.message}" for e in failed.value.report.errors]
+    assert "disbursements row 3: column 'amount': -1 is negative" in lines
+    assert any(line.startswith("disbursements row 4: column 'period'") for line in lines)
+    assert "disbursements row 5: column 'project_id': P9 is not in the register" in lines
+    duplicate = pd.concat([register, register.iloc[[0]]], ignore_index=True)
+    with pytest.raises(ImportFailed, match="P1 is also on row 2"):
+        check_register(duplicate, disbursements.iloc[:1], UNITS, CROSSWALK)
