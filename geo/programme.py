@@ -57,7 +57,7 @@ _QUARTER = re.compile(r"^\s*(?:(\d{4})\s*-?\s*Q([1-4])|Q([1-4])\s*[/-]\s*(\d{4})
 KEY_GRID = 1e-3  # degrees (about 100 m): locations closer than this give the same candidate key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Quarter:
     """A calendar quarter, e.g. 2026Q1."""
 

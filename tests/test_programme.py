@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from geo.demo.params import SEED
+from geo.demo.programme import programme_register
 from geo.importing import ImportFailed
 from geo.programme import (
     Quarter,
@@ -152,3 +155,63 @@ def test_bad_disbursement_rows_are_named() -> None:
     duplicate = pd.concat([register, register.iloc[[0]]], ignore_index=True)
     with pytest.raises(ImportFailed, match="P1 is also on row 2"):
         check_register(duplicate, disbursements.iloc[:1], UNITS, CROSSWALK)
+
+
+def _demo_inputs() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    rng = np.random.default_rng(3)
+    codes = [f"{4000 + 7 * i:05d}" for i in range(12)]
+    units = pd.DataFrame(
+        {
+            "unit_2025_code": codes,
+            "poor_households_2021": rng.integers(5, 900, len(codes)),
+            "tier": [i % 4 for i in range(len(codes))],
+            "lon": rng.uniform(103.3, 104.9, len(codes)),
+            "lat": rng.uniform(20.7, 21.9, len(codes)),
+        }
+    )
+    kinds = ["road", "school", "health_station", "water_sanitation", "grid", "crossing"]
+    candidates = pd.DataFrame(
+        {
+            "kind": [kinds[i % len(kinds)] for i in range(120)],
+            "unit_2025_code": [codes[i % len(codes)] for i in range(120)],
+            "lon": rng.uniform(103.3, 104.9, 120),
+            "lat": rng.uniform(20.7, 21.9, 120),
+            "cost_vnd": rng.uniform(0.5e9, 6e9, 120).round(),
+        }
+    )
+    targets = {
+        "houses_built_for_poor": 3058, "workers_job_connection": 9300, "poor_near_poor_vocational_training": 13000,
+        "disbursed_1719_to_2025q2": 3434e9, "disbursed_gnbv_to_2025q4": 758e9,
+    }  # fmt: skip
+    return units, candidates, targets
+
+
+def test_demo_register_reproduces_the_published_programme_figures() -> None:
+    units, candidates, targets = _demo_inputs()
+    register, payments, notes = programme_register(units, candidates, targets, np.random.default_rng(SEED))
+    again = programme_register(units, candidates, targets, np.random.default_rng(SEED))
+    pd.testing.assert_frame_equal(register, again[0])  # seeded: the same register every build
+    assert register["synthetic"].all() and register["source"].str.startswith("demo: synthetic").all()
+    checked, paid = check_register(
+        register, payments, dict.fromkeys(units["unit_2025_code"], "unit"), {}, file="demo register"
+    )
+    done = checked[checked["status"] == "completed"]
+    outputs = done.groupby(["component", "output_unit"])["output_value"].sum()
+    assert outputs[("housing_support", "houses")] == 3058  # seed article, 2021-2025
+    assert outputs[("job_connection", "people")] == 9300
+    assert outputs[("vocational_training", "people")] == 13000
+    programme = paid.merge(checked[["project_id", "programme"]], on="project_id")
+    until = programme["period"].map(Quarter.parse)
+    assert programme.loc[(programme["programme"] == "1719") & (until <= Quarter(2025, 2)), "amount"].sum() == 3434e9
+    assert programme.loc[(programme["programme"] == "GNBV") & (until <= Quarter(2025, 4)), "amount"].sum() == 758e9
+    approved = checked[
+        (checked["programme"] == "1719") & checked["approved_date"].map(lambda d: d <= dt.date(2025, 6, 30))
+    ]
+    assert 3434e9 / approved["budget_total"].sum() == pytest.approx(0.70, abs=0.005)  # "about 70% of plan"
+    keys = {candidate_key(r.kind, r.unit_2025_code, r.lon, r.lat) for r in candidates.itertuples()}
+    realised = checked["candidate_key"].dropna()
+    assert len(realised) == 40 and set(realised) <= keys
+    top = set(units.loc[units["tier"] >= 2, "unit_2025_code"])
+    assert set(checked.loc[checked["candidate_key"].notna(), "unit_2025_code"]) <= top
+    unplanned = checked[(checked["programme"] == "MTQG-2026") & checked["candidate_key"].isna()]
+    assert len(unplanned) == 8 and any("in no plan" in n for n in notes)
