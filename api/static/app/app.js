@@ -159,6 +159,7 @@
     button.lang = state.lang === "en" ? "vi" : "en";
     button.setAttribute("aria-label", button.textContent);
     document.title = t("title");
+    $("#search").placeholder = state.lang === "en" ? "e.g. chieng noi" : "vd. chieng noi";
     fillIndicators();
     renderLegend();
     renderWeights();
