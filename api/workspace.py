@@ -6,7 +6,6 @@ it) and is served from here, never from a CDN; glyphs (layers.glyphs) and sprite
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import threading
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import brotli
 from fastapi import APIRouter, Body, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -28,7 +26,15 @@ from layers.glyphs import GlyphStore
 from layers.places import resolver_for
 from layers.sprites import SpriteStore
 from layers.store import Warehouse
-from layers.workspace import MEDIA, FeatureExport, TableExport, WorkspaceData, export_features, export_table
+from layers.workspace import (
+    MEDIA,
+    FeatureExport,
+    TableExport,
+    WorkspaceData,
+    compress_at_most,
+    export_features,
+    export_table,
+)
 
 STATIC = Path(__file__).parent / "static" / "app"
 # what the page loads from node_modules: (package, file in the package), served under /app/vendor/<name>
@@ -80,17 +86,8 @@ class Assets:
         key = (path, token)
         with self._lock:
             if key not in self._coded:
-                body = path.read_bytes()
-                if token == "br":
-                    body = brotli.compress(body, quality=11)
-                elif token == "gzip":
-                    body = gzip.compress(body, compresslevel=9, mtime=0)
-                self._coded[key] = body
+                self._coded[key] = compress_at_most(path.read_bytes(), token)
             return self._coded[key], token
-
-    def installed(self) -> bool:
-        """Whether the npm packages the page needs are there."""
-        return all((self.node_modules / p / f).is_file() for p, f in VENDOR.values())
 
     def version(self) -> str:
         """A digest of every file the page loads: new files, new addresses (so they can be cached for ever)."""
@@ -118,20 +115,14 @@ def workspace_routes(
     version = assets.version()
     root = urlsplit(base_url).path.rstrip("/")  # the atlas's path behind a proxy ("" at the root)
 
-    def cached(body: bytes, media: str, request: Request, forever: bool = True) -> Response:
-        control = FOREVER if forever and request.query_params.get("v") == version else DAY
+    def cached(body: bytes, media: str, request: Request) -> Response:
+        control = FOREVER if request.query_params.get("v") == version else DAY
         return Response(body, media_type=media, headers={"Cache-Control": control})
 
     @router.get("/app", response_class=HTMLResponse, summary="Planning workspace (browser)")
     def page(request: Request) -> HTMLResponse:
         """The workspace: map, search, unit panel, priority weights, investment plan, exports (Vietnamese first)."""
-        found = release()
-        config = {
-            "base": base_url,
-            "version": version,
-            "release": found,
-            "vendor": assets.installed(),
-        }
+        config = {"release": release()}  # the page finds its own address and whether MapLibre loaded
         return templates.TemplateResponse(
             request,
             "app.html",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -242,7 +242,7 @@ class NameResolver:
             if marked is not None and any(marked == e or marked == e.split(" ", 1)[-1] for e in entry.exact):
                 score += 10  # the query's diacritics match too
             order = KINDS.index(entry.place.kind)
-            found.append((-score, order, entry.place.name, _with(entry.place, matched, score)))
+            found.append((-score, order, entry.place.name, replace(entry.place, matched=matched, score=score)))
         found.sort(key=lambda item: item[:3])
         return [place for *_, place in found[:limit]]
 
@@ -256,10 +256,6 @@ class NameResolver:
             listed = "; ".join(f"{p.name} ({p.code}, {p.unit_name or p.district_name})" for p in best[:6])
             raise AmbiguousName(f"{query!r} matches {len(best)} places equally well: {listed}")
         return places[0]
-
-
-def _with(place: Place, matched: str, score: int) -> Place:
-    return Place(**{**asdict(place), "matched": matched, "score": score, "bbox": place.bbox})
 
 
 def resolver_from_layers(frames: dict[str, pd.DataFrame]) -> NameResolver:

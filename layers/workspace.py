@@ -10,7 +10,6 @@ import csv
 import gzip
 import io
 import json
-import math
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from pydantic import BaseModel, Field, field_validator
 from geo.priority import Profile
 from layers.errors import LayersError
 from layers.palette import POVERTY_RATE, PRIORITY_TIER, REGION_CLASS, SURFACES
-from layers.store import Build, Warehouse
+from layers.store import Build, Warehouse, json_value
 
 YEARS = (2021, 2022, 2023, 2024, 2025, 2026)
 MAX_EXPORT_ROWS = 20_000
@@ -109,14 +108,19 @@ class UnknownUnit(WorkspaceError):
 
 
 def _clean(value: Any) -> Any:
-    """JSON-ready scalars: NaN and NA as None, numpy numbers as Python numbers, floats to 2-3 decimals."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float):
-        return round(value, 3)
-    return value
+    """JSON-ready scalars (layers.store.json_value), floats to 3 decimals."""
+    value = json_value(value)
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def compress_at_most(body: bytes, coding: str | None) -> bytes:
+    """A body in a content coding at its highest level, for what is compressed once and sent often: "br"
+    (Brotli 11), "gzip" (level 9) or None (as it is)."""
+    if coding == "br":
+        return brotli.compress(body, quality=11)
+    if coding == "gzip":
+        return gzip.compress(body, compresslevel=9, mtime=0)
+    return body
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -170,7 +174,6 @@ class WorkspaceData:
         )
         self.units = table.reset_index(drop=True)
         self.communes = olds.sort_values(["unit_2025_code", "name"]).reset_index(drop=True)
-        self.villages = pd.DataFrame(build.frame("priority_villages")).drop(columns="geometry", errors="ignore")
         self.village_points = build.frame("priority_villages")
         self.built_at = build.built_at
         self.fingerprint = build.fingerprint
@@ -211,11 +214,7 @@ class WorkspaceData:
         with self._lock:
             if coding not in self._encoded:
                 body = json.dumps(self.document(), ensure_ascii=False, separators=(",", ":")).encode()
-                if coding == "br":
-                    body = brotli.compress(body, quality=11)
-                elif coding == "gzip":
-                    body = gzip.compress(body, compresslevel=9, mtime=0)
-                self._encoded[coding] = body
+                self._encoded[coding] = compress_at_most(body, coding)
             return self._encoded[coding]
 
     def etag(self, coding: str | None) -> str:
