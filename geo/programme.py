@@ -73,6 +73,11 @@ class Quarter:
         year, quarter = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
         return cls(int(year), int(quarter))
 
+    @classmethod
+    def of(cls, day: dt.date) -> Quarter:
+        """The quarter a day falls in."""
+        return cls(day.year, (day.month - 1) // 3 + 1)
+
     @property
     def end(self) -> dt.date:
         """The quarter's last day."""
@@ -270,10 +275,8 @@ def unit_quarters(
     table["approved_vnd"] = table["unit_2025_code"].map(approved.groupby("unit_2025_code")["budget_total"].sum())
     table["disbursed_vnd"] = table["unit_2025_code"].map(spent.groupby("unit_2025_code")["amount"].sum())
     table[["approved_vnd", "disbursed_vnd"]] = table[["approved_vnd", "disbursed_vnd"]].fillna(0.0)
-    table["disbursement_rate"] = np.where(
-        table["approved_vnd"] > 0, np.round(100 * table["disbursed_vnd"] / table["approved_vnd"].where(
-            table["approved_vnd"] > 0, 1), 1), np.nan
-    )  # fmt: skip
+    approved_some = table["approved_vnd"].where(table["approved_vnd"] > 0)  # no rate without approved money
+    table["disbursement_rate"] = (100 * table["disbursed_vnd"] / approved_some).round(1)
     poor = table["unit_2025_code"].map(poor_households).astype(float)
     table["poor_households"] = poor
     table["disbursed_per_poor_household"] = np.where(poor > 0, np.round(table["disbursed_vnd"] / poor), np.nan)

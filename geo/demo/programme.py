@@ -13,6 +13,7 @@ reviews report) are assumptions of the demo.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -126,6 +127,11 @@ def programme_register(
     return register, payments, notes
 
 
+# the published disbursements the demo's payments are scaled to: (programme, up to the quarter, target key)
+PAID_TARGETS = (
+    ("1719", Quarter(2025, 2), "disbursed_1719_to_2025q2"),
+    ("GNBV", Quarter(2025, 4), "disbursed_gnbv_to_2025q4"),
+)
 PLAN_RATE_1719 = 0.70  # disbursed by the end of June 2025 over approved (published: "about 70% of plan")
 PLAN_RATE_GNBV = 0.80  # disbursed by the end of 2025 over approved (assumption: the published figure is disbursed only)
 
@@ -180,7 +186,7 @@ def _payments(register: pd.DataFrame, targets: Mapping[str, float]) -> pd.DataFr
     quarters = [*HISTORY, *(Quarter(2026, q) for q in range(1, 5))]
     records: list[dict[str, object]] = []
     for rec in register.to_dict("records"):
-        start = Quarter.parse(f"Q{(int(str(rec['approved_date'])[5:7]) - 1) // 3 + 1}/{str(rec['approved_date'])[:4]}")
+        start = Quarter.of(dt.date.fromisoformat(str(rec["approved_date"])))
         budget = float(rec["budget_central"]) + float(rec["budget_provincial"]) + float(rec["budget_other"])
         first = quarters.index(start)
         for k, share in enumerate(PAYMENT_SHARES):
@@ -188,18 +194,17 @@ def _payments(register: pd.DataFrame, targets: Mapping[str, float]) -> pd.DataFr
                 records.append({"project_id": rec["project_id"], "period": str(quarters[first + k]),
                                 "amount": budget * share, "programme": rec["programme"]})  # fmt: skip
     pay = pd.DataFrame(records)
-    for programme, until, key in (("1719", Quarter(2025, 2), "disbursed_1719_to_2025q2"),
-                                  ("GNBV", Quarter(2025, 4), "disbursed_gnbv_to_2025q4")):  # fmt: skip
-        mine = (pay["programme"] == programme) & pay["period"].map(lambda p, u=until: Quarter.parse(p) <= u)
+    paid_by: dict[str, pd.Series] = {}  # target key: the payments it counts
+    for programme, until, key in PAID_TARGETS:
+        theirs = pay["programme"] == programme
+        mine = theirs & pay["period"].map(lambda p, u=until: Quarter.parse(p) <= u)
         factor = targets[key] / pay.loc[mine, "amount"].sum()
         if factor > 1:
             raise ValueError(f"{programme}: the demo's budgets cannot pay out {targets[key]:,.0f} VND by {until}")
-        later = (pay["programme"] == programme) & ~mine
-        pay.loc[mine | later, "amount"] *= factor  # one programme-wide pace: slower than planned, as reported
+        pay.loc[theirs, "amount"] *= factor  # one programme-wide pace: slower than planned, as reported
+        paid_by[key] = mine
     pay["amount"] = pay["amount"].round()
     # rounding: the first payment of each programme absorbs the difference, so the target holds to the đồng
-    for programme, until, key in (("1719", Quarter(2025, 2), "disbursed_1719_to_2025q2"),
-                                  ("GNBV", Quarter(2025, 4), "disbursed_gnbv_to_2025q4")):  # fmt: skip
-        mine = (pay["programme"] == programme) & pay["period"].map(lambda p, u=until: Quarter.parse(p) <= u)
+    for key, mine in paid_by.items():
         pay.loc[pay.index[mine][0], "amount"] += targets[key] - pay.loc[mine, "amount"].sum()
     return pay.drop(columns="programme").reset_index(drop=True)
