@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from geo.errors import InputDataError
@@ -27,7 +27,8 @@ class Fact:
 
 
 def read_facts(*paths: Path) -> list[Fact]:
-    """Every row of the facts CSV files (indicator, scope, year_or_date, value, unit, source, note)."""
+    """Every row of the facts CSV files (indicator, scope, year_or_date, value, unit, source, note); a source
+    "same" is the source of the row above."""
     facts: list[Fact] = []
     for path in paths:
         path = Path(path)
@@ -41,6 +42,9 @@ def read_facts(*paths: Path) -> list[Fact]:
                     raise InputDataError(
                         path, f"value {row.get('value')!r} is not a number", row=line, column="value"
                     ) from None
+                source = (row.get("source_url_or_repo") or row.get("source") or "").strip()
+                if source.lower() == "same" and facts and facts[-1].file == path.name:
+                    source = facts[-1].source  # "same": the row above's source
                 facts.append(
                     Fact(
                         indicator=row["indicator"].strip(),
@@ -48,7 +52,7 @@ def read_facts(*paths: Path) -> list[Fact]:
                         when=row["year_or_date"].strip(),
                         value=value,
                         unit=row.get("unit", "").strip(),
-                        source=(row.get("source_url_or_repo") or row.get("source") or "").strip(),
+                        source=source,
                         note=(row.get("note") or "").strip(),
                         file=path.name,
                         line=line,
@@ -129,10 +133,10 @@ def _year_match(when: str, wanted: str) -> bool:
     return when == wanted or when.split(" ")[0] == wanted
 
 
-def resolve_targets(facts: list[Fact]) -> dict[str, tuple[Target, Fact, float]]:
+def resolve_targets(facts: list[Fact], targets: tuple[Target, ...] = TARGETS) -> dict[str, tuple[Target, Fact, float]]:
     """Each target with the fact it comes from and its value; a missing or ambiguous fact is an error."""
     out: dict[str, tuple[Target, Fact, float]] = {}
-    for target in TARGETS:
+    for target in targets:
         hits = [
             f
             for f in facts
@@ -177,10 +181,12 @@ POLICY_TARGETS: tuple[Target, ...] = (
 )
 
 
-def resolve_policy_targets(facts: dict[str, PolicyFact], path: Path | str) -> dict[str, tuple[Target, Fact, float]]:
+def resolve_policy_targets(
+    facts: dict[str, PolicyFact], path: Path | str, targets: tuple[Target, ...] = POLICY_TARGETS
+) -> dict[str, tuple[Target, Fact, float]]:
     """Each policy target with its fact and value; a missing row or one not marked read is an error."""
     out: dict[str, tuple[Target, Fact, float]] = {}
-    for target in POLICY_TARGETS:
+    for target in targets:
         value = read_target(facts, target.indicator, path)
         row = facts[target.indicator]
         fact = Fact(
@@ -195,4 +201,64 @@ def resolve_policy_targets(facts: dict[str, PolicyFact], path: Path | str) -> di
             line=row.line,
         )
         out[target.key] = (target, fact, value)
+    return out
+
+
+# The programme figures the demo register reproduces (geo.demo.programme). The seed article's outputs are
+# confirmed by no other source; the disbursements are in billion VND in the policy facts, in VND here.
+PROGRAMME_TARGETS: tuple[Target, ...] = (
+    Target(
+        "houses_built_for_poor",
+        "houses_built_for_poor",
+        "Sơn La province",
+        "2020-2025",
+        "count",
+        description="seed article (221 above target); no other source confirms it",
+    ),
+    Target(
+        "workers_job_connection",
+        "workers_job_connection",
+        "Sơn La province",
+        "2021-2025",
+        "count",
+        description="seed article (more than); no other source confirms it",
+    ),
+    Target(
+        "poor_near_poor_vocational_training",
+        "poor_near_poor_vocational_training",
+        "Sơn La province",
+        "2021-2025",
+        "count",
+        description="seed article (more than); no other source confirms it",
+    ),
+)
+PROGRAMME_POLICY_TARGETS: tuple[Target, ...] = (
+    Target(
+        "disbursed_1719_to_2025q2",
+        "sonla_1719_disbursed_jul2025",
+        "Sơn La province",
+        "to 2025Q2",
+        "count",
+        description="Programme 1719 disbursed to early July 2025 (about 70% of plan); the demo counts it to June",
+    ),
+    Target(
+        "disbursed_gnbv_to_2025q4",
+        "sonla_gnbv_disbursed",
+        "Sơn La province",
+        "to 2025Q4",
+        "count",
+        description="sustainable poverty reduction programme disbursed 2021 to November 2025; the demo counts it to "
+        "December",
+    ),
+)
+BILLION = 1e9
+
+
+def resolve_programme_targets(
+    facts: list[Fact], policy: dict[str, PolicyFact], policy_path: Path | str
+) -> dict[str, tuple[Target, Fact, float]]:
+    """The programme outputs and disbursements the demo register reproduces (disbursements in VND)."""
+    out = resolve_targets(facts, PROGRAMME_TARGETS)
+    for key, (target, fact, value) in resolve_policy_targets(policy, policy_path, PROGRAMME_POLICY_TARGETS).items():
+        out[key] = (target, replace(fact, value=value * BILLION, unit="VND"), value * BILLION)
     return out

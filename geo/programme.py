@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +47,15 @@ COMPONENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "vocational_training": ("Đào tạo nghề", "Vocational training", ("people",)),
     "job_connection": ("Kết nối việc làm", "Job connection", ("people",)),
 }
+OUTPUTS = tuple((component, unit_of) for component, (_, _, units) in COMPONENTS.items() for unit_of in units)
 STATUSES = ("proposed", "approved", "under_construction", "completed", "cancelled")
+STATUS_LABELS = {
+    "proposed": "đề xuất / proposed",
+    "approved": "đã phê duyệt / approved",
+    "under_construction": "đang thi công / under construction",
+    "completed": "hoàn thành / completed",
+    "cancelled": "đã hủy / cancelled",
+}
 SPENT = ("approved", "under_construction", "completed")  # statuses whose budget counts as approved
 BUDGET_COLUMNS = ("budget_central", "budget_provincial", "budget_other")
 DATE_COLUMNS = ("proposed_date", "approved_date", "completed_date", "cancelled_date")
@@ -85,6 +93,14 @@ class Quarter:
         first_of_next = dt.date(self.year + month // 12, month % 12 + 1, 1)
         return first_of_next - dt.timedelta(days=1)
 
+    def previous(self) -> Quarter:
+        """The quarter before."""
+        return Quarter(self.year, self.quarter - 1) if self.quarter > 1 else Quarter(self.year - 1, 4)
+
+    def next(self) -> Quarter:
+        """The quarter after."""
+        return Quarter(self.year, self.quarter + 1) if self.quarter < 4 else Quarter(self.year + 1, 1)
+
     def __str__(self) -> str:
         return f"{self.year}Q{self.quarter}"
 
@@ -96,6 +112,11 @@ def candidate_key(kind: str, unit_code: str, lon: float | None, lat: float | Non
         return f"{kind}:{unit_code}"
     step = round(1 / KEY_GRID)
     return f"{kind}:{unit_code}:{round(lon * step) / step:.3f},{round(lat * step) / step:.3f}"
+
+
+def output_column(component: str, unit_of: str) -> str:
+    """The summary column of a component's output in one unit ("output_roads_km")."""
+    return f"output_{component}_{unit_of}"
 
 
 def _text(value: object) -> str:
@@ -135,11 +156,13 @@ def check_register(
     units: Mapping[str, str],
     crosswalk: Mapping[str, str],
     file: str = "register",
+    rows: Sequence[int] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The register and disbursements checked and normalised (ImportFailed naming every bad row and column).
 
     `units` maps 2025 unit codes to names, `crosswalk` pre-merger commune codes to their 2025 unit. Rows are
-    numbered as in a spreadsheet with one header row (the first data row is row 2).
+    numbered as in a spreadsheet with one header row (the first data row is row 2) unless `rows` gives each
+    register row's number; a disbursement with a source_row is named by that row.
     """
     report = ImportReport(file, "programme_projects")
     out = register.copy()
@@ -147,7 +170,7 @@ def check_register(
     seen: dict[str, int] = {}
     approved_total: dict[str, float] = {}
     for i, rec in enumerate(register.to_dict("records")):
-        row = i + 2
+        row = rows[i] if rows is not None else i + 2
 
         def bad(column: str, message: str, row: int = row) -> None:
             report.add(row, "error", f"column {column!r}: {message}")
@@ -186,7 +209,7 @@ def check_register(
                 bad(column, str(exc))
                 continue
             if value is not None and value < 0:
-                bad(column, f"{value:g} is negative")
+                bad(column, f"{value:,.15g}{' VND' if column in BUDGET_COLUMNS else ''} is negative")
             if column in BUDGET_COLUMNS and value:
                 total += value
         if pid:
@@ -221,16 +244,23 @@ def check_register(
     disbursed = disbursements.copy()
     quarters: list[str | None] = []
     spent: dict[str, float] = {}
+    paid_rows: dict[tuple[str, str], int] = {}
     for i, rec in enumerate(disbursements.to_dict("records")):
-        where = f"disbursements row {i + 2}"
+        source_row = rec.get("source_row")
+        where: int | str = int(source_row) if source_row is not None else f"disbursements row {i + 2}"
         pid = _text(rec.get("project_id"))
         if pid not in seen:
             report.add(where, "error", f"column 'project_id': {pid or '(empty)'} is not in the register")
         try:
-            quarters.append(str(Quarter.parse(rec.get("period"))))
+            quarter = str(Quarter.parse(rec.get("period")))
         except ValueError as exc:
             report.add(where, "error", f"column 'period': {exc}")
-            quarters.append(None)
+            quarter = None
+        quarters.append(quarter)
+        if quarter and (pid, quarter) in paid_rows:
+            report.add(where, "error", f"column 'period': {pid} {quarter} is also on row {paid_rows[pid, quarter]}")
+        elif quarter:
+            paid_rows[pid, quarter] = i + 2
         try:
             amount = _number(rec.get("amount"))
         except ValueError as exc:
@@ -239,7 +269,7 @@ def check_register(
         if amount is None:
             report.add(where, "error", "column 'amount': empty")
         elif amount < 0:
-            report.add(where, "error", f"column 'amount': {amount:g} is negative")
+            report.add(where, "error", f"column 'amount': {amount:,.15g} VND is negative")
         else:
             spent[pid] = spent.get(pid, 0.0) + amount
     for pid, amount in spent.items():
@@ -258,33 +288,56 @@ def check_register(
     return out.reset_index(drop=True), disbursed.reset_index(drop=True)
 
 
+def _on_or_after(day: dt.date | None, since: Quarter | None) -> bool:
+    return since is None or (day is not None and day > since.previous().end)
+
+
 def unit_quarters(
-    register: pd.DataFrame, disbursements: pd.DataFrame, poor_households: Mapping[str, float], quarter: Quarter
+    register: pd.DataFrame,
+    disbursements: pd.DataFrame,
+    poor_households: Mapping[str, float],
+    quarter: Quarter,
+    since: Quarter | None = None,
 ) -> pd.DataFrame:
-    """Per 2025 unit, to the end of a quarter: approved and disbursed VND, the rate, spending per poor household,
-    projects by status, outputs by component and unit, beneficiaries (checked register and disbursements)."""
+    """Per 2025 unit, from the start of quarter `since` (or the beginning) to the end of `quarter`: approved VND
+    (with what earlier approvals had still to pay when `since` began, carried over), disbursed VND, the rate, VND
+    disbursed in the quarter itself, spending per poor household, projects approved
+    and completed, outputs by component and unit, beneficiaries (checked register and disbursements)."""
     end = quarter.end
-    approved = register[
+    live = register[
         register["status"].isin(SPENT) & register["approved_date"].map(lambda d: d is not None and d <= end)
     ]
-    upto = disbursements[disbursements["period"].map(lambda p: Quarter.parse(p).end <= end)]
+    fresh = live["approved_date"].map(lambda d: _on_or_after(d, since))
+    approved = live[fresh]
+    periods = disbursements["period"].map(Quarter.parse)
+    upto = disbursements[(periods <= quarter) & ((periods >= since) if since else True)]
     spent = upto.merge(register[["project_id", "unit_2025_code"]], on="project_id")
+    # what earlier approvals still had to pay when the period began is carried over into it
+    before = disbursements[periods < since] if since else disbursements.iloc[:0]
+    paid_before = live["project_id"].map(before.groupby("project_id")["amount"].sum()).fillna(0.0)
+    carried = (live["budget_total"] - paid_before).clip(lower=0).where(~fresh, 0.0)
+    money_in = live["budget_total"].where(fresh, carried)
     codes = sorted(set(poor_households) | set(register["unit_2025_code"]))
     table = pd.DataFrame({"unit_2025_code": codes})
     table["period"] = str(quarter)
-    table["approved_vnd"] = table["unit_2025_code"].map(approved.groupby("unit_2025_code")["budget_total"].sum())
+    table["approved_vnd"] = table["unit_2025_code"].map(money_in.groupby(live["unit_2025_code"]).sum())
+    table["carried_over_vnd"] = table["unit_2025_code"].map(carried.groupby(live["unit_2025_code"]).sum())
     table["disbursed_vnd"] = table["unit_2025_code"].map(spent.groupby("unit_2025_code")["amount"].sum())
-    table[["approved_vnd", "disbursed_vnd"]] = table[["approved_vnd", "disbursed_vnd"]].fillna(0.0)
+    now = spent[spent["period"] == str(quarter)]
+    table["disbursed_in_quarter_vnd"] = table["unit_2025_code"].map(now.groupby("unit_2025_code")["amount"].sum())
+    money = ["approved_vnd", "carried_over_vnd", "disbursed_vnd", "disbursed_in_quarter_vnd"]
+    table[money] = table[money].fillna(0.0)
     approved_some = table["approved_vnd"].where(table["approved_vnd"] > 0)  # no rate without approved money
     table["disbursement_rate"] = (100 * table["disbursed_vnd"] / approved_some).round(1)
     poor = table["unit_2025_code"].map(poor_households).astype(float)
     table["poor_households"] = poor
     table["disbursed_per_poor_household"] = np.where(poor > 0, np.round(table["disbursed_vnd"] / poor), np.nan)
-    done = approved[approved["completed_date"].map(lambda d: d is not None and d <= end)]
+    done = live[live["completed_date"].map(lambda d: d is not None and d <= end and _on_or_after(d, since))]
     table["projects_approved"] = table["unit_2025_code"].map(approved.groupby("unit_2025_code").size()).fillna(0)
     table["projects_completed"] = table["unit_2025_code"].map(done.groupby("unit_2025_code").size()).fillna(0)
-    for (component, unit_of), group in done.groupby(["component", "output_unit"]):
-        table[f"output_{component}_{unit_of}"] = (
+    for component, unit_of in OUTPUTS:  # every output column, whether or not this register has one
+        group = done[(done["component"] == component) & (done["output_unit"] == unit_of)]
+        table[output_column(component, unit_of)] = (
             table["unit_2025_code"].map(group.groupby("unit_2025_code")["output_value"].sum()).fillna(0.0)
         )
     for column in COUNT_COLUMNS:

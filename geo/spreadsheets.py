@@ -14,6 +14,7 @@ import itertools
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,8 +300,13 @@ def _merged_ranges(ws: Any) -> list[tuple[int, int, int, int]]:
     return found
 
 
-def parse_table(grid: Grid, path: Path) -> ParsedTable:
-    """Find the header (one or two rows), map columns to fields and collect the data rows."""
+def parse_table(
+    grid: Grid,
+    path: Path,
+    header: Callable[[str], str | None] = header_field,
+    expected: str = "'Mã xã', 'Tên đơn vị', 'Tổng số hộ', 'Số hộ nghèo'",
+) -> ParsedTable:
+    """Find the header (one or two rows), map columns to fields (by `header`) and collect the data rows."""
     best: tuple[int, list[int], dict[int, str]] | None = None
     limit = min(HEADER_SCAN_ROWS, len(grid.rows))
     for i in range(limit):
@@ -311,7 +317,7 @@ def parse_table(grid: Grid, path: Path) -> ParsedTable:
                 c.number is not None or re.fullmatch(r"[\d.,\s%]+", c.text) for c in grid.rows[i + 1] if c.text
             ):
                 continue  # a row of numbers is data, not the second row of a header
-            columns = _map_header(grid.rows[i : i + span])
+            columns = _map_header(grid.rows[i : i + span], header)
             score = sum(1 for f in columns.values() if f != "ignore")
             if best is None or score > best[0] or (score == best[0] and span == 2 and best[1][0] == i):
                 best = (score, list(range(i, i + span)), columns)
@@ -319,7 +325,7 @@ def parse_table(grid: Grid, path: Path) -> ParsedTable:
         raise InputDataError(
             path,
             f"no header row with known columns in the first {HEADER_SCAN_ROWS} rows (read as {grid.encoding}); "
-            "expected Vietnamese headers such as 'Mã xã', 'Tên đơn vị', 'Tổng số hộ', 'Số hộ nghèo'. "
+            f"expected Vietnamese headers such as {expected}. "
             "If the text looks garbled, pass --encoding tcvn3, vni or utf-8",
         )
     _, header_rows, columns = best
@@ -357,7 +363,7 @@ def parse_table(grid: Grid, path: Path) -> ParsedTable:
     return table
 
 
-def _map_header(rows: list[list[Cell]]) -> dict[int, str]:
+def _map_header(rows: list[list[Cell]], header: Callable[[str], str | None] = header_field) -> dict[int, str]:
     """Columns named by a one- or two-row header; parents of merged cells are carried right."""
     width = max(len(r) for r in rows)
     texts = []
@@ -385,7 +391,7 @@ def _map_header(rows: list[list[Cell]]) -> dict[int, str]:
         if RATE_ONLY.match(key) and last_count in ("poor_households", "near_poor_households"):
             name: str | None = "poor_rate" if last_count == "poor_households" else "near_poor_rate"
         else:
-            name = header_field(text)
+            name = header(text)
         if name is None or (name in columns.values() and name != "ignore"):
             continue
         columns[c] = name

@@ -186,6 +186,7 @@ def _build(
         layers[imported.kind], note = imported.apply(current if isinstance(current, gpd.GeoDataFrame) else None)
         notes.append(note)
     notes += add_analysis(layers, settings, on_step)
+    notes += add_programme(layers, fetcher, store, on_step)
     checkpoint("build:layers")
     on_step("writing and validating the warehouse")
     write_warehouse(target, layers, manifest, fingerprint, notes)
@@ -236,6 +237,33 @@ def add_analysis(
         f"{t['budget_vnd']:,.0f} VND, {t['households_served']:,} households served in what the projects address "
         f"({t['poor_households_served']:,} poor; {t['status']})",
     ]
+
+
+def add_programme(
+    layers: dict[str, pd.DataFrame], fetcher: Fetcher, store: ImportStore, on_step: Callable[[str], None]
+) -> list[str]:
+    """Add the programme layers: the imported register, or the demo one calibrated to the published figures."""
+    from geo.alloc import CalibrationError
+    from geo.facts import read_facts, resolve_programme_targets
+    from geo.policy import read_policy_facts
+    from geo.programme_layers import programme_layers
+
+    on_step("programme register, disbursement and outputs by unit and quarter")
+    policy = fetcher.path("policy_facts_2026")
+    resolved = resolve_programme_targets(read_facts(fetcher.path("seed_figures")), read_policy_facts(policy), policy)
+    result = programme_layers(layers, resolved, store.programme_register())
+    if result.calibration is not None:
+        missed = result.calibration[result.calibration["status"] != "ok"]
+        if not missed.empty:
+            raise CalibrationError(
+                "the demo programme register misses published figures: "
+                + "; ".join(
+                    f"{r.target} published {r.published} reproduced {r.reproduced}" for r in missed.itertuples()
+                )
+            )
+        layers["calibration"] = pd.concat([layers["calibration"], result.calibration], ignore_index=True)
+    layers.update(result.layers)
+    return result.notes
 
 
 @dataclass
@@ -301,6 +329,19 @@ def import_file(
                 limits=limits,
             )
             frame = listed.to_table()
+        elif kind == "programme_register":
+            from geo.programme_import import read_register
+
+            units = read_table(settings.warehouse, "units_2025")
+            crosswalk = read_table(settings.warehouse, "crosswalk_2025")
+            frame, report = read_register(
+                path,
+                dict(zip(units["code"], units["full_name"], strict=True)),
+                dict(zip(crosswalk["old_code"], crosswalk["new_code"], strict=True)),
+                encoding=opts.get("encoding"),
+                sheet=opts.get("sheet"),
+                limits=limits,
+            )
         elif kind in VECTOR_KINDS:
             assert isinstance(communes, gpd.GeoDataFrame)
             frame, report = import_vector(
@@ -315,7 +356,8 @@ def import_file(
         else:
             raise InputDataError(
                 path,
-                f"unknown import kind {kind!r}; one of commune_indicators, official_list, " + ", ".join(VECTOR_KINDS),
+                f"unknown import kind {kind!r}; one of commune_indicators, official_list, programme_register, "
+                + ", ".join(VECTOR_KINDS),
             )
         report.details["replaces"], entry, build = _store_and_rebuild(
             settings, kind, Path(path), frame, {k: str(v) for k, v in opts.items()}, allow_shrink, on_step
@@ -406,6 +448,10 @@ def _replacement(
             f"{int((frame['kind'] == 'village').sum())} listed village(s) replace the demo values of the units "
             "they name; other units are unchanged"
         )
+    if kind == "programme_register":
+        earlier = [e for e in store.entries() if e.kind == kind]
+        what = "projects with the same id in earlier imports" if earlier else "the demo register"
+        return f"programme_projects: {len(frame):,} project(s) from {path.name} replace {what}"
     units = frame.attrs.get("units")
     if units:
         return f"{kind}: {len(frame):,} feature(s) replace those of unit(s) {', '.join(units)}; other units unchanged"

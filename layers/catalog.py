@@ -694,6 +694,156 @@ CATALOG = (
 )
 
 
+PROGRAMME_SOURCES = (*DEMO_SOURCES, "policy_facts_2026")
+PROGRAMME_NOTE_VI = (
+    "Sổ theo dõi dự án các chương trình MTQG; dữ liệu minh họa tái tạo số liệu công bố (3.058 nhà ở cho hộ nghèo, "
+    "9.300 lao động kết nối việc làm, 13.000 người được đào tạo theo bài viết gốc; 3.434 tỷ đồng CT 1719 giải ngân "
+    "đến 6/2025, 758 tỷ đồng CT giảm nghèo đến 2025) cho đến khi sổ của tỉnh được nhập. "
+)
+PROGRAMME_NOTE_EN = (
+    "Register of national target programme projects; the demo reproduces the published figures (3,058 houses for "
+    "poor households, 9,300 workers connected to jobs, 13,000 people trained, from the seed article; 3,434 bn VND "
+    "of Programme 1719 disbursed to June 2025, 758 bn VND of the poverty reduction programme to 2025) until the "
+    "province's register is imported. "
+)
+SUMMARY_NOTE_VI = (
+    "Lũy kế từ đầu giai đoạn chương trình (2021-2025, 2026-2030) đến hết quý: vốn được giao (cả vốn chưa giải ngân "
+    "của dự án giai đoạn trước chuyển sang), giải ngân, tỷ lệ giải ngân, giải ngân trên mỗi hộ nghèo (hộ nghèo năm "
+    "đầu giai đoạn), kết quả theo hạng mục, người hưởng lợi; mức ưu tiên, khu vực 2026-2030 và cờ xã ưu tiên cao "
+    "nhận ít nhất (least_funded_top_tier: mức cao/rất cao và giải ngân/hộ nghèo thuộc 1/4 thấp nhất). "
+)
+SUMMARY_NOTE_EN = (
+    "Cumulative from the start of the programme period (2021-2025, 2026-2030) to the end of the quarter: money "
+    "approved (with what earlier projects still had to pay, carried over), disbursed, the disbursement rate, VND "
+    "per poor household (poor households of the period's first year), outputs by component, beneficiaries; the "
+    "priority tier, the 2026-2030 region class and a flag for top-tier units that received least "
+    "(least_funded_top_tier: tier high or very high and VND per poor household in the lowest quarter). "
+)
+REGISTER_REQUIRED = (
+    "project_id",
+    "programme",
+    "component",
+    "unit_2025_code",
+    "budget_total",
+    "status",
+    "approved_date",
+    "disbursed_vnd",
+    "output_value",
+    "output_unit",
+    "candidate_key",
+    "plan_match",
+    "source",
+    "synthetic",
+)
+SUMMARY_REQUIRED = (
+    "row_id",
+    "unit_code",
+    "unit_name",
+    "scope",
+    "period",
+    "programme_period",
+    "approved_vnd",
+    "disbursed_vnd",
+    "disbursement_rate",
+    "disbursed_per_poor_household",
+    "tier",
+    "region_class",
+    "least_funded_top_tier",
+    "synthetic",
+)
+
+CATALOG = (
+    *CATALOG,
+    LayerSpec(
+        id="programme_projects",
+        title_vi="Dự án các chương trình mục tiêu quốc gia (minh họa)",
+        title_en="National target programme projects (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + PROGRAMME_NOTE_VI
+        + (
+            "Mỗi dự án hoặc gói hỗ trợ: chương trình, hạng mục, xã 2025 (mã xã cũ chuyển qua bảng sắp xếp), vị trí "
+            "(lon, lat) nếu có, vốn theo nguồn, trạng thái và ngày, đã giải ngân, kết quả và đơn vị, người hưởng "
+            "lợi; dự án ứng viên mà nó thực hiện (candidate_key) và quan hệ với danh mục đầu tư (plan_match)."
+        ),
+        description_en=DEMO_NOTE_EN
+        + PROGRAMME_NOTE_EN
+        + (
+            "Each project or support package: programme, component, 2025 unit (pre-merger codes carried through the "
+            "crosswalk), location (lon, lat) where it has one, budget by source, status with dates, disbursed, "
+            "outputs with their unit, beneficiaries; the investment candidate it realises (candidate_key) and how "
+            "it relates to the investment plan (plan_match)."
+        ),
+        geometry_type=None,
+        vintage="2021-2030",
+        sources=PROGRAMME_SOURCES,
+        key="project_id",
+        synthetic=True,
+        required_columns=REGISTER_REQUIRED,
+    ),
+    LayerSpec(
+        id="programme_sites",
+        title_vi="Vị trí dự án chương trình MTQG (minh họa)",
+        title_en="Sites of national target programme projects (demo data)",
+        description_vi=DEMO_NOTE_VI + PROGRAMME_NOTE_VI + "Các dự án của sổ theo dõi có vị trí, dạng điểm.",
+        description_en=DEMO_NOTE_EN + PROGRAMME_NOTE_EN + "The register's projects that have a location, as points.",
+        geometry_type="Point",
+        vintage="2021-2030",
+        sources=PROGRAMME_SOURCES,
+        key="project_id",
+        synthetic=True,
+        required_columns=REGISTER_REQUIRED,
+    ),
+    LayerSpec(
+        id="programme_disbursements",
+        title_vi="Giải ngân theo quý (minh họa)",
+        title_en="Disbursements by quarter (demo data)",
+        description_vi=DEMO_NOTE_VI + PROGRAMME_NOTE_VI + "Số tiền giải ngân của mỗi dự án trong mỗi quý (đồng).",
+        description_en=DEMO_NOTE_EN + PROGRAMME_NOTE_EN + "What each project disbursed in each quarter (VND).",
+        geometry_type=None,
+        vintage="2021-2030",
+        sources=PROGRAMME_SOURCES,
+        synthetic=True,
+        unique=("project_id", "period"),
+        required_columns=("project_id", "period", "amount_vnd", "unit_2025_code", "programme", "source", "synthetic"),
+    ),
+    LayerSpec(
+        id="programme_unit_quarters",
+        title_vi="Giải ngân và kết quả theo xã và quý (minh họa)",
+        title_en="Disbursement and outputs by unit and quarter (demo data)",
+        description_vi=DEMO_NOTE_VI
+        + SUMMARY_NOTE_VI
+        + "Mỗi xã, phường 2025 và toàn tỉnh (scope province, mã 14), mỗi quý.",
+        description_en=DEMO_NOTE_EN
+        + SUMMARY_NOTE_EN
+        + "One row per 2025 unit and the province (scope province, code 14) and quarter.",
+        geometry_type=None,
+        vintage="2021-2030",
+        sources=PROGRAMME_SOURCES,
+        key="row_id",
+        synthetic=True,
+        unique=("unit_code", "period"),
+        required_columns=SUMMARY_REQUIRED,
+    ),
+    LayerSpec(
+        id="programme_units_2025",
+        title_vi="Tiến độ giải ngân xã, phường 2025, quý gần nhất (minh họa)",
+        title_en="Disbursement by 2025 unit, latest quarter (demo data)",
+        description_vi=DEMO_NOTE_VI + SUMMARY_NOTE_VI + "Một đối tượng cho mỗi xã, phường, quý gần nhất có giải ngân.",
+        description_en=DEMO_NOTE_EN
+        + SUMMARY_NOTE_EN
+        + "One feature per 2025 unit, for the latest quarter with disbursements.",
+        geometry_type="MultiPolygon",
+        vintage="2021-2030",
+        sources=PROGRAMME_SOURCES,
+        key="unit_code",
+        code_width=5,
+        expected_count=75,
+        synthetic=True,
+        required_columns=SUMMARY_REQUIRED,
+    ),
+)
+
+
 def get_layer(layer_id: str) -> LayerSpec:
     """The catalog entry of a layer; KeyError if the catalog has none."""
     for spec in CATALOG:

@@ -105,9 +105,26 @@ REGION_CLASS = ColourScale(
     class_labels=("khu vực I / region I", "khu vực II / region II", "khu vực III / region III"),
 )
 
-SCALES = {POVERTY_RATE.id: POVERTY_RATE, PRIORITY_TIER.id: PRIORITY_TIER, REGION_CLASS.id: REGION_CLASS}
+# Share of the approved money disbursed (programme tracking): red where money is slow to leave, green where most
+# of it has been paid. ColorBrewer RdYlGn, 5 classes.
+DISBURSEMENT_RATE = ColourScale(
+    id="disbursement_rate",
+    field="disbursement_rate",
+    title_vi="Tỷ lệ giải ngân",
+    title_en="Disbursement rate",
+    breaks=(25, 50, 75, 90),
+    colours=("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641"),
+)
+
+SCALES = {
+    POVERTY_RATE.id: POVERTY_RATE,
+    PRIORITY_TIER.id: PRIORITY_TIER,
+    REGION_CLASS.id: REGION_CLASS,
+    DISBURSEMENT_RATE.id: DISBURSEMENT_RATE,
+}
 # layers drawn with another scale than their fields would choose, or (None) with their own symbols
 LAYER_SCALES: dict[str, ColourScale | None] = {
+    "programme_units_2025": DISBURSEMENT_RATE,
     "classification_2026_2030": REGION_CLASS,
     "deprivations_units_2025": None,  # coloured by top_need, not by its poverty rate
 }
@@ -247,6 +264,16 @@ LAYER_COLOURS: dict[str, LayerColours] = {
     "roads": LayerColours(LINE, "surface", SURFACES),
     "investment_plan": LayerColours(PROPOSED),
     "investment_plan_roads": LayerColours(Symbol(PROPOSED.colour)),
+    "programme_units_2025": CHOROPLETH,
+    "programme_sites": LayerColours(
+        Symbol("#fdae61", "#7f2704"),  # approved, under construction
+        "status",
+        (
+            ("completed", Symbol("#1a9641", "#00441b")),
+            ("proposed", Symbol("#bdbdbd", "#525252")),
+            ("cancelled", Symbol("#ffffff", "#525252")),
+        ),
+    ),
 }
 
 # drawn on the maps only

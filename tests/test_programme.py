@@ -119,7 +119,7 @@ def test_sums_rates_and_crosswalk_by_hand() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"budget_central": -5.0}, "row 2: column 'budget_central': -5 is negative"),
+        ({"budget_central": -5.0}, "row 2: column 'budget_central': -5 VND is negative"),
         ({"completed_date": "2025-12-01"}, "row 2: column 'completed_date': completed on 2025-12-01 before it was"),
         ({"unit_2025_code": "99999"}, "row 2: column 'unit_2025_code': 99999 is not a 2025 unit"),
         ({"unit_2025_code": None, "commune_2024_code": "09999"}, "column 'commune_2024_code': 09999 is not a pre-"),
@@ -149,7 +149,7 @@ def test_bad_disbursement_rows_are_named() -> None:
     with pytest.raises(ImportFailed) as failed:
         check_register(register, disbursements, UNITS, CROSSWALK)
     lines = [f"{e.row}: {e.message}" for e in failed.value.report.errors]
-    assert "disbursements row 3: column 'amount': -1 is negative" in lines
+    assert "disbursements row 3: column 'amount': -1 VND is negative" in lines
     assert any(line.startswith("disbursements row 4: column 'period'") for line in lines)
     assert "disbursements row 5: column 'project_id': P9 is not in the register" in lines
     duplicate = pd.concat([register, register.iloc[[0]]], ignore_index=True)
@@ -177,6 +177,7 @@ def _demo_inputs() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
             "lon": rng.uniform(103.3, 104.9, 120),
             "lat": rng.uniform(20.7, 21.9, 120),
             "cost_vnd": rng.uniform(0.5e9, 6e9, 120).round(),
+            "planned": [i % 10 == 0 for i in range(120)],  # 12 projects of the plan, in any tier
         }
     )
     targets = {
@@ -211,7 +212,12 @@ def test_demo_register_reproduces_the_published_programme_figures() -> None:
     keys = {candidate_key(r.kind, r.unit_2025_code, r.lon, r.lat) for r in candidates.itertuples()}
     realised = checked["candidate_key"].dropna()
     assert len(realised) == 40 and set(realised) <= keys
+    planned = {
+        candidate_key(r.kind, r.unit_2025_code, r.lon, r.lat) for r in candidates[candidates["planned"]].itertuples()
+    }
+    assert planned <= set(realised)  # every project of the plan is approved (there are fewer than 25) …
     top = set(units.loc[units["tier"] >= 2, "unit_2025_code"])
-    assert set(checked.loc[checked["candidate_key"].notna(), "unit_2025_code"]) <= top
+    others = checked[checked["candidate_key"].notna() & ~checked["candidate_key"].isin(planned)]
+    assert set(others["unit_2025_code"]) <= top  # … and the rest are candidates of the top tiers
     unplanned = checked[(checked["programme"] == "MTQG-2026") & checked["candidate_key"].isna()]
     assert len(unplanned) == 8 and any("in no plan" in n for n in notes)

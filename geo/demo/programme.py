@@ -5,8 +5,9 @@ It reproduces the published programme figures it is given exactly, and nothing e
   and near-poor people trained (13,000), spread over the 2025 units by their 2021 poor households;
 - Programme 1719's disbursement to the end of June 2025 (3,434 bn VND, about 70% of plan) and the sustainable
   poverty reduction programme's to the end of 2025 (758 bn VND), by scaling each programme's quarterly payments;
-- for 2026, the merged programme approves some of the atlas's `investment_candidates` in the top priority tiers
-  (each with its candidate key) and a few projects that are in no plan.
+- for 2026, the merged programme approves projects of the atlas's investment plan and other
+  `investment_candidates` of the top priority tiers (each with its candidate key), and a few projects that are in
+  no plan.
 Budgets per project, approval dates and the disbursement curve (slow in the first quarters, as the province's
 reviews report) are assumptions of the demo.
 """
@@ -34,6 +35,8 @@ INFRA_KINDS = {  # component: (output unit, output per project (low, high), budg
     "schools": ("classrooms", (2, 8), (2.0, 6.0)),
     "health_stations": ("works", (1, 1), (3.0, 7.0)),
 }
+APPROVED_2026 = 40  # candidates approved in 2026 …
+PLANNED_2026 = 25  # … of which from the atlas's investment plan, where it has that many
 CANDIDATE_COMPONENT = {
     "road": "roads", "crossing": "bridges", "school": "schools", "health_station": "health_stations",
     "grid": "electricity", "water_sanitation": "water", "housing_support": "housing_support",
@@ -57,7 +60,7 @@ def programme_register(
     units: pd.DataFrame, candidates: pd.DataFrame, targets: Mapping[str, float], rng: np.random.Generator
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(register, disbursements, notes). `units`: unit_2025_code, poor_households_2021, tier, lon, lat;
-    `candidates`: kind, unit_2025_code, lon, lat, cost_vnd (the build's investment candidates)."""
+    `candidates`: kind, unit_2025_code, lon, lat, cost_vnd and planned (in the build's investment plan)."""
     units = units.sort_values("unit_2025_code").reset_index(drop=True)
     weights = units["poor_households_2021"].to_numpy(dtype=float) + 1.0
     rows: list[dict[str, object]] = []
@@ -122,7 +125,8 @@ def programme_register(
         f"{int(targets['houses_built_for_poor'])} houses, {int(targets['workers_job_connection'])} workers connected "
         f"to jobs, {int(targets['poor_near_poor_vocational_training'])} people trained (seed article), in "
         f"{len(register)} demo projects",
-        f"2026: {planned} candidates of the investment plan approved under the merged programme, 8 projects in no plan",
+        f"2026: {planned[0]} projects of the investment plan and {planned[1]} other candidates approved under the "
+        "merged programme, 8 projects in no plan",
     ]
     return register, payments, notes
 
@@ -157,11 +161,17 @@ def _size_budgets(register: pd.DataFrame, targets: Mapping[str, float], weights:
 
 def _year_2026(
     units: pd.DataFrame, candidates: pd.DataFrame, rng: np.random.Generator, add: Callable[..., None]
-) -> int:
-    """Approve, in 2026, candidates of the top-tier units (with their keys) and a few projects in no plan."""
+) -> tuple[int, int]:
+    """Approve, in 2026, projects of the atlas's plan (`planned`) and other candidates of the top-tier units, each
+    with its key, and a few projects that are in no plan."""
     top = set(units.loc[units["tier"] >= 2, "unit_2025_code"])
-    pool = candidates[candidates["unit_2025_code"].isin(top) & candidates["kind"].isin(CANDIDATE_COMPONENT)]
-    chosen = pool.sample(n=min(40, len(pool)), random_state=int(rng.integers(0, 2**31)))
+    kinds = candidates["kind"].isin(CANDIDATE_COMPONENT)
+    planned = candidates["planned"] if "planned" in candidates else pd.Series(False, index=candidates.index)
+    seed = int(rng.integers(0, 2**31))
+    first = candidates[kinds & planned]
+    first = first.sample(n=min(PLANNED_2026, len(first)), random_state=seed)
+    pool = candidates[kinds & ~planned & candidates["unit_2025_code"].isin(top)]
+    chosen = pd.concat([first, pool.sample(n=min(APPROVED_2026 - len(first), len(pool)), random_state=seed)])
     for rec in chosen.to_dict("records"):
         q = Quarter(2026, int(rng.integers(1, 3)))
         key = candidate_key(str(rec["kind"]), str(rec["unit_2025_code"]), rec["lon"], rec["lat"])
@@ -178,7 +188,7 @@ def _year_2026(
             budget_other=0.0, approved_date=_quarter_date(Quarter(2026, 1)), completed_date=None,
             output_value=None, output_unit=None, beneficiary_households=None, beneficiary_poor=None,
             beneficiary_near_poor=None, lon=float(rec["lon"]), lat=float(rec["lat"]), candidate_key=None)  # fmt: skip
-    return len(chosen)
+    return len(first), len(chosen) - len(first)
 
 
 def _payments(register: pd.DataFrame, targets: Mapping[str, float]) -> pd.DataFrame:
