@@ -28,6 +28,8 @@ from geo.atomic import DEFAULT_TAG, atomic_write, fsync_path
 from geo.dataset import IndicatorImport
 from geo.errors import WarehouseError
 from geo.official_lists import OfficialList
+from geo.programme_import import NUMERIC_FIELDS, split_register
+from geo.programme_layers import Register
 from geo.sources import sha256_file
 from geo.village_figures import VillageFigures
 from layers.warehouse import checkpoint
@@ -220,6 +222,25 @@ class ImportStore:
                 source = f"import: {entry.file} ({entry.imported_at})"
                 out.append(VillageFigures(source, int(entry.options["year"]), entry.options["standard"], table))
         return out
+
+    def programme_register(self) -> Register | None:
+        """The stored programme registers as one (a later import wins for a project id), or None."""
+        frames = [
+            pd.read_csv(self.path(e), dtype=str, keep_default_na=False).replace("", None).assign(imported=e.id)
+            for e in self.entries()
+            if e.kind == "programme_register"
+        ]
+        if not frames:
+            return None
+        wide = pd.concat(frames, ignore_index=True).drop_duplicates("project_id", keep="last")
+        for column in wide.columns:
+            if column in NUMERIC_FIELDS or column.startswith("disbursed_") or column == "source_row":
+                wide[column] = pd.to_numeric(wide[column])
+        register, disbursements = split_register(wide.drop(columns="imported"))
+        files = ", ".join(sorted({e.file for e in self.entries() if e.kind == "programme_register"}))
+        return Register(
+            register.drop(columns="source_row"), disbursements.drop(columns="source_row"), f"import: {files}", False
+        )
 
     def vector_imports(self) -> list[VectorImport]:
         """Stored infrastructure layers, oldest first: whole layers, or the features of some 2025 units."""

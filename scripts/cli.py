@@ -206,7 +206,10 @@ def publish_command(
 def import_(
     kind: Annotated[
         str,
-        typer.Argument(help="commune_indicators, official_list, health_stations, schools, markets, bridges, roads"),
+        typer.Argument(
+            help="commune_indicators, official_list, programme_register, health_stations, schools, markets, bridges, "
+            "roads"
+        ),
     ],
     file: Annotated[Path, typer.Argument(help="CSV/XLSX table, or Shapefile/GeoPackage/GeoJSON layer")],
     year: Annotated[int | None, typer.Option(help="Year of the figures when the file has no 'Năm' column.")] = None,
@@ -664,8 +667,62 @@ def print_maps(
         console.print(f"wrote {path}")
 
 
+report_app = typer.Typer(help="Reports planners send: the quarterly programme tables.", no_args_is_help=True)
+template_app = typer.Typer(help="Spreadsheet templates offices fill in.", no_args_is_help=True)
+
+
+@report_app.command("programme")
+def report_programme(
+    period: Annotated[str, typer.Option(help="The quarter, e.g. 2026Q1 (or Q1/2026).")],
+    out: Annotated[Path | None, typer.Option(help="XLSX file to write (data/out/programme-<quarter>.xlsx).")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write the quarterly programme report as XLSX: by unit, outputs, equity, planned vs done, notes."""
+    from geo.programme import Quarter
+    from layers.intake import file_tables
+    from layers.programme_report import programme_report
+    from layers.warehouse import read_build_info
+
+    try:
+        quarter = Quarter.parse(period)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--period") from None
+    settings = _settings(warehouse)
+    _require_warehouse(settings.warehouse)
+    info = read_build_info(settings.warehouse) or {}
+    release = f"build {info.get('built_at', '?')}, fingerprint {info.get('fingerprint', '?')[:12]}"
+    data = programme_report(file_tables(settings.warehouse), quarter, release)
+    target = out or _out_dir(None) / f"programme-{quarter}.xlsx"
+    with atomic_write(target) as tmp:
+        tmp.write_bytes(data)
+    console.print(f"wrote {target}")
+
+
+@template_app.command("programme")
+def template_programme(
+    out: Annotated[Path, typer.Option(help="XLSX file to write.")] = Path("so-theo-doi-du-an.xlsx"),
+    first: Annotated[str, typer.Option(help="First quarter with a disbursement column.")] = "2026Q1",
+    last: Annotated[str, typer.Option(help="Last quarter with a disbursement column.")] = "2026Q4",
+) -> None:
+    """Write the programme register template (import it with `atlas import programme_register FILE`)."""
+    from geo.programme import Quarter
+    from geo.programme_import import template_workbook
+
+    try:
+        quarters = Quarter.parse(first), Quarter.parse(last)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--first/--last") from None
+    if quarters[1] < quarters[0]:
+        raise typer.BadParameter(f"{last} is before {first}", param_hint="--last")
+    with atomic_write(out) as tmp:
+        tmp.write_bytes(template_workbook(*quarters))
+    console.print(f"wrote {out}")
+
+
 tiles_app = typer.Typer(help="Map tiles: offline packages for QGIS.", no_args_is_help=True)
 app.add_typer(tiles_app, name="tiles")
+app.add_typer(report_app, name="report")
+app.add_typer(template_app, name="template")
 app.add_typer(users_app, name="users")
 app.add_typer(releases_app, name="releases")
 app.command("backup")(backup_command)
