@@ -65,7 +65,7 @@ def map_routes(backend: MapBackend, base_url: str, synthetic: bool) -> APIRouter
         fmt: Literal["pdf", "png"],
         paper: Literal["A4", "A3"] = "A3",
         orientation: Literal["portrait", "landscape"] = "landscape",
-        indicator: Literal["poverty", "priority"] = "poverty",
+        indicator: Literal["poverty", "priority", "disbursement"] = "poverty",
         bbox: str | None = Query(
             None,
             description="Print this view instead of the whole map: west,south,east,north in degrees (EPSG:4326)",

@@ -257,6 +257,7 @@ def check_register(
             report.add(where, "error", f"column 'period': {exc}")
             quarter = None
         quarters.append(quarter)
+        amount_column = f"disbursed_{quarter}" if source_row is not None and quarter else "amount"
         if quarter and (pid, quarter) in paid_rows:
             report.add(where, "error", f"column 'period': {pid} {quarter} is also on row {paid_rows[pid, quarter]}")
         elif quarter:
@@ -264,12 +265,12 @@ def check_register(
         try:
             amount = _number(rec.get("amount"))
         except ValueError as exc:
-            report.add(where, "error", f"column 'amount': {exc}")
+            report.add(where, "error", f"column '{amount_column}': {exc}")
             continue
         if amount is None:
-            report.add(where, "error", "column 'amount': empty")
+            report.add(where, "error", f"column '{amount_column}': empty")
         elif amount < 0:
-            report.add(where, "error", f"column 'amount': {amount:,.15g} VND is negative")
+            report.add(where, "error", f"column '{amount_column}': {amount:,.15g} VND is negative")
         else:
             spent[pid] = spent.get(pid, 0.0) + amount
     for pid, amount in spent.items():

@@ -257,7 +257,7 @@ def read_register(
         check_register(register, disbursements, units, crosswalk, file=shown, rows=lines)
     except ImportFailed as failed:
         for line in failed.report.lines:
-            line.message = re.sub(r"column '([a-z_0-9*]+)'", lambda m: _named(m.group(1), letters), line.message)
+            line.message = re.sub(r"column '([A-Za-z_0-9*]+)'", lambda m: _named(m.group(1), letters), line.message)
         report.lines += failed.report.lines
     if report.errors:
         report.lines.sort(key=lambda line: (str(type(line.row)), line.row))

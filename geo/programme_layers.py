@@ -36,6 +36,7 @@ PLAN_MATCH_LABELS = {
     "candidate": "dự án ứng viên, ngoài danh mục / a candidate, not in the plan",
     "none": "không có trong kế hoạch nào / in no plan",
     "earlier": "phê duyệt trước 2026, trước kế hoạch của atlas / approved before 2026, before the atlas's plans",
+    "package": "gói hỗ trợ theo xã, không phải dự án đầu tư / a support package, not an investment project",
 }
 REGISTER_COLUMNS = (
     "project_id", "name", "programme", "programme_label", "component", "component_label", "unit_2025_code",
@@ -45,7 +46,13 @@ REGISTER_COLUMNS = (
     "beneficiary_households", "beneficiary_poor", "beneficiary_near_poor", "candidate_key", "plan_match",
     "plan_match_label", "source", "synthetic",
 )  # fmt: skip
-PLANS_FROM = "2026-01-01"  # the atlas proposes projects for the 2026-2030 period
+PLANS_FROM = "2026-01-01"
+SUPPORT_PACKAGES = (
+    "housing_support",
+    "livelihoods",
+    "vocational_training",
+    "job_connection",
+)  # the atlas proposes projects for the 2026-2030 period
 
 
 @dataclass
@@ -230,8 +237,11 @@ def _project_table(
     out["last_disbursed_period"] = out["project_id"].map(paid.groupby("project_id")["period"].max())
     key = out["candidate_key"]
     earlier = out["approved_date"].fillna("9999") < PLANS_FROM
+    package = key.isna() & out["component"].isin(SUPPORT_PACKAGES)
     out["plan_match"] = np.select(
-        [key.isin(plan_keys), key.isin(candidate_keys), earlier], ["plan", "candidate", "earlier"], "none"
+        [key.isin(plan_keys), key.isin(candidate_keys), earlier, package],
+        ["plan", "candidate", "earlier", "package"],
+        "none",
     )
     out["plan_match_label"] = out["plan_match"].map(PLAN_MATCH_LABELS)
     out["lon"] = pd.to_numeric(out["lon"], errors="coerce")
@@ -298,7 +308,7 @@ def _calibration(
     resolved: dict[str, tuple[Target, Fact, float]], projects: pd.DataFrame, paid: pd.DataFrame
 ) -> pd.DataFrame:
     """Calibration rows of the demo register: each published programme figure beside what the register gives."""
-    done = projects[projects["status"] == "completed"]
+    done = projects[(projects["status"] == "completed") & (projects["completed_date"] <= "2025-12-31")]  # 2021-2025
     outputs = done.groupby(["component", "output_unit"])["output_value"].sum()
     programme = paid.merge(projects[["project_id", "programme"]], on="project_id")
     until = programme["period"].map(Quarter.parse)

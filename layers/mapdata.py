@@ -30,7 +30,22 @@ from layers.store import Build, Warehouse
 
 ScopeKind = Literal["province", "district", "unit"]
 POLYGON_LAYERS = ("province", "districts_2024", "communes_2024", "units_2025")
-POINT_LAYERS = ("demo_villages", "health_stations", "schools", "markets", "bridges", "investment_plan")
+POINT_LAYERS = (
+    "demo_villages", "health_stations", "schools", "markets", "bridges", "investment_plan", "programme_sites",
+)  # fmt: skip
+PROGRAMME = "programme_units_2025"
+# the programme summary of the latest quarter carried by the map's units, renamed where a name is taken
+PROGRAMME_COLUMNS = {
+    "period": "programme_quarter",
+    "programme_period": "programme_period",
+    "since": "programme_since",
+    "approved_vnd": "approved_vnd",
+    "disbursed_vnd": "disbursed_vnd",
+    "disbursement_rate": "disbursement_rate",
+    "disbursed_per_poor_household": "disbursed_per_poor_household",
+    "projects_completed": "projects_completed",
+    "least_funded_top_tier": "least_funded_top_tier",
+}
 LINE_LAYERS = ("roads", "investment_plan_roads")
 SERIES_YEARS = (2021, 2022, 2023, 2024, 2025, 2026)
 UNIT_PREFIXES = ("Thành phố", "Thị xã", "Huyện", "Phường", "Xã")
@@ -155,7 +170,11 @@ class MapData:
     def load(cls, build: Build) -> MapData:
         """Make the map data from the layers of a warehouse build (shared with its other readers, not modified)."""
         needed = (*POLYGON_LAYERS, *POINT_LAYERS, *LINE_LAYERS, "priority_units_2025", "indicators_communes_2024")
-        missing = [n for n in (*needed, "indicators_units_2025", CLASSIFICATION, DEPRIVATIONS) if n not in build.names]
+        missing = [
+            n
+            for n in (*needed, "indicators_units_2025", CLASSIFICATION, DEPRIVATIONS, PROGRAMME)
+            if n not in build.names
+        ]
         if missing:
             raise LayerMissing(f"the warehouse lacks layer(s) {', '.join(missing)}: rebuild it with `atlas build`")
         layers = {name: build.frame(name) for name in needed}
@@ -168,6 +187,10 @@ class MapData:
         classes = classes[["unit_code", *CLASS_COLUMNS]].rename(columns=CLASS_COLUMNS)
         ranked = ranked.drop(columns=[c for c in classes if c != "unit_code" and c in ranked])
         ranked = ranked.merge(classes, on="unit_code", how="left")
+        programme = pd.DataFrame(build.frame(PROGRAMME)).drop(columns="geometry")
+        outputs = [c for c in programme if c.startswith("output_")]
+        programme = programme[["unit_code", *PROGRAMME_COLUMNS, *outputs]].rename(columns=PROGRAMME_COLUMNS)
+        ranked = ranked.merge(programme, on="unit_code", how="left")
         layers["map_units"] = gpd.GeoDataFrame(
             units.rename(columns={"code": "unit_code"}).merge(ranked, on="unit_code"), geometry="geometry", crs=4326
         )

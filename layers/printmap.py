@@ -34,12 +34,14 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 from matplotlib_scalebar.scalebar import ScaleBar
 
+from geo.programme import COMPONENTS, OUTPUTS, output_column
 from layers.catalog import get_layer
 from layers.mapdata import Edition, MapData, MapError, Scope
 from layers.palette import (
     DEPRIVATION_BAR,
     DEPRIVATION_TOP,
     DIFFICULT_FIELD,
+    DISBURSEMENT_RATE,
     INSET,
     LOCATED,
     NEIGHBOUR,
@@ -56,7 +58,7 @@ MM = 1 / 25.4
 PAPER_MM = {"A4": (210, 297), "A3": (297, 420)}
 Paper = Literal["A4", "A3"]
 Orientation = Literal["portrait", "landscape"]
-Indicator = Literal["poverty", "priority"]
+Indicator = Literal["poverty", "priority", "disbursement"]
 Format = Literal["pdf", "png"]
 FONT = "DejaVu Sans"
 
@@ -77,6 +79,11 @@ DISTRICT_EDGE = symbol("districts_2024").edge
 INDICATORS: dict[str, tuple[ColourScale, str, str]] = {
     "poverty": (POVERTY_RATE, "Tỷ lệ hộ nghèo năm {year}", "Poverty rate, {year}"),
     "priority": (PRIORITY_TIER, "Mức ưu tiên đầu tư", "Investment priority tier"),
+    "disbursement": (
+        DISBURSEMENT_RATE,
+        "Tỷ lệ giải ngân các CT MTQG, {since}–{quarter}",
+        "National target programmes: disbursement rate, {since} to {quarter}",
+    ),
 }
 # the named panels of a sheet (axes labels), checked by panel_overlaps
 PANELS = ("map", "legend", "inset", "profile", "table")
@@ -356,6 +363,73 @@ def _top_table(ax: Axes, units: pd.DataFrame, size: float, rows: int) -> None:
     )
 
 
+def _table_panel(
+    ax: Axes, title: str, header: list[str], cells: list[list[str]], widths: list[float], size: float
+) -> None:
+    """A titled table filling the top of a panel, in rows as high as the type (shrunk to fit), header of 2 lines."""
+    ax.set_axis_off()
+    fig = ax.figure
+    assert isinstance(fig, Figure)
+    height_pt = ax.get_position().height * fig.get_figheight() * 72
+    title_pt = size * 1.15 * 1.6
+    size = min(size, (height_pt - title_pt) / (1.75 * (len(cells) + 1.9)))
+    row = size * 1.75 / height_pt
+    total = row * (len(cells) + 1.9)
+    table = ax.table(
+        cellText=cells or [["–"] * len(header)],
+        colLabels=header,
+        cellLoc="left",
+        colWidths=widths,
+        bbox=Bbox.from_bounds(0, 1 - title_pt / height_pt - total, 1, total),
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(size)
+    for (r, _), cell in table.get_celld().items():
+        cell.set_edgecolor("#bbbbbb")
+        cell.set_linewidth(0.4)
+        cell.get_text().set_fontfamily(FONT)
+        if r == 0:
+            cell.set_facecolor("#eeeeee")
+            cell.set_height(cell.get_height() * 1.9)
+            cell.get_text().set_fontweight("bold")
+    ax.text(0, 1, title, transform=ax.transAxes, fontsize=size * 1.15, fontweight="bold", fontfamily=FONT, va="top")
+
+
+def _disbursement_table(ax: Axes, units: pd.DataFrame, size: float, rows: int) -> None:
+    """The scope's units with the slowest disbursement first: money approved and paid, rate, VND per poor household,
+    and the flag of a top-tier unit that received least."""
+    slow = units.sort_values(["disbursement_rate", "unit_code"], na_position="first").head(rows)
+    cells = [
+        [
+            str(r["unit_name"]),
+            _fmt_dec(float(r["approved_vnd"]) / 1e9),
+            _fmt_dec(float(r["disbursed_vnd"]) / 1e9),
+            "–" if pd.isna(r["disbursement_rate"]) else _fmt_dec(r["disbursement_rate"]),
+            "–" if pd.isna(r["disbursed_per_poor_household"]) else _fmt_dec(r["disbursed_per_poor_household"] / 1e6),
+            "CÓ / YES" if bool(r["least_funded_top_tier"]) else "",
+        ]
+        for _, r in slow.iterrows()
+    ]
+    header = ["Xã, phường\nunit", "Giao (tỷ)\napproved bn", "Giải ngân (tỷ)\npaid bn", "Tỷ lệ %\nrate %",
+              "Tr.đ/hộ nghèo\nm/poor hh", "Ưu tiên, ít vốn\ntop tier, least"]  # fmt: skip
+    title = "Giải ngân chậm nhất / slowest disbursement"
+    _table_panel(ax, title, header, cells, [0.27, 0.14, 0.15, 0.1, 0.16, 0.18], size)
+
+
+def _outputs_table(ax: Axes, units: pd.DataFrame, size: float, span: str) -> None:
+    """The outputs completed in the scope's units in the programme period, by component."""
+    cells = []
+    for component, unit_of in OUTPUTS:
+        column = output_column(component, unit_of)
+        total = float(units[column].sum()) if column in units else 0.0
+        if total > 0:
+            vi, en, _ = COMPONENTS[component]
+            value = _fmt_int(total) if float(total).is_integer() else _fmt_dec(total)
+            cells.append([f"{vi} / {en}", unit_of, value])
+    header = ["Hạng mục\ncomponent", "Đơn vị\nunit", "Hoàn thành\ncompleted"]
+    _table_panel(ax, f"Kết quả hoàn thành {span} / outputs completed", header, cells, [0.62, 0.18, 0.2], size)
+
+
 def _fits(fig: Figure, extent: Bbox, box: tuple[float, float, float, float]) -> bool:
     """Whether a drawn extent (pixels) lies inside a box of the figure (fractions: x, y, width, height)."""
     x, y, w, h = box
@@ -603,8 +677,13 @@ def build_print_map(
     """The sheet as a matplotlib figure, and the labels placed on the map."""
     edition = data.edition()
     scale, title_vi, title_en = INDICATORS[options.indicator]
-    title_vi = title_vi.format(year=edition.year, period=edition.period.id)
-    title_en = title_en.format(year=edition.year, period=edition.period.id)
+    quarters = data.layers["map_units"]["programme_quarter"].dropna()
+    if scale is DISBURSEMENT_RATE and quarters.empty:
+        raise MapError("indicator disbursement: the warehouse has no programme figures; rebuild it with `atlas build`")
+    quarter = str(quarters.max()) if len(quarters) else ""
+    since = str(data.layers["map_units"]["programme_since"].dropna().max()) if quarter else ""
+    fields = {"year": edition.year, "period": edition.period.id, "quarter": quarter, "since": since}
+    title_vi, title_en = title_vi.format(**fields), title_en.format(**fields)
     k = options.scale
     units = data.units_in(scope)
     if units.empty:
@@ -778,7 +857,8 @@ def build_print_map(
         profile_box = (sx + sw * 0.355, sy + sh * 0.52, sw * 0.45, sh * 0.48)
         inset_box = (sx + sw * 0.83, sy + sh * 0.52, sw * 0.17, sh * 0.48 - inset_title)
         table_box = (sx, sy, sw, sh * 0.48)
-    when = edition.year if scale is POVERTY_RATE else edition.period.id  # figures of a year, tiers of a period
+    # figures of a year, tiers of a period, disbursement to a quarter
+    when = edition.year if scale is POVERTY_RATE else quarter if scale is DISBURSEMENT_RATE else edition.period.id
     legend_title = f"{scale.title_vi} {when} / {scale.title_en} {when}"
     _legend(
         fig.add_axes(legend_box, label="legend"),
@@ -790,10 +870,15 @@ def build_print_map(
         edition.period.id,
     )
     _inset(fig.add_axes(inset_box, label="inset"), data, outline)
+    rows = 10 if scope.kind == "province" else 8
+    if scale is DISBURSEMENT_RATE:
+        _outputs_table(fig.add_axes(profile_box, label="profile"), units, 6.2 * k, f"{since}–{quarter}")
+        _disbursement_table(fig.add_axes(table_box, label="table"), units, 6.2 * k, rows)
+        return fig, labels
     profile = data.profile(scope)
     if profile is not None:
         _profile_panel(fig, profile_box, profile, 6.2 * k)
-    _top_table(fig.add_axes(table_box, label="table"), units, 6.2 * k, 10 if scope.kind == "province" else 8)
+    _top_table(fig.add_axes(table_box, label="table"), units, 6.2 * k, rows)
     return fig, labels
 
 

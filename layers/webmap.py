@@ -35,6 +35,7 @@ from layers.palette import (
     DEPRIVATION_BAR,
     DEPRIVATION_TOP,
     DIFFICULT_VILLAGE,
+    DISBURSEMENT_RATE,
     HIGHLIGHT,
     MINIMAP,
     POVERTY_RATE,
@@ -174,11 +175,55 @@ def unit_popup(
         ("Thứ hạng / rank", f"{_fmt(row.get('rank'), 0)} / {ranked} (điểm / score {_fmt(row.get('score'), 1)})"),
         ("Độ ổn định / stability", str(row.get("stability") or "–")),
     ]
+    rows += programme_rows(row)
     if synthetic:
         rows.append(("Dữ liệu / data", "minh họa / demo (synthetic)"))
     note = f"{edition.period.title_vi} · {edition.year} · {edition.standard.id}" if edition else ""
     extra = profile_bars(profile, scale_max) if profile is not None else ""
     return _table(rows, str(row.get("unit_name") or row["unit_code"]), note, extra)
+
+
+def programme_rows(row: pd.Series | Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The programme section of a unit's popup: money approved and disbursed in the programme period to the latest
+    quarter, the rate, VND per poor household, and the flag of a top-tier unit that received least."""
+    quarter = row.get("programme_quarter")
+    if not isinstance(quarter, str):
+        return []
+    since = f"{row.get('programme_since')}–{quarter}"
+    flagged = bool(row.get("least_funded_top_tier"))
+    return [
+        (f"Vốn giao CT MTQG {since} / programme money approved", f"{_fmt(_bn(row.get('approved_vnd')), 1)} tỷ đồng"),
+        (f"Đã giải ngân {since} / disbursed", f"{_fmt(_bn(row.get('disbursed_vnd')), 1)} tỷ đồng"),
+        ("Tỷ lệ giải ngân / disbursement rate", _fmt(row.get("disbursement_rate"), 1, "%")),
+        (
+            "Giải ngân trên hộ nghèo / VND per poor household",
+            f"{_fmt(_million(row.get('disbursed_per_poor_household')), 1)} triệu đồng / million",
+        ),
+        (
+            "Ưu tiên cao nhưng nhận ít nhất / top tier, least funded",
+            "CÓ – cần xem xét / YES – to review" if flagged else "không / no",
+        ),
+    ]
+
+
+def _bn(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value) / 1e9
+
+
+def _million(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value) / 1e6
+
+
+# the register's sites: popups built in the page from the feature's properties
+SITE_POPUP_ROWS: list[tuple[str, str, str]] = [
+    ("Mã dự án / project", "project_id", "text"),
+    ("Chương trình / programme", "programme", "text"),
+    ("Hạng mục / component", "component_label", "text"),
+    ("Trạng thái / status", "status_label", "text"),
+    ("Tổng vốn (tỷ đồng) / budget (bn VND)", "budget_bn", "text"),
+    ("Đã giải ngân / disbursed", "disbursement_rate", "pct"),
+    ("Kế hoạch / plan", "plan_match_label", "text"),
+]
 
 
 # village popups are built in the page from the feature's properties (2,303 prepared popups weigh 3 MB)
@@ -291,6 +336,12 @@ def script_json(value: Any) -> str:
     popups' HTML costs its own size rather than six bytes per angle bracket."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     return text.replace("<!--", "<\\u0021--").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _programme_quarter(units: gpd.GeoDataFrame) -> str | None:
+    """The latest quarter of the programme figures the units carry, or None."""
+    quarters = units["programme_quarter"].dropna() if "programme_quarter" in units else pd.Series(dtype=object)
+    return str(quarters.max()) if len(quarters) else None
 
 
 def _style(scale: ColourScale) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -474,6 +525,12 @@ def build_web_map(data: MapData, scope: Scope, release: str = "") -> folium.Map:
     _add_units(fmap, units, POVERTY_RATE, f"Tỷ lệ hộ nghèo {year} / Poverty rate {year}", True, unit_popups)
     _add_units(fmap, units, PRIORITY_TIER, f"Mức ưu tiên {period} / Priority tier {period}", False, unit_popups)
     _add_units(fmap, units, REGION_CLASS, f"Khu vực {period} / Region class {period}", False, unit_popups)
+    quarter = _programme_quarter(units)
+    if quarter:
+        _add_units(
+            fmap, units, DISBURSEMENT_RATE, f"Tỷ lệ giải ngân đến {quarter} / Disbursement rate to {quarter}", False,
+            unit_popups,
+        )  # fmt: skip
 
     folium.TileLayer(
         "OpenStreetMap", name="Nền OpenStreetMap (cần internet) / OSM background (online)", overlay=True, show=False
@@ -602,6 +659,21 @@ def build_web_map(data: MapData, scope: Scope, release: str = "") -> folium.Map:
         group.add_to(fmap)
         symbols.append((PROPOSED.colour, "Dự án đề xuất / proposed project"))
 
+    sites = data.select("programme_sites", scope)
+    if len(sites):
+        group = folium.FeatureGroup(name=f"Dự án CT MTQG (sổ theo dõi) / programme projects to {quarter}", show=False)
+        _points(
+            group,
+            sites.assign(budget_bn=(sites["budget_total"].astype(float) / 1e9).round(2).astype(str)),
+            ["name", "synthetic", "status", *(r[1] for r in SITE_POPUP_ROWS)],
+            lambda f: {"radius": 5, **leaflet_colours("programme_sites", f["properties"]), "weight": 1.2,
+                       "fillOpacity": 0.9},
+            None,
+            "name",
+            ("name", SITE_POPUP_ROWS),
+        )  # fmt: skip
+        group.add_to(fmap)
+        symbols.append((leaflet_colours("programme_sites")["fillColor"], "Dự án CT MTQG / programme project"))
     demo = f'<div class="atlas-demo">{DEMO_NOTICE}</div>' if synthetic else ""
     title = (
         f'<div class="atlas-title"><h1>{html.escape(scope.label_vi)}</h1>'
@@ -626,12 +698,14 @@ def build_web_map(data: MapData, scope: Scope, release: str = "") -> folium.Map:
     root.html.add_child(Element(f'<div class="atlas-sources">{footer}</div>'), name="atlas_sources")  # type: ignore[attr-defined]
     fmap.add_child(
         Legend(
-            [POVERTY_RATE, PRIORITY_TIER, REGION_CLASS],
+            [POVERTY_RATE, PRIORITY_TIER, REGION_CLASS, *([DISBURSEMENT_RATE] if quarter else [])],
             symbols,
             note=(edition.period_label, f"{edition.text_vi} / {edition.text_en}"),
             titles={
                 POVERTY_RATE.id: f"{POVERTY_RATE.title_vi} {year} / {POVERTY_RATE.title_en} {year}",
                 REGION_CLASS.id: f"{REGION_CLASS.title_vi} {period} / {REGION_CLASS.title_en} {period}",
+                DISBURSEMENT_RATE.id: f"{DISBURSEMENT_RATE.title_vi} đến {quarter} / {DISBURSEMENT_RATE.title_en} to "
+                f"{quarter}",
             },
         )
     )

@@ -627,7 +627,9 @@ def print_maps(
     paper: Annotated[str, typer.Option(help="A4 or A3.")] = "A3",
     orientation: Annotated[str, typer.Option(help="portrait or landscape.")] = "landscape",
     fmt: Annotated[str, typer.Option("--format", help="pdf, png or both.")] = "pdf",
-    indicator: Annotated[str, typer.Option(help="poverty (rate, latest year) or priority (tier).")] = "poverty",
+    indicator: Annotated[
+        str, typer.Option(help="poverty (rate, latest year), priority (tier) or disbursement (programmes).")
+    ] = "poverty",
     out: Annotated[Path | None, typer.Option(help="Folder for the sheets (default data/out/print).")] = None,
     workers: Annotated[int | None, typer.Option(help="Parallel processes (default: every core).", min=1)] = None,
     warehouse: WarehouseOpt = None,

@@ -24,6 +24,9 @@ from geo.demo.params import DEMO_SOURCE
 from geo.programme import Quarter, candidate_key
 
 HISTORY = tuple(Quarter(y, q) for y in range(2021, 2026) for q in range(1, 5))
+AS_OF = Quarter(2026, 3)  # the demo register's last quarter: payments and completions up to its end
+QUARTERS = (*HISTORY, *(Quarter(2026, q) for q in range(1, AS_OF.quarter + 1)))
+HOUSES_2026 = 600  # houses supported under the merged programme in 2026 (assumption)
 PAYMENT_SHARES = (0.05, 0.15, 0.25, 0.25, 0.15, 0.10, 0.05)  # of a budget, in the quarters after approval
 HOUSE_COST = 50_000_000  # VND per house (assumption)
 TRAINING_COST = 6_000_000  # VND per person trained (assumption)
@@ -95,7 +98,7 @@ def programme_register(
             unit_of, (lo, hi), (blo, bhi) = INFRA_KINDS[component]
             q = Quarter(year, int(rng.integers(1, 5)))
             late = HISTORY.index(q) + int(rng.integers(4, 8))
-            done = HISTORY[late] if late < len(HISTORY) else None
+            done = QUARTERS[late] if late < len(QUARTERS) else None
             centre = units.loc[units["unit_2025_code"] == code, ["lon", "lat"]].iloc[0]
             budget = float(rng.uniform(blo, bhi)) * 1e9
             add(programme="1719", component=component, unit_2025_code=str(code), name=f"{component} {year}",
@@ -119,6 +122,7 @@ def programme_register(
     register = pd.DataFrame(rows)
     _size_budgets(register, targets, weights=units.set_index("unit_2025_code")["poor_households_2021"])
     planned = _year_2026(units, candidates, rng, add)
+    _packages_2026(units, weights, rng, add)
     register = pd.concat([register, pd.DataFrame(rows[len(register) :])], ignore_index=True)
     payments = _payments(register, targets)
     notes = [
@@ -191,16 +195,39 @@ def _year_2026(
     return len(first), len(chosen) - len(first)
 
 
+def _packages_2026(
+    units: pd.DataFrame, weights: np.ndarray, rng: np.random.Generator, add: Callable[..., None]
+) -> None:
+    """The merged programme's 2026 support packages: housing support and one livelihood package per unit, approved
+    in the first quarter and completed by the third."""
+    for code, n in zip(units["unit_2025_code"], _split(HOUSES_2026, weights), strict=True):
+        if n:
+            add(programme="MTQG-2026", component="housing_support", unit_2025_code=str(code), name="housing 2026",
+                status="completed", budget_central=round(n * HOUSE_COST * 0.9),
+                budget_provincial=round(n * HOUSE_COST * 0.1), budget_other=0.0,
+                approved_date=_quarter_date(Quarter(2026, 1)), completed_date=_quarter_date(AS_OF, 25),
+                output_value=float(n), output_unit="houses", beneficiary_households=float(n),
+                beneficiary_poor=float(n), beneficiary_near_poor=None, lon=None, lat=None,
+                candidate_key=None)  # fmt: skip
+    for code, weight in zip(units["unit_2025_code"], weights / weights.max(), strict=True):
+        add(programme="MTQG-2026", component="livelihoods", unit_2025_code=str(code), name="livelihoods 2026",
+            status="completed", budget_central=round(float(rng.uniform(0.2, 0.6) + weight) * 1e9),
+            budget_provincial=0.0, budget_other=0.0, approved_date=_quarter_date(Quarter(2026, 1)),
+            completed_date=_quarter_date(Quarter(2026, 2), 25), output_value=float(rng.integers(20, 120)),
+            output_unit="households", beneficiary_households=None, beneficiary_poor=None, beneficiary_near_poor=None,
+            lon=None, lat=None, candidate_key=None)  # fmt: skip
+
+
 def _payments(register: pd.DataFrame, targets: Mapping[str, float]) -> pd.DataFrame:
     """Quarterly payments after approval (the demo's curve), each programme's history scaled to its target."""
-    quarters = [*HISTORY, *(Quarter(2026, q) for q in range(1, 5))]
+    quarters = list(QUARTERS)
     records: list[dict[str, object]] = []
     for rec in register.to_dict("records"):
         start = Quarter.of(dt.date.fromisoformat(str(rec["approved_date"])))
         budget = float(rec["budget_central"]) + float(rec["budget_provincial"]) + float(rec["budget_other"])
         first = quarters.index(start)
         for k, share in enumerate(PAYMENT_SHARES):
-            if first + k < len(quarters) and quarters[first + k] <= Quarter(2026, 2):
+            if first + k < len(quarters):
                 records.append({"project_id": rec["project_id"], "period": str(quarters[first + k]),
                                 "amount": budget * share, "programme": rec["programme"]})  # fmt: skip
     pay = pd.DataFrame(records)
