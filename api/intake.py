@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,21 @@ def intake_routes(
             raise NotFoundError(f"unknown 2025 unit code(s): {', '.join(unknown)}")
         body = template_workbook(tables, chosen, year, standards.get(standard))
         name = f"ra-soat-{year}-{'-'.join(chosen[:3])}.xlsx"
+        return Response(body, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @router.get(
+        "/intake/programme-template.xlsx", summary="Template of the programme register", response_class=Response
+    )
+    def programme_template(request: Request) -> Response:
+        """The register template of national target programme projects: one row per project, a column per quarter
+        of the year under way (money in million VND)."""
+        from geo.programme import Quarter
+        from geo.programme_import import template_workbook as register_template
+
+        auth.require(request)
+        year = datetime.now(UTC).year
+        body = register_template(Quarter(year, 1), Quarter(year, 4))
+        name = f"so-theo-doi-du-an-{year}.xlsx"
         return Response(body, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @router.post(

@@ -57,6 +57,7 @@ TEMPLATE_SHEET = "Số liệu thôn bản"
 META_SHEET = "_atlas"
 FIRST_DATA_ROW = 5
 FIRST_UNIT_YEAR = 2026  # village figures on the 2025 units start with the 2026 review
+PROGRAMME_KIND = "programme_register"  # a register of national target programme projects
 
 
 class IntakeSettings(BaseSettings):
@@ -267,6 +268,8 @@ def check_upload(
                 f"is the template of {meta['year']}, and the review now collects {year}: download the {year} template",
             )
         folded = " ".join(t.lower() for t in texts)
+        if "mã dự án" in folded or "project id" in folded:
+            return _check_register(tables, user, path, file_name, year, import_limits)
         if meta or "mã thôn" in folded or "village id" in folded:
             standard = standards.for_year(year)
             held = sorted({int(y) for y in tables("village_indicators")["year"]})
@@ -316,12 +319,28 @@ def _check_vector(
     return Checked(kind, year, "", units, rows, report)
 
 
+def _check_register(tables: Tables, user: User, path: Path, file_name: str, year: int, limits: ImportLimits) -> Checked:
+    """A programme register of the account's units: its projects replace those with the same ids (and the demo)."""
+    from geo.programme_import import read_register
+
+    crosswalk = tables("crosswalk_2025")
+    to_2025 = dict(zip(crosswalk["old_code"].astype(str), crosswalk["new_code"].astype(str), strict=True))
+    frame, report = read_register(path, unit_names(tables).to_dict(), to_2025, limits=limits)
+    report.file = file_name
+    frame["source"] = frame["source"].str.replace(path.name, Path(file_name).name, regex=False)
+    unit = frame["unit_2025_code"].where(frame["unit_2025_code"].notna(), frame["commune_2024_code"].map(to_2025))
+    units = sorted(set(unit.astype(str)))
+    _check_units(user, units)
+    rows = json.loads(frame.to_json(orient="records", force_ascii=False))
+    return Checked(PROGRAMME_KIND, year, "", units, rows, report)
+
+
 def submission_frame(submission: Submission) -> pd.DataFrame:
     """A submission's rows as the frame its import stores (a GeoDataFrame for infrastructure)."""
     frame = pd.DataFrame(submission.rows)
     for column in ("unit_code", "village_id", "unit_2025_code", "commune_2024_code"):
-        if column in frame:
-            frame[column] = frame[column].astype(str)
+        if column in frame:  # codes as text; a missing code stays missing (a register row may name either)
+            frame[column] = frame[column].map(lambda v: None if v is None or v != v else str(v))
     if GEOMETRY in frame:
         geometry = gpd.GeoSeries.from_wkt(frame.pop(GEOMETRY), crs="EPSG:4326")
         frame = gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
@@ -393,6 +412,8 @@ def comparison(tables: Tables, submission: Submission, max_rate_change: float) -
             )
             for unit in submission.units
         ]
+    if submission.kind == PROGRAMME_KIND:
+        return _register_comparison(tables, submission)
     if submission.kind != KIND:
         return _commune_comparison(tables, submission, max_rate_change)
     years = tables("village_indicators")
@@ -451,6 +472,37 @@ def _deprivation_lines(
     return out
 
 
+def _register_comparison(tables: Tables, submission: Submission) -> list[dict[str, Any]]:
+    """Per unit: projects, approved and disbursed VND in the register now and once approved (the demo register,
+    flagged synthetic, is replaced whole by the first real one; a real one keeps the projects not sent again)."""
+    from geo.programme_import import split_register
+
+    published = tables("programme_projects")
+    sent = submission_frame(submission)
+    register, paid = split_register(sent)
+    crosswalk = tables("crosswalk_2025")
+    to_2025 = dict(zip(crosswalk["old_code"].astype(str), crosswalk["new_code"].astype(str), strict=True))
+    register["unit"] = register["unit_2025_code"].where(
+        register["unit_2025_code"].notna(), register["commune_2024_code"].map(to_2025)
+    )
+    register["budget"] = register[["budget_central", "budget_provincial", "budget_other"]].astype(float).sum(axis=1)
+    register["paid"] = register["project_id"].map(paid.groupby("project_id")["amount"].sum()).fillna(0.0)
+    kept = published.iloc[:0] if published["synthetic"].astype(bool).all() else published
+    kept = kept[~kept["project_id"].isin(register["project_id"])]
+    names = unit_names(tables)
+    out = []
+    for unit in submission.units:
+        old = published[published["unit_2025_code"] == unit]
+        new_kept, new_sent = kept[kept["unit_2025_code"] == unit], register[register["unit"] == unit]
+        for indicator, before, after in (
+            ("programme_projects", len(old), len(new_kept) + len(new_sent)),
+            ("budget_total", old["budget_total"].sum(), new_kept["budget_total"].sum() + new_sent["budget"].sum()),
+            ("disbursed_vnd", old["disbursed_vnd"].sum(), new_kept["disbursed_vnd"].sum() + new_sent["paid"].sum()),
+        ):
+            out.append(_line(unit, names.get(unit, ""), indicator, before, after))
+    return out
+
+
 def _commune_comparison(tables: Tables, submission: Submission, max_rate_change: float) -> list[dict[str, Any]]:
     published = tables("commune_indicators")
     mine = published[published["vintage"] == "2024"].copy()
@@ -494,6 +546,9 @@ LABELS = {
     **{name: f"{vi} / {en}" for name, (vi, en) in COUNT_HEADERS.items()},
     **{kind: f"Số đối tượng {kind} / {kind} features" for kind in VECTOR_KINDS},
     "poor_rate": "Tỷ lệ hộ nghèo (%) / Poverty rate (%)",
+    "programme_projects": "Số dự án CT MTQG / programme projects",
+    "budget_total": "Tổng vốn (đồng) / budget (VND)",
+    "disbursed_vnd": "Đã giải ngân (đồng) / disbursed (VND)",
 }
 
 

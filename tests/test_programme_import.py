@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import httpx
 import openpyxl
 import pandas as pd
 import pytest
@@ -14,13 +15,16 @@ from geo.errors import InputDataError
 from geo.importing import ImportFailed
 from geo.programme import Quarter
 from geo.programme_import import HEADERS, header_of, read_register, template_workbook
+from geo.settings import DataSettings
 from geo.sources import sha256_file
 from layers.build import import_file, remove_import
 from layers.imports import ImportStore
-from layers.intake import file_tables
+from layers.intake import accounts_for, file_tables
 from layers.programme_report import SHEETS, UNIT_COLUMNS, ReportError, programme_report
+from layers.publish import GeoPackagePublisher
 from layers.warehouse import read_table
-from tests.conftest import Built, isolated_copy
+from tests.conftest import Built, LiveServer, isolated_copy
+from tests.test_intake import PASSWORD, csrf, login, server_env, upload
 
 UNITS = {"04240": "Xã Mường Lèo", "04144": "Xã Phiêng Cằm", "03646": "Phường Tô Hiệu"}
 CROSSWALK = {"04141": "04144", "04144": "04144", "03646": "03646"}  # Chiềng Nơi is in Phiêng Cằm since 2025
@@ -187,3 +191,62 @@ def test_report_read_back_equals_the_layer(built: Built, tmp_path: Path) -> None
     assert sorted(flagged) == sorted(layer.index[layer["least_funded_top_tier"].astype(bool)])
     with pytest.raises(ReportError, match="2019Q1: the register has no figures for that quarter"):
         programme_report(tables, Quarter(2019, 1))
+
+
+@pytest.fixture
+def deployment(built: Built, tmp_path: Path) -> DataSettings:
+    """A private copy of the built warehouse as release 1, with officers of two units each and a reviewer."""
+    settings = isolated_copy(built, tmp_path)
+    GeoPackagePublisher(settings.warehouse).publish()
+    store = accounts_for(settings)
+    units = sorted(read_table(settings.warehouse, "units_2025")["code"].astype(str))
+    for name, assigned in (("officer.a", units[:2]), ("officer.b", units[2:3])):
+        store.add_user(name, PASSWORD, "officer")
+        store.assign(name, assigned)
+    store.add_user("reviewer", PASSWORD, "reviewer")
+    return settings
+
+
+@pytest.mark.integration
+def test_register_through_the_web_intake(built: Built, deployment: DataSettings) -> None:
+    """An officer sends the register of their units; another unit's project is refused; the reviewer sees old and
+    new per unit and approves it into a release whose OGC API serves the register."""
+    store = accounts_for(deployment)
+    mine = store.user("officer.a").units
+    other = store.user("officer.b").units[0]
+    with LiveServer(deployment.warehouse, env=server_env(deployment)) as server:
+        officer, reviewer = login(server.url, "officer.a"), login(server.url, "reviewer")
+        template = officer.get("/intake/programme-template.xlsx")
+        assert template.status_code == 200 and template.content[:2] == b"PK"
+        headers = [c.value for c in openpyxl.load_workbook(io.BytesIO(template.content)).worksheets[0][4]]
+        assert headers[0] == "Mã dự án / Project id"
+        rows = (
+            f"P1,Đường bản A,1719,roads,{mine[0]},,1.500,300,đang thi công,15/01/2026,,,,400,200",
+            f"P2,Nước sinh hoạt,MTQG-2026,water,{mine[1]},,800,0,approved,20/02/2026,,,,100,",
+        )
+        body = _write(Path(deployment.warehouse.parent / "so.csv"), *rows).read_bytes()
+        token = {"x-csrf-token": csrf(officer)}
+        foreign = f"P3,x,1719,roads,{other},,100,0,approved,15/01/2026,,,,,"
+        refused = upload(officer, _write(Path(deployment.warehouse.parent / "x.csv"), foreign).read_bytes(), "x.csv",
+                         **token)  # fmt: skip
+        assert refused.status_code == 403 and other in refused.json()["description"]
+        bad = upload(officer, body.replace(b"15/01/2026", b"15.01.2026"), "so.csv", **token)
+        assert bad.status_code == 422
+        assert any(
+            "row 4: column J" in f"row {line['row']}: {line['message']}" for line in bad.json()["report"]["lines"]
+        )
+        sent = upload(officer, body, "so-theo-doi.csv", **token)
+        assert sent.status_code == 201, sent.text
+        assert sent.json()["kind"] == "programme_register" and sent.json()["units"] == sorted(mine[:2])
+        detail = reviewer.get(f"/intake/submissions/{sent.json()['id']}?f=json").json()["comparison"]
+        first = {c["indicator"]: c for c in detail if c["unit_code"] == mine[0]}
+        assert first["programme_projects"]["submitted"] == 1.0  # the demo register is replaced whole
+        assert first["budget_total"]["submitted"] == 1_800_000_000 and first["disbursed_vnd"]["submitted"] == 6e8
+        approved = reviewer.post(
+            f"/intake/submissions/{sent.json()['id']}/approve", headers={"x-csrf-token": csrf(reviewer)}
+        )
+        assert approved.status_code == 200, approved.text
+        items = httpx.get(f"{server.url}/ogc/collections/programme_projects/items?f=json", timeout=60).json()
+        got = {f["properties"]["project_id"]: f["properties"] for f in items["features"]}
+        assert set(got) == {"P1", "P2"} and got["P1"]["source"] == "so-theo-doi.csv row 4"
+        assert got["P1"]["disbursed_vnd"] == 600_000_000 and got["P1"]["synthetic"] is False
