@@ -311,14 +311,7 @@ def _trend_rate(row: pd.Series, which: str) -> float:
 
 def _top_table(ax: Axes, units: pd.DataFrame, size: float, rows: int) -> None:
     """The top priority units of the scope with their key figures, in rows as high as the type (shrunk to fit)."""
-    ax.set_axis_off()
     top = units.sort_values("rank").head(rows)
-    fig = ax.figure
-    assert isinstance(fig, Figure)
-    height_pt = ax.get_position().height * fig.get_figheight() * 72
-    title_pt = size * 1.15 * 1.6
-    size = min(size, (height_pt - title_pt) / (1.75 * (len(top) + 1.9)))  # rows of 1.75 × the type, header 1.9 rows
-    row = size * 1.75 / height_pt
     cells = [
         [
             str(int(r["rank"])),
@@ -332,35 +325,8 @@ def _top_table(ax: Axes, units: pd.DataFrame, size: float, rows: int) -> None:
     ]
     years = f"{int(top['trend_from'].iloc[0])}→{int(top['trend_to'].iloc[0])} %" if len(top) else "%"
     header = ["Hạng\nrank", "Xã, phường\nunit", "Hộ nghèo %\npoor %", "Hộ nghèo\npoor hh", years, "Mức\ntier"]
-    total = row * (len(top) + 1.9)
-    table = ax.table(
-        cellText=cells,
-        colLabels=header,
-        cellLoc="left",
-        colWidths=[0.08, 0.34, 0.14, 0.13, 0.19, 0.14],
-        bbox=Bbox.from_bounds(0, 1 - title_pt / height_pt - total, 1, total),
-    )
-    table.auto_set_font_size(False)
-    table.set_fontsize(size)
-    for (r, _), cell in table.get_celld().items():
-        cell.set_edgecolor("#bbbbbb")
-        cell.set_linewidth(0.4)
-        cell.get_text().set_fontfamily(FONT)
-        if r == 0:  # two lines (Vietnamese, English): 1.9 rows; the bbox keeps the proportions
-            cell.set_facecolor("#eeeeee")
-            cell.set_height(cell.get_height() * 1.9)
-            cell.get_text().set_fontweight("bold")
-    ax.text(
-        0,
-        1,
-        "Các xã, phường ưu tiên cao nhất / highest priority units",
-        transform=ax.transAxes,
-        fontsize=size * 1.15,
-        fontweight="bold",
-        fontfamily=FONT,
-        ha="left",
-        va="top",
-    )
+    title = "Các xã, phường ưu tiên cao nhất / highest priority units"
+    _table_panel(ax, title, header, cells, [0.08, 0.34, 0.14, 0.13, 0.19, 0.14], size)
 
 
 def _table_panel(
@@ -410,10 +376,10 @@ def _disbursement_table(ax: Axes, units: pd.DataFrame, size: float, rows: int) -
         ]
         for _, r in slow.iterrows()
     ]
-    header = ["Xã, phường\nunit", "Giao (tỷ)\napproved bn", "Giải ngân (tỷ)\npaid bn", "Tỷ lệ %\nrate %",
+    header = ["Xã, phường\nunit", "Giao, tỷ đ\napproved bn", "Giải ngân, tỷ\npaid bn", "Tỷ lệ %\nrate %",
               "Tr.đ/hộ nghèo\nm/poor hh", "Ưu tiên, ít vốn\ntop tier, least"]  # fmt: skip
     title = "Giải ngân chậm nhất / slowest disbursement"
-    _table_panel(ax, title, header, cells, [0.27, 0.14, 0.15, 0.1, 0.16, 0.18], size)
+    _table_panel(ax, title, header, cells, [0.24, 0.15, 0.16, 0.1, 0.16, 0.19], size)
 
 
 def _outputs_table(ax: Axes, units: pd.DataFrame, size: float, span: str) -> None:

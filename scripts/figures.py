@@ -89,7 +89,7 @@ def webmap_figure(warehouse: Path, out: Path, slug: str = "district-125") -> Pat
     return out
 
 
-def print_figure(warehouse: Path, out: Path, slug: str = "district-125") -> Path:
+def print_figure(warehouse: Path, out: Path, slug: str = "district-125", indicator: str = "poverty") -> Path:
     """The first page of a printed A3 sheet, rendered from the PDF by poppler's pdftoppm."""
     from layers.mapdata import map_data_for
     from layers.printmap import PrintOptions, render_print_map
@@ -98,7 +98,8 @@ def print_figure(warehouse: Path, out: Path, slug: str = "district-125") -> Path
     data = map_data_for(Warehouse.open(warehouse))
     with tempfile.TemporaryDirectory() as tmp:
         pdf = Path(tmp) / "sheet.pdf"
-        pdf.write_bytes(render_print_map(data, data.by_slug(slug), PrintOptions(paper="A3")))
+        options = PrintOptions(paper="A3", indicator=indicator)  # type: ignore[arg-type]
+        pdf.write_bytes(render_print_map(data, data.by_slug(slug), options))
         subprocess.run(["pdftoppm", "-r", "75", "-png", "-singlefile", str(pdf), str(out.with_suffix(""))], check=True)
     return out
 
@@ -110,6 +111,7 @@ def main() -> None:
     print(boundaries_figure(warehouse, img / "boundaries.png"))
     print(webmap_figure(warehouse, img / "webmap.png"))
     print(print_figure(warehouse, img / "print_district.png"))
+    print(print_figure(warehouse, img / "print_programme.png", "province", "disbursement"))
 
 
 if __name__ == "__main__":

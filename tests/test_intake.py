@@ -34,6 +34,11 @@ PASSWORD = "mật khẩu đủ dài"
 @pytest.fixture
 def deployment(built: Built, tmp_path: Path) -> DataSettings:
     """A private copy of the built warehouse, numbered as release 1, with two officers and a reviewer."""
+    return make_deployment(built, tmp_path)
+
+
+def make_deployment(built: Built, tmp_path: Path) -> DataSettings:
+    """A private copy of the built warehouse as release 1; officer.a has two units, officer.b one; a reviewer."""
     settings = isolated_copy(built, tmp_path)
     GeoPackagePublisher(settings.warehouse).publish()
     store = accounts_for(settings)

@@ -311,11 +311,11 @@ class _Popup(HTMLParser):
 
 
 def _unit_popups(page: str) -> list[str]:
-    """The prepared unit popups of a web map page (one list shared by the three choropleths)."""
+    """The prepared unit popups of a web map page (one list shared by the four choropleths)."""
     found = re.findall(r"var (shared_popups_\w+) = (\[.*?\]);\n", page, re.S)
     assert len(found) == 1
     name, data = found[0]
-    assert page.count(f"var popups = {name}") == 3  # poverty, priority tier, region class
+    assert page.count(f"var popups = {name}") == 4  # poverty, priority tier, region class, disbursement rate
     popups: list[str] = json.loads(data)
     return popups
 

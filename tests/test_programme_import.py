@@ -21,10 +21,9 @@ from layers.build import import_file, remove_import
 from layers.imports import ImportStore
 from layers.intake import accounts_for, file_tables
 from layers.programme_report import SHEETS, UNIT_COLUMNS, ReportError, programme_report
-from layers.publish import GeoPackagePublisher
 from layers.warehouse import read_table
 from tests.conftest import Built, LiveServer, isolated_copy
-from tests.test_intake import PASSWORD, csrf, login, server_env, upload
+from tests.test_intake import csrf, login, make_deployment, server_env, upload
 
 UNITS = {"04240": "Xã Mường Lèo", "04144": "Xã Phiêng Cằm", "03646": "Phường Tô Hiệu"}
 CROSSWALK = {"04141": "04144", "04144": "04144", "03646": "03646"}  # Chiềng Nơi is in Phiêng Cằm since 2025
@@ -195,16 +194,8 @@ def test_report_read_back_equals_the_layer(built: Built, tmp_path: Path) -> None
 
 @pytest.fixture
 def deployment(built: Built, tmp_path: Path) -> DataSettings:
-    """A private copy of the built warehouse as release 1, with officers of two units each and a reviewer."""
-    settings = isolated_copy(built, tmp_path)
-    GeoPackagePublisher(settings.warehouse).publish()
-    store = accounts_for(settings)
-    units = sorted(read_table(settings.warehouse, "units_2025")["code"].astype(str))
-    for name, assigned in (("officer.a", units[:2]), ("officer.b", units[2:3])):
-        store.add_user(name, PASSWORD, "officer")
-        store.assign(name, assigned)
-    store.add_user("reviewer", PASSWORD, "reviewer")
-    return settings
+    """A private copy of the built warehouse as release 1, with two officers and a reviewer."""
+    return make_deployment(built, tmp_path)
 
 
 @pytest.mark.integration
