@@ -308,8 +308,8 @@ def unit_quarters(
     live = register[
         register["status"].isin(SPENT) & register["approved_date"].map(lambda d: d is not None and d <= end)
     ]
-    fresh = live["approved_date"].map(lambda d: _on_or_after(d, since))
-    approved = live[fresh]
+    fresh = live["approved_date"].map(lambda d: _on_or_after(d, since)).astype(bool)  # bool even when empty
+    approved = live.loc[fresh]
     periods = disbursements["period"].map(Quarter.parse)
     upto = disbursements[(periods <= quarter) & ((periods >= since) if since else True)]
     spent = upto.merge(register[["project_id", "unit_2025_code"]], on="project_id")
@@ -333,7 +333,8 @@ def unit_quarters(
     poor = table["unit_2025_code"].map(poor_households).astype(float)
     table["poor_households"] = poor
     table["disbursed_per_poor_household"] = np.where(poor > 0, np.round(table["disbursed_vnd"] / poor), np.nan)
-    done = live[live["completed_date"].map(lambda d: d is not None and d <= end and _on_or_after(d, since))]
+    completed = live["completed_date"].map(lambda d: d is not None and d <= end and _on_or_after(d, since))
+    done = live.loc[completed.astype(bool)]
     table["projects_approved"] = table["unit_2025_code"].map(approved.groupby("unit_2025_code").size()).fillna(0)
     table["projects_completed"] = table["unit_2025_code"].map(done.groupby("unit_2025_code").size()).fillna(0)
     for component, unit_of in OUTPUTS:  # every output column, whether or not this register has one

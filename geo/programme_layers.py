@@ -269,10 +269,9 @@ def _summaries(
     indicators = layers["indicators_units_2025"].set_index("unit_code")
     tiers = layers["priority_units_2025"].set_index("unit_code")["tier"].astype(int).to_dict()
     regions = layers["classification_2026_2030"].set_index("unit_code")["region_class"].astype(int).to_dict()
-    firsts = [Quarter.of(d) for d in register["approved_date"] if d is not None]
+    # a register of proposed projects only is summarised at the start of the current period, all zeros
+    firsts = [Quarter.of(d) for d in register["approved_date"] if d is not None] or [PERIODS[-1][1]]
     lasts = [Quarter.parse(p) for p in paid["period"]]
-    if not firsts:
-        return pd.DataFrame()
     rows = []
     for quarter in quarters_between(min(firsts), max([*lasts, *firsts])):
         period, since, base = period_of(quarter)

@@ -680,10 +680,11 @@ def report_programme(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write the quarterly programme report as XLSX: by unit, outputs, equity, planned vs done, notes."""
+    from geo.errors import WarehouseError
     from geo.programme import Quarter
     from layers.intake import file_tables
     from layers.programme_report import programme_report
-    from layers.warehouse import read_build_info
+    from layers.warehouse import layer_counts, read_build_info
 
     try:
         quarter = Quarter.parse(period)
@@ -691,6 +692,8 @@ def report_programme(
         raise typer.BadParameter(str(exc), param_hint="--period") from None
     settings = _settings(warehouse)
     _require_warehouse(settings.warehouse)
+    if "programme_unit_quarters" not in layer_counts(settings.warehouse):
+        raise WarehouseError(f"{settings.warehouse} has no programme layers: rebuild it with `atlas build`")
     info = read_build_info(settings.warehouse) or {}
     release = f"build {info.get('built_at', '?')}, fingerprint {info.get('fingerprint', '?')[:12]}"
     data = programme_report(file_tables(settings.warehouse), quarter, release)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 from geo.demo.params import SEED
 from geo.demo.programme import programme_register
@@ -20,6 +22,7 @@ from geo.programme import (
     spending_by,
     unit_quarters,
 )
+from geo.programme_layers import Register, programme_layers
 
 UNITS = {"04240": "Xã Mường Lèo", "04144": "Xã Phiêng Cằm", "03646": "Phường Tô Hiệu"}
 CROSSWALK = {"04141": "04144", "04144": "04144", "03646": "03646"}  # Chiềng Nơi is in Phiêng Cằm since 2025
@@ -226,3 +229,70 @@ def test_demo_register_reproduces_the_published_programme_figures() -> None:
         (checked["programme"] == "MTQG-2026") & checked["candidate_key"].isna() & ~checked["component"].isin(support)
     ]
     assert len(unplanned) == 8 and any("in no plan" in n for n in notes)
+
+
+def _small_layers() -> dict[str, pd.DataFrame]:
+    """Three 2025 units with the layers the programme step reads, one candidate of the plan in Mường Lèo."""
+    codes = list(UNITS)
+    squares = [shapely.box(103 + i, 21, 103.5 + i, 21.5) for i in range(3)]
+    units = gpd.GeoDataFrame({"code": codes, "full_name": list(UNITS.values())}, geometry=squares, crs=4326)
+    poor = {"poor_households_2021": [600.0, 500.0, 10.0], "poor_households_2026": [572.0, 500.0, 7.0]}
+    candidates = gpd.GeoDataFrame(
+        {"project_id": ["road-1"], "kind": ["road"], "unit_2025_code": ["04240"], "cost_vnd": [1e9]},
+        geometry=[shapely.Point(103.2, 21.2)],
+        crs=4326,
+    )
+    return {
+        "units_2025": units,
+        "crosswalk_2025": pd.DataFrame({"old_code": list(CROSSWALK), "new_code": list(CROSSWALK.values())}),
+        "indicators_units_2025": pd.DataFrame({"unit_code": codes, **poor}),
+        "priority_units_2025": pd.DataFrame({"unit_code": codes, "tier": [3, 2, 0]}),
+        "classification_2026_2030": pd.DataFrame({"unit_code": codes, "region_class": [3, 3, 1]}),
+        "investment_candidates": candidates,
+        "investment_plan": pd.DataFrame({"project_id": ["road-1"], "cost_vnd": [1e9]}),
+    }
+
+
+def test_carry_over_province_row_and_the_plan_by_hand() -> None:
+    layers = _small_layers()
+    key = candidate_key("road", "04240", 103.2, 21.2)
+    register = pd.DataFrame(
+        [
+            _row(project_id="OLD", approved_date="2025-10-01", status="under_construction", completed_date=None,
+                 output_value=None, output_unit=None, budget_central=1_000_000_000.0, budget_provincial=0.0),
+            _row(project_id="NEW", unit_2025_code="04144", approved_date="2026-02-01", status="approved",
+                 completed_date=None, output_value=None, output_unit=None, budget_central=500_000_000.0,
+                 budget_provincial=0.0, candidate_key=key),
+        ]
+    )  # fmt: skip
+    paid = pd.DataFrame(
+        [
+            {"project_id": "OLD", "period": "2025Q4", "amount": 400_000_000.0},
+            {"project_id": "OLD", "period": "2026Q1", "amount": 300_000_000.0},
+            {"project_id": "NEW", "period": "2026Q1", "amount": 100_000_000.0},
+        ]
+    )
+    out = programme_layers(layers, {}, Register(register, paid, "register.csv", synthetic=False))
+    summary = out.layers["programme_unit_quarters"].set_index(["unit_code", "period"])
+    assert sorted(set(summary.index.get_level_values("period"))) == ["2025Q4", "2026Q1"]
+    # 2025Q4, period 2021-2025: 1 bn approved, 0.4 bn paid
+    assert summary.loc[("04240", "2025Q4"), "disbursement_rate"] == 40.0
+    # 2026Q1, period 2026-2030: OLD's unpaid 0.6 bn is carried over; 0.3 bn of it paid in the quarter
+    q1 = summary.loc[("04240", "2026Q1")]
+    assert q1["carried_over_vnd"] == 600_000_000 and q1["approved_vnd"] == 600_000_000
+    assert q1["disbursed_vnd"] == 300_000_000 and q1["disbursement_rate"] == 50.0
+    assert q1["disbursed_per_poor_household"] == round(300_000_000 / 572)  # poor households of 2026
+    province = summary.loc[("14", "2026Q1")]
+    assert province["approved_vnd"] == 1_100_000_000 and province["disbursed_vnd"] == 400_000_000
+    assert province["disbursement_rate"] == round(100 * 4 / 11, 1) and province["poor_households"] == 1079
+    projects = out.layers["programme_projects"].set_index("project_id")
+    assert projects.loc["NEW", "plan_match"] == "plan" and projects.loc["OLD", "plan_match"] == "earlier"
+    plan = layers["investment_plan"].iloc[0]
+    assert plan["programme_project_id"] == "NEW" and plan["programme_status"] == "approved"
+    assert out.calibration is None and len(out.layers["programme_units_2025"]) == 3
+    assert list(out.layers["programme_sites"]["project_id"]) == []  # neither has a location
+
+    proposed = register.assign(status="proposed", approved_date=None)
+    only = programme_layers(_small_layers(), {}, Register(proposed, paid.iloc[:0], "register.csv", False))
+    rows = only.layers["programme_unit_quarters"]
+    assert set(rows["period"]) == {"2026Q1"} and rows["approved_vnd"].sum() == 0
