@@ -11,16 +11,22 @@ A tile with nothing in it (outside the province, or between features) is answere
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from layers.catalog import CATALOG, LayerSpec
+from layers.qgis_styles import qml, sld
 from layers.styles import maplibre_style
 from layers.tiles import MAX_ZOOM, MIN_ZOOM, RASTER_LAYERS, TMS, TileError, Tiler, tilejson_fields
 
 MVT = "application/vnd.mapbox-vector-tile"
+STYLE_FORMATS = {  # f: (media type, title)
+    "mapbox": ("application/vnd.mapbox.style+json", "MapLibre style"),
+    "qml": ("application/vnd.qgis.qml", "QGIS style (QML)"),
+    "sld": ("application/vnd.ogc.sld+xml;version=1.1", "OGC SLD 1.1 / Symbology Encoding"),
+}
 TILE_CACHE_CONTROL = "public, no-cache"  # always revalidate: a 304 costs nothing, a stale tile misleads
 
 
@@ -184,15 +190,50 @@ class TileFactory:
             }
 
     def styles(self) -> None:
-        """The MapLibre style of each collection (built by layers.styles)."""
+        """Each collection's style as MapLibre JSON (layers.styles), QGIS QML and SLD 1.1 (layers.qgis_styles)."""
 
-        @self.router.get("/ogc/collections/{layer_id}/styles/default", summary="MapLibre style")
-        def style(layer_id: str) -> dict[str, Any]:
-            """A MapLibre style of the geometry kind: a choropleth where the layer has a scale, else its symbols."""
+        @self.router.get("/ogc/collections/{layer_id}/styles", summary="Styles of a collection")
+        def styles(layer_id: str) -> dict[str, Any]:
+            """The collection's one style, "default", in each of its encodings (OGC API - Styles)."""
             self.known(layer_id)
-            fields = self.tiler.tile_fields(layer_id)
-            return maplibre_style(
-                self.specs[layer_id], fields, f"{self.ogc}/collections/{layer_id}/tiles/WebMercatorQuad/tilejson"
+            href = f"{self.ogc}/collections/{layer_id}/styles/default"
+            spec = self.specs[layer_id]
+            return {
+                "default": "default",
+                "styles": [
+                    {
+                        "id": "default",
+                        "title": f"{spec.title_vi} / {spec.title_en}",
+                        "links": [
+                            {"rel": "stylesheet", "href": f"{href}?f={f}", "type": media, "title": title}
+                            for f, (media, title) in STYLE_FORMATS.items()
+                        ],
+                    }
+                ],
+                "links": [{"rel": "self", "href": f"{self.ogc}/collections/{layer_id}/styles"}],
+            }
+
+        @self.router.get(
+            "/ogc/collections/{layer_id}/styles/default",
+            summary="A collection's style",
+            response_model=None,
+            responses={200: {"content": {media: {} for media, _ in STYLE_FORMATS.values()}}},
+        )
+        def style(layer_id: str, f: Literal["mapbox", "json", "qml", "sld"] = "mapbox") -> dict[str, Any] | Response:
+            """MapLibre style (f=mapbox or json, the default), QGIS style (f=qml) or SLD 1.1 (f=sld): the same
+            classes and colours as the tiles, web maps and printed sheets."""
+            self.known(layer_id)
+            spec = self.specs[layer_id]
+            if f in ("mapbox", "json"):
+                fields = self.tiler.tile_fields(layer_id)
+                return maplibre_style(spec, fields, f"{self.ogc}/collections/{layer_id}/tiles/WebMercatorQuad/tilejson")
+            every = self.tiler.layer_fields(layer_id)
+            body = qml(spec, every) if f == "qml" else sld(spec, every)
+            name = f"{layer_id}.{f}"
+            return Response(
+                body,
+                media_type=STYLE_FORMATS[f][0],
+                headers={"Content-Disposition": f'inline; filename="{name}"'},
             )
 
     def vector_tiles(self) -> None:

@@ -23,6 +23,7 @@ from geo.atomic import atomic_write, stale_temporaries
 from geo.errors import WarehouseError
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
+from layers.qgis_styles import STYLES_TABLE, style_table
 
 BUILD_TABLE = "atlas_build"
 LAYERS_TABLE = "atlas_layers"
@@ -173,6 +174,8 @@ def write_warehouse(
         meta, build = _metadata_frames(layers, manifest, fingerprint, notes, built_at, catalog)
         pyogrio.write_dataframe(meta, tmp, layer=LAYERS_TABLE, driver="GPKG")
         pyogrio.write_dataframe(build, tmp, layer=BUILD_TABLE, driver="GPKG")
+        fields = {name: [c for c in frame.columns if c != "geometry"] for name, frame in layers.items()}
+        pyogrio.write_dataframe(style_table(fields, catalog, built_at), tmp, layer=STYLES_TABLE, driver="GPKG")
         problems = validate_warehouse(tmp, catalog)
         if problems:
             raise WarehouseError(

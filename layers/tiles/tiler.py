@@ -104,6 +104,15 @@ class Tiler:
             return tile_field_types(spec, database.types(layer_id))
         return self.vector_layer(layer_id, build).fields
 
+    def layer_fields(self, layer_id: str) -> list[str]:
+        """Every property of a tiled layer's features, tiled or not (for the QGIS and SLD styles)."""
+        self._spec(layer_id)
+        build = self.warehouse.build()
+        database = _in_database(build)
+        if database is not None:
+            return list(database.types(layer_id))
+        return [c for c in build.frame(layer_id).columns if c != "geometry"]
+
     def vector_tile(self, layer_id: str, z: int, x: int, y: int) -> bytes:
         """A Mapbox vector tile (b"" when empty): made by the database (ST_AsMVT) or from the layer in memory."""
         check_tile(z, x, y)
