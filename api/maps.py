@@ -7,9 +7,9 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from layers.mapdata import Scope
+from layers.mapdata import MapError, Scope
 from layers.maps import MapBackend, index_page
-from layers.printmap import PrintOptions
+from layers.printmap import FORMER, PrintOptions
 
 MEDIA = {"pdf": "application/pdf", "png": "image/png"}
 _NUMBER = r"\s*-?\d+(\.\d+)?\s*"
@@ -72,12 +72,28 @@ def map_routes(backend: MapBackend, base_url: str, synthetic: bool) -> APIRouter
             pattern=BBOX,
             examples=["103.8,21.0,104.2,21.4"],
         ),
+        former_area: bool = Query(
+            False,
+            description="For a unit named by a pre-merger commune (unit-chieng-noi, unit-04141): that commune's "
+            "area only",
+        ),
     ) -> Response:
         """A printable sheet (vector PDF or PNG at 150 dpi), of the whole map or of a view (bbox)."""
         box = tuple(round(float(v), 5) for v in bbox.split(",")) if bbox else None
-        options = PrintOptions(paper=paper, orientation=orientation, indicator=indicator, format=fmt, bbox=box)  # type: ignore[arg-type]
+        if box and former_area:
+            raise MapError("give bbox or former_area, not both")
+        area = FORMER if former_area else ""
+        options = PrintOptions(
+            paper=paper,
+            orientation=orientation,
+            indicator=indicator,
+            format=fmt,
+            bbox=box,  # type: ignore[arg-type]  # four numbers: the pattern says so
+            area_id=area,
+        )
         body = backend.sheet(slug, options)
-        name = f"{slug}_{paper}_{orientation}_{indicator}{'_view' if box else ''}.{fmt}"
+        view = "_view" if box else "_former-area" if former_area else ""
+        name = f"{slug}_{paper}_{orientation}_{indicator}{view}.{fmt}"
         return Response(body, media_type=MEDIA[fmt], headers={"Content-Disposition": f'inline; filename="{name}"'})
 
     return router

@@ -246,6 +246,12 @@ class NameResolver:
         found.sort(key=lambda item: item[:3])
         return [place for *_, place in found[:limit]]
 
+    def by_code(self, code: str, kinds: Iterable[str] | None = None) -> Place | None:
+        """The place with this code (a 2025 unit, pre-merger commune, former district or village), or None."""
+        wanted = set(kinds or KINDS)
+        key = code.strip()
+        return next((e.place for e in self._entries if e.place.kind in wanted and e.place.code == key), None)
+
     def resolve(self, query: str, kinds: Iterable[str] | None = None) -> Place:
         """The one place a name means (NameNotFound, or AmbiguousName listing the candidates)."""
         places = self.search(query, limit=20, kinds=kinds)

@@ -23,7 +23,7 @@ import shapely
 
 from geo.names import fold_ascii
 from geo.policy import Period, Periods, Standard, Standards
-from geo.resolver import AmbiguousName, NameNotFound, NameResolver, resolver_from_layers
+from geo.resolver import AmbiguousName, NameNotFound, NameResolver, Place, resolver_from_layers
 from layers.errors import LayerMissing, LayersError
 from layers.profile import DeprivationProfile, deprivation_profile, nice_ceiling
 from layers.store import Build, Warehouse
@@ -68,6 +68,10 @@ class MapError(LayersError):
 
 class UnknownMapError(MapError):
     """No such map (scope)."""
+
+
+class AmbiguousScope(MapError):
+    """A name that several units (or communes, villages) share equally: the message lists them."""
 
 
 @dataclass(frozen=True)
@@ -227,22 +231,36 @@ class MapData:
 
     def scope(self, kind: ScopeKind, key: str) -> Scope:
         """A scope by code or by name (diacritics and case ignored; 'Xã', 'Phường' optional for units)."""
+        return self.resolve(kind, key)[0]
+
+    def resolve(self, kind: ScopeKind, key: str) -> tuple[Scope, Place | None]:
+        """The scope a name means, with the place it was found through when that is not the scope itself (a
+        pre-merger commune, a variant spelling, a village): 2025 units and pre-merger communes first, villages
+        only when no unit or commune has the name. A name several places share equally is a MapError listing
+        them; an unknown one lists the scopes."""
         if kind == "province":
-            return self.scopes()[0]
+            return self.scopes()[0], None
         options = self.districts() if kind == "district" else self.units()
         wanted = fold_ascii(" ".join(str(key).split()))
         for s in options:
             if wanted in (s.code, fold_ascii(s.name), fold_ascii(s.short)):
-                return s
-        # any spelling, a variant, a pre-merger commune or a village: the 2025 unit that holds it now
-        kinds = ("district_2024",) if kind == "district" else ("unit_2025", "commune_2024", "village")
-        try:
-            place = self.resolver().resolve(str(key), kinds=kinds)
-        except (NameNotFound, AmbiguousName) as exc:
+                return s, None
+        tiers = [("district_2024",)] if kind == "district" else [("unit_2025", "commune_2024"), ("village",)]
+        place = self.resolver().by_code(str(key), kinds=tiers[0]) if str(key).strip().isdigit() else None
+        for kinds in tiers if place is None else []:
+            try:
+                place = self.resolver().resolve(str(key), kinds=kinds)
+                break
+            except NameNotFound:
+                continue
+            except AmbiguousName as exc:
+                raise AmbiguousScope(f"{kind} {key!r} is ambiguous: {exc}; give its code or its full name") from exc
+        if place is None:
             names = ", ".join(s.name for s in options)
-            raise MapError(f"unknown {kind} {key!r}: {exc}; the {kind}s are {names}") from exc
+            raise MapError(f"unknown {kind} {key!r} (không tìm thấy); the {kind}s are {names}")
         code = place.code if kind == "district" else place.unit_code
-        return next(s for s in options if s.code == code)
+        scope = next(s for s in options if s.code == code)
+        return scope, None if place.kind in ("unit_2025", "district_2024") and place.code == scope.code else place
 
     def resolver(self) -> NameResolver:
         """The name resolver of the map's layers (units, pre-merger communes, former districts, villages)."""
@@ -253,18 +271,25 @@ class MapData:
 
     def by_slug(self, slug: str) -> Scope:
         """A scope from its file-name stem (province, district-118, unit-03646)."""
+        return self.resolve_slug(slug)[0]
+
+    def resolve_slug(self, slug: str) -> tuple[Scope, Place | None]:
+        """A scope from a file-name stem, with the place it was found through: province, district-118,
+        unit-03646, or a name or pre-merger code resolved like `atlas print --unit` (unit-chieng-noi,
+        unit-04141). UnknownMapError (404) when nothing matches; AmbiguousScope (400) listing the choices."""
         if slug == "province":
-            return self.scopes()[0]
+            return self.scopes()[0], None
         kind, _, code = slug.partition("-")
         if kind in ("district", "unit") and code:
             for s in self.districts() if kind == "district" else self.units():
                 if s.code == code:
-                    return s
-            if not code.isdigit():  # unit-chieng-noi: a name, resolved like `atlas print --unit`
-                try:
-                    return self.scope(kind, code.replace("-", " "))  # type: ignore[arg-type]
-                except MapError:
-                    pass
+                    return s, None
+            try:
+                return self.resolve(kind, code.replace("-", " "))  # type: ignore[arg-type]
+            except AmbiguousScope:
+                raise  # 400 with the choices, not 404
+            except MapError:
+                pass
         raise UnknownMapError(f"no map {slug!r}: province, district-<code> or unit-<code>")
 
     # ------------------------------------------------------------------------------------------------

@@ -9,13 +9,13 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from geo.atomic import atomic_write
 from layers.lru import LRU
-from layers.mapdata import MapData, Scope, map_data_for
-from layers.printmap import PrintOptions, render_print_map
+from layers.mapdata import MapData, MapError, Scope, map_data_for
+from layers.printmap import FORMER, PrintOptions, former_area_options, render_print_map
 from layers.store import Warehouse
 from layers.webmap import render_web_map
 
@@ -77,9 +77,17 @@ class WarehouseMaps(MapBackend):
         return self._get(data, ("web", slug, release), lambda: render_web_map(data, scope, release))
 
     def sheet(self, slug: str, options: PrintOptions) -> bytes:
-        """The printed sheet of a scope."""
+        """The printed sheet of a scope; with options.area_id "former", of the area of the pre-merger commune the
+        slug names (unit-chieng-noi)."""
         data = self.data
-        scope = data.by_slug(slug)
+        scope, place = data.resolve_slug(slug)
+        if options.area_id == FORMER:
+            if place is None or place.kind != "commune_2024":
+                raise MapError(
+                    f"former_area: {slug!r} does not name a pre-merger commune; use its name or code "
+                    "(unit-chieng-noi, unit-04141)"
+                )
+            options = replace(options, **former_area_options(place))
         release = self._release()
         key = ("sheet", slug, dt.date.today().isoformat(), release, *(str(v) for v in asdict(options).values()))
         return self._get(data, key, lambda: render_print_map(data, scope, options, release=release))
@@ -139,8 +147,10 @@ def _write_one(warehouse: str, slug: str, kind: str, options: dict[str, object] 
 
 
 def sheet_name(scope: Scope, options: PrintOptions) -> str:
-    """File name of a printed sheet: district-125_A3_landscape_poverty.pdf."""
-    return f"{scope.slug}_{options.paper}_{options.orientation}_{options.indicator}.{options.format}"
+    """File name of a printed sheet: district-125_A3_landscape_poverty.pdf (unit-04144_former-04141_… for the
+    area of a pre-merger commune)."""
+    area = f"_{options.area_id}" if options.area_id else ""
+    return f"{scope.slug}{area}_{options.paper}_{options.orientation}_{options.indicator}.{options.format}"
 
 
 def write_maps(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import geopandas as gpd
 import matplotlib
@@ -35,6 +35,7 @@ from matplotlib.transforms import Bbox
 from matplotlib_scalebar.scalebar import ScaleBar
 
 from geo.programme import COMPONENTS, OUTPUTS, output_column
+from geo.resolver import Place
 from layers.catalog import get_layer
 from layers.mapdata import Edition, MapData, MapError, Scope
 from layers.palette import (
@@ -99,6 +100,9 @@ class PrintOptions:
     format: Format = "pdf"
     dpi: int = 150
     bbox: tuple[float, float, float, float] | None = None  # lon/lat view to print instead of the scope's extent
+    area_id: str = ""  # what bbox frames, when it is a named area (a pre-merger commune): "former-04141"
+    area_vi: str = ""  # … its title: "vùng Xã Chiềng Nơi cũ"
+    area_en: str = ""  # … "area of the former Xã Chiềng Nơi"
 
     def __post_init__(self) -> None:
         if self.bbox is not None:
@@ -589,18 +593,20 @@ def _header(
     title_en: str,
     k: float,
     view: tuple[float, float, float, float] | None = None,
+    area: tuple[str, str] = ("", ""),
 ) -> float:
     """Title and subtitle (indicator, place, period, poverty standard, units) at the top; the bottom of the header
-    (figure fraction)."""
+    (figure fraction). A view is named as the area it frames (vi, en), else as the current view."""
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     width = 1 - 2 * 0.035
-    title = f"{title_vi.upper()} – {scope.label_vi.upper()}" + (" – VÙNG ĐANG XEM" if view else "")
+    area_vi, area_en = area if area[0] else ("vùng đang xem", "current view")
+    title = f"{title_vi.upper()} – {scope.label_vi.upper()}" + (f" – {area_vi.upper()}" if view else "")
     size = _fit(fig, [title], 15 * k, width, "bold")
     heading = fig.text(0.035, 0.965, title, fontsize=size, fontweight="bold", fontfamily=FONT, va="top", gid="title")
     place = scope.label_en[:1].upper() + scope.label_en[1:]
     where = ""
     if view:
-        where = f" – current view ({view[0]:.3f}°E–{view[2]:.3f}°E, {view[1]:.3f}°N–{view[3]:.3f}°N)"
+        where = f" – {area_en} ({view[0]:.3f}°E–{view[2]:.3f}°E, {view[1]:.3f}°N–{view[3]:.3f}°N)"
     lines = [
         f"{title_en} – {place}{where}",
         f"{edition.period_label} · năm số liệu / data year {edition.year} · chuẩn nghèo / poverty standard: "
@@ -676,7 +682,9 @@ def build_print_map(
     canvas.draw_idle = lambda *args, **kwargs: None  # type: ignore[method-assign]  # geopandas redraws per layer
     landscape = options.orientation == "landscape"
     # the header and the footer first: the panels take the room between them
-    header_bottom = _header(fig, scope, edition, title_vi, title_en, k, options.bbox)
+    header_bottom = _header(
+        fig, scope, edition, title_vi, title_en, k, options.bbox, (options.area_vi, options.area_en)
+    )
     footer_top = _footer(fig, data, k, printed or dt.date.today(), release)
     gap = 0.012
     below = 6 * k * 1.5 / 72 / options.size_inches[1]  # the longitude labels under the map's frame
@@ -709,6 +717,9 @@ def build_print_map(
     mine.plot(ax=ax, color=[scale.colour(v) for v in values], edgecolor=UNIT_EDGE, lw=0.9 * k, zorder=2, gid=scale.id)
     communes = data.select("map_communes", scope).to_crs(PRINT_CRS)
     communes.boundary.plot(ax=ax, color=COMMUNE_EDGE, lw=0.35 * k, ls="--", zorder=3, gid="communes_2024")
+    if options.area_id.startswith("former-"):  # the pre-merger commune whose area the sheet frames, outlined
+        former = communes[communes["code"] == options.area_id.removeprefix("former-")]
+        former.boundary.plot(ax=ax, color=LOCATED.edge, lw=2.4 * k, zorder=5, gid="former_commune")
     if scope.kind != "unit":
         districts = data.projected("districts_2024", PRINT_CRS)
         shown = districts[districts.intersects(view)]
@@ -846,6 +857,19 @@ def build_print_map(
         _profile_panel(fig, profile_box, profile, 6.2 * k)
     _top_table(fig.add_axes(table_box, label="table"), units, 6.2 * k, rows)
     return fig, labels
+
+
+FORMER = "former"  # PrintOptions.area_id asking for the area of the pre-merger commune a unit was named by
+
+
+def former_area_options(place: Place) -> dict[str, Any]:
+    """PrintOptions fields framing a pre-merger commune's area (its extent, its title and file name)."""
+    return {
+        "bbox": tuple(round(v, 5) for v in place.bbox),
+        "area_id": f"former-{place.code}",
+        "area_vi": f"vùng {place.name} cũ",
+        "area_en": f"area of the former {place.name}",
+    }
 
 
 def render_print_map(

@@ -631,13 +631,21 @@ def print_maps(
         str, typer.Option(help="poverty (rate, latest year), priority (tier) or disbursement (programmes).")
     ] = "poverty",
     out: Annotated[Path | None, typer.Option(help="Folder for the sheets (default data/out/print).")] = None,
+    former_area: Annotated[
+        bool,
+        typer.Option(
+            "--former-area",
+            help="For a --unit given by a pre-merger commune's name or code: print that commune's area only.",
+        ),
+    ] = False,
     workers: Annotated[int | None, typer.Option(help="Parallel processes (default: every core).", min=1)] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Write printable maps (vector PDF and/or PNG) with legend, scale, grid, inset and priority table."""
-    from layers.mapdata import MapError, map_data_for
+    from geo.resolver import Place
+    from layers.mapdata import MapError, Scope, map_data_for
     from layers.maps import write_maps
-    from layers.printmap import PrintOptions
+    from layers.printmap import PrintOptions, former_area_options
     from layers.store import Warehouse
 
     settings = _settings(warehouse)
@@ -650,17 +658,34 @@ def print_maps(
     scopes += [data.scope("district", d) for d in district or []]
     if all_maps:
         scopes += data.units()
-    scopes += [data.scope("unit", u) for u in unit or []]
+    areas: dict[Scope, Place] = {}  # units asked for by a pre-merger commune's name, printed as its area
+    for name in unit or []:
+        scope, place = data.resolve("unit", name)
+        scopes.append(scope)
+        if place is not None:
+            console.print(f"{escape(name)}: {escape(place.note_vi)}\n  {escape(place.note_en)}")
+            if place.kind == "commune_2024" and not former_area:
+                console.print(
+                    f"  in tờ bản đồ của {escape(scope.name)}; thêm --former-area để in riêng vùng xã cũ / printing "
+                    f"{escape(scope.name)}'s sheet; add --former-area for the former commune's area only"
+                )
+            if place.kind == "commune_2024" and former_area:
+                areas[scope] = place
     if not scopes:
         raise MapError("say which map: --district NAME, --unit NAME, --province, --districts or --all")
     if fmt not in ("pdf", "png", "both"):
         raise MapError(f"--format {fmt!r}: use pdf, png or both")
     formats = ["pdf", "png"] if fmt == "both" else [fmt]
-    options = [
-        PrintOptions(paper=paper, orientation=orientation, indicator=indicator, format=f)  # type: ignore[arg-type]
-        for f in formats
-    ]
-    jobs = [(s, o) for s in dict.fromkeys(scopes) for o in options]
+
+    def options_for(scope: Scope) -> list[PrintOptions]:
+        place = areas.get(scope)
+        framed = {} if place is None else former_area_options(place)
+        return [
+            PrintOptions(paper=paper, orientation=orientation, indicator=indicator, format=f, **framed)  # type: ignore[arg-type]
+            for f in formats
+        ]
+
+    jobs = [(s, o) for s in dict.fromkeys(scopes) for o in options_for(s)]
     folder = out or _out_dir(None) / "print"
     with _progress() as progress:
         task = progress.add_task("printed maps", total=len(jobs))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
+import httpx
 import pytest
 
 from geo.errors import GeoError
 from geo.resolver import AmbiguousName, NameNotFound, NameResolver, fold
-from layers.mapdata import map_data_for
+from layers.mapdata import AmbiguousScope, MapError, UnknownMapError, map_data_for
 from layers.places import resolver_for
 from layers.store import Warehouse
-from tests.conftest import Built
+from tests.conftest import Built, LiveServer
 from tests.test_cli import _atlas
 
 pytestmark = pytest.mark.integration
@@ -83,3 +87,56 @@ def test_atlas_find(built: Built) -> None:
     assert "Xã Chiềng Nơi" in result.stdout and "Xã Phiêng Cằm" in result.stdout
     missing = _atlas("find", "qqqq", "--warehouse", str(built.path))
     assert missing.returncode == 1 and "không tìm thấy" in missing.stderr
+
+
+def test_old_names_and_codes_resolve_and_a_shared_name_lists_its_choices(built: Built) -> None:
+    data = map_data_for(Warehouse.open(built.path))
+    for name in ("Chiềng Nơi", "chieng noi", "04141"):  # a pre-merger commune, by name or code
+        scope, place = data.resolve("unit", name)
+        assert scope.name == "Xã Phiêng Cằm" and place is not None and place.kind == "commune_2024"
+        assert place.name == "Xã Chiềng Nơi" and place.district_name == "Huyện Mai Sơn"
+    scope, place = data.resolve("unit", "Phiêng Cằm")
+    assert scope.name == "Xã Phiêng Cằm" and place is None  # the unit itself
+    with pytest.raises(AmbiguousScope, match=r"unit 'chieng' is ambiguous: .*Phường Chiềng An \(03664"):
+        data.resolve("unit", "chieng")  # many units start so: never a guess
+    with pytest.raises(MapError, match="unknown unit 'qqqq'"):
+        data.resolve("unit", "qqqq")
+    assert data.resolve_slug("unit-04141")[0].name == "Xã Phiêng Cằm"
+    with pytest.raises(AmbiguousScope):
+        data.resolve_slug("unit-chieng")
+    with pytest.raises(UnknownMapError):
+        data.resolve_slug("unit-qqqq")
+
+
+def test_print_by_an_old_name_says_where_it_is_and_prints_its_area(built: Built, tmp_path: Path) -> None:
+    shared = _atlas("print", "--unit", "chieng", "--warehouse", str(built.path), "--out", str(tmp_path))
+    assert shared.returncode == 1 and "is ambiguous" in shared.stderr and "Chiềng An" in shared.stderr
+    assert not list(tmp_path.iterdir())
+    old = _atlas(
+        "print", "--unit", "Chiềng Nơi", "--paper", "A4", "--warehouse", str(built.path), "--out", str(tmp_path)
+    )
+    assert old.returncode == 0, old.stderr
+    flat = " ".join(old.stdout.split())
+    assert "Xã Chiềng Nơi (Huyện Mai Sơn cũ) là một phần của Xã Phiêng Cằm từ 01/7/2025" in flat
+    assert "--former-area" in flat and (tmp_path / "unit-04144_A4_landscape_poverty.pdf").is_file()
+    area = _atlas(
+        "print", "--unit", "04141", "--former-area", "--paper", "A4", "--warehouse", str(built.path),
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert area.returncode == 0, area.stderr
+    pdf = tmp_path / "unit-04144_former-04141_A4_landscape_poverty.pdf"
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "XÃ PHIÊNG CẰM – VÙNG XÃ CHIỀNG NƠI CŨ" in text and "area of the former Xã Chiềng Nơi" in text
+
+
+def test_print_addresses_resolve_old_names_over_http(built: Built) -> None:
+    with LiveServer(built.path, env={"ATLAS_CACHE_DIR": str(built.settings.cache_dir)}) as server:
+        shared = httpx.get(f"{server.url}/maps/print/unit-chieng.pdf", timeout=120)
+        assert shared.status_code == 400 and "Chiềng An" in shared.json()["description"]
+        area = httpx.get(
+            f"{server.url}/maps/print/unit-chieng-noi.pdf", params={"paper": "A4", "former_area": "true"}, timeout=180
+        )
+        assert area.status_code == 200 and area.content[:4] == b"%PDF"
+        assert "former-area" in area.headers["content-disposition"]
+        plain = httpx.get(f"{server.url}/maps/print/unit-04144.pdf", params={"former_area": "true"}, timeout=60)
+        assert plain.status_code == 400 and "pre-merger commune" in plain.json()["description"]
