@@ -250,19 +250,39 @@ SPATIAL_PARAMETERS = ("bbox", "bbox-crs", "crs")
 COMPARISONS = ("=", "<>", "<", ">", "<=", ">=")
 
 
+TEXT_FUNCTIONS = ("casei", "accenti")
+
+
 def cql2_schema(names: list[str]) -> dict[str, Any]:
-    """The CQL2 JSON filters documented for a collection: comparisons of its properties, joined by and/or."""
+    """The CQL2 JSON filters documented for a collection: comparisons of its properties (or of their CASEI and
+    ACCENTI, nested at most twice), joined by and/or."""
+    prop = {
+        "type": "object",
+        "required": ["property"],
+        "additionalProperties": False,
+        "properties": {"property": {"type": "string", "enum": names}},
+    }
+
+    def text_function(argument: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["op", "args"],
+            "additionalProperties": False,
+            "properties": {
+                "op": {"type": "string", "enum": list(TEXT_FUNCTIONS)},
+                "args": {"type": "array", "minItems": 1, "maxItems": 1, "items": argument},
+            },
+        }
+
+    text = {"oneOf": [prop, {"type": "string"}]}
+    once = text_function(text)
     operand = {
         "oneOf": [
-            {
-                "type": "object",
-                "required": ["property"],
-                "additionalProperties": False,
-                "properties": {"property": {"type": "string", "enum": names}},
-            },
+            prop,
             {"type": "string"},
             {"type": "number"},
             {"type": "boolean"},
+            text_function({"oneOf": [prop, {"type": "string"}, once]}),
         ]
     }
     comparison = {

@@ -102,8 +102,13 @@ def split_unit_type(text: str) -> tuple[str, str]:
 
 def fold_ascii(text: str) -> str:
     """Strip every diacritic (đ -> d) and casefold: "Chiềng Ơn" -> "chieng on"."""
+    return strip_accents(text).casefold()
+
+
+def strip_accents(text: str) -> str:
+    """Every diacritic stripped (đ -> d), case kept: "Chiềng Ơn" -> "Chieng On" (CQL2 ACCENTI)."""
     decomposed = unicodedata.normalize("NFD", nfc(text).replace("đ", "d").replace("Đ", "D"))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def match_key(text: str) -> str:

@@ -3,16 +3,20 @@
 pygeofilter's own SQL backend formats literals into the text; this evaluator composes the statement with
 psycopg.sql (identifiers checked against the layer's fields) and returns the values separately, so nothing
 from a request is ever part of the SQL text. It covers what the GeoPackage store evaluates (pygeofilter's
-geopandas backend): logic, comparisons, BETWEEN, LIKE, IN, IS NULL, arithmetic, the spatial predicates and
-BBOX; anything else is a FilterError, which the provider answers as a bad query (400).
+geopandas backend): logic, comparisons, BETWEEN, LIKE, IN, IS NULL, arithmetic, the spatial predicates, BBOX
+and the CASEI and ACCENTI functions (`prepare` readies a parsed filter for both stores); anything else is a
+FilterError, which the provider answers as a bad query (400).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import fields, is_dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import pandas as pd
 import shapely
 import shapely.geometry
 from psycopg import sql
@@ -20,6 +24,7 @@ from pygeofilter import ast, values
 from pygeofilter.backends.evaluator import Evaluator, handle
 
 from geo.errors import WarehouseError
+from geo.names import strip_accents
 
 COMPARISON = {
     ast.ComparisonOp.EQ: "=",
@@ -50,6 +55,52 @@ GEOMETRY_NAMES = ("geometry", "geom")  # what a filter may call the geometry (th
 
 class FilterError(WarehouseError):
     """A CQL2 filter the store cannot evaluate (unknown field, unsupported operator)."""
+
+
+# CQL2's text functions (pygeofilter's parser names CASEI "lower"), on a value or on a pandas Series
+def _lower(value: Any) -> Any:
+    return value.astype("string").str.lower() if isinstance(value, pd.Series) else str(value).lower()
+
+
+def _accenti(value: Any) -> Any:
+    if isinstance(value, pd.Series):  # any property as text, as SQL's ::text does; missing values stay missing
+        return value.astype("string").map(strip_accents, na_action="ignore")
+    return strip_accents(str(value))
+
+
+TEXT_FUNCTIONS: dict[str, Callable[[Any], Any]] = {"lower": _lower, "casei": _lower, "accenti": _accenti}
+# every accented Latin letter and its plain one, for ACCENTI in SQL with translate() (no extension needed)
+_ACCENTED = "".join(
+    ch
+    for ch in map(chr, range(0xC0, 0x1F00))
+    if ch.isalpha() and strip_accents(ch) != ch and len(strip_accents(ch)) == 1 and strip_accents(ch).isascii()
+)
+_PLAIN = "".join(strip_accents(ch) for ch in _ACCENTED)
+
+
+def prepare(node: Any) -> Any:
+    """A parsed filter ready for either store: CASEI and ACCENTI of literals computed (so a LIKE pattern is plain
+    text again), the functions' names lower-case; any other function is a FilterError naming it."""
+    if isinstance(node, ast.Function):
+        name = node.name.lower()
+        if name not in TEXT_FUNCTIONS:
+            raise FilterError(f"filter: function {node.name}() is not supported (CASEI and ACCENTI are)")
+        arguments = [prepare(a) for a in node.arguments]
+        if len(arguments) != 1:
+            raise FilterError(f"filter: {name.upper()} takes one argument, not {len(arguments)}")
+        if isinstance(arguments[0], str):
+            return TEXT_FUNCTIONS[name](arguments[0])
+        return ast.Function("lower" if name == "casei" else name, arguments)
+    if isinstance(node, ast.Like):
+        pattern = prepare(node.pattern)
+        if not isinstance(pattern, str):
+            raise FilterError("filter: LIKE needs a text pattern")
+        return replace(node, lhs=prepare(node.lhs), pattern=pattern)
+    if isinstance(node, list):
+        return [prepare(n) for n in node]
+    if isinstance(node, ast.Node) and is_dataclass(node) and not isinstance(node, type):
+        return replace(node, **{f.name: prepare(getattr(node, f.name)) for f in fields(node)})
+    return node
 
 
 Fragment = tuple[sql.Composable, list[Any]]
@@ -134,6 +185,14 @@ class _SqlEvaluator(Evaluator):
             float(node.maxx),
             float(node.maxy),
         ]
+
+    @handle(ast.Function)
+    def function(self, node: ast.Function, argument: Fragment) -> Fragment:
+        if node.name == "lower":
+            return _join([argument], "", "lower({}::text)")
+        if node.name == "accenti":
+            return sql.SQL("translate({}::text, %s, %s)").format(argument[0]), [*argument[1], _ACCENTED, _PLAIN]
+        raise FilterError(f"filter: function {node.name}() is not supported (CASEI and ACCENTI are)")
 
     @handle(ast.Attribute)
     def attribute(self, node: ast.Attribute) -> Fragment:

@@ -153,8 +153,12 @@ class AtlasProvider(BaseProvider):
         if filterq is not None:
             from pygeofilter.backends.geopandas.evaluate import to_filter
 
+            from layers.cql import TEXT_FUNCTIONS, FilterError, prepare
+
             try:
-                selected = to_filter(frame, filterq, {k: k for k in frame.columns}, {})
+                selected = to_filter(frame, prepare(filterq), {k: k for k in frame.columns}, TEXT_FUNCTIONS)
+            except FilterError as exc:
+                raise ProviderInvalidQueryError(str(exc)) from exc
             except Exception as exc:  # pygeofilter raises plain errors for unknown fields or operators
                 raise ProviderInvalidQueryError(f"filter cannot be applied: {exc}") from exc
             mask &= np.asarray(selected, dtype=bool)
@@ -266,7 +270,7 @@ class PostgisProvider(BaseProvider):
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Features matching the query, with numberMatched and numberReturned."""
-        from layers.cql import FilterError
+        from layers.cql import FilterError, prepare
         from layers.postgis import FeatureQuery
 
         build = self.build
@@ -277,6 +281,10 @@ class PostgisProvider(BaseProvider):
         for s in sortby or []:
             if s["property"] not in self._fields:
                 raise ProviderQueryError(f"cannot sort by {s['property']!r}")
+        try:
+            filterq = prepare(filterq) if filterq is not None else None
+        except FilterError as exc:
+            raise ProviderInvalidQueryError(str(exc)) from exc
         query = FeatureQuery(
             offset=offset,
             limit=limit,

@@ -250,6 +250,38 @@ def test_declared_cql2_classes_work(ogc: str, built: Built, cql: str, expected: 
     assert {f["id"] for f in got.json()["features"]} == want and want
 
 
+@pytest.mark.parametrize(
+    "cql",
+    [
+        # ILIKE as QGIS 3.32 and later compile it for a server declaring case-insensitive comparison
+        """CASEI("name") LIKE CASEI('chiềng%')""",
+        """ACCENTI(CASEI("name")) LIKE ACCENTI(CASEI('CHIENG%'))""",
+        """ACCENTI(name) LIKE ACCENTI('Chieng%')""",
+    ],
+)
+def test_casei_and_accenti_find_what_the_accent_insensitive_q_finds(ogc: str, built: Built, cql: str) -> None:
+    url = f"{ogc}/collections/units_2025/items"
+    got = _get(url, f="json", filter=cql, limit="100", skipGeometry="true")
+    assert got.status_code == 200, got.text
+    searched = _get(url, f="json", q="chieng", limit="100", skipGeometry="true").json()
+    local = read_table(built.path, "units_2025")
+    want = set(local.loc[local["name"].str.startswith("Chiềng"), "code"])
+    assert {f["id"] for f in got.json()["features"]} == {f["id"] for f in searched["features"]} == want
+    assert got.json()["numberMatched"] == len(want)
+    classes = set(_get(f"{ogc}/conformance", f="json").json()["conformsTo"])
+    assert "http://www.opengis.net/spec/cql2/1.0/conf/accent-insensitive-comparison" in classes
+    as_json = httpx.post(
+        url,
+        params={"f": "json", "limit": "100", "skipGeometry": "true"},
+        json={"op": "=", "args": [{"op": "accenti", "args": [{"property": "name"}]}, "Chieng An"]},
+        headers={"Content-Type": "application/query-cql-json"},
+        timeout=60,
+    )
+    assert as_json.status_code == 200 and [f["id"] for f in as_json.json()["features"]] == ["03664"]
+    unknown = _get(url, f="json", filter="UPPER(name) = 'X'")
+    assert unknown.status_code == 400
+
+
 def test_carry_to_2025_process_reproduces_the_aggregates(ogc: str, built: Built) -> None:
     indicators = read_table(built.path, "commune_indicators")
     old = indicators[(indicators["vintage"] == "2024") & (indicators["year"] == 2024)]
