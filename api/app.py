@@ -35,6 +35,7 @@ from geo.digest import code_digest
 from geo.sources import Manifest
 from layers.accounts import AccountStore, default_address
 from layers.errors import WarehouseMissing
+from layers.generalise import Generaliser
 from layers.intake import reconcile, serving_release
 from layers.maps import WarehouseMaps
 from layers.publish import publisher_for
@@ -357,7 +358,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
         Mount(
             OGC_PREFIX,
             routes=ogc_routes(
-                ogc_api, settings.process_workers, settings.process_retry_after, settings.process_idle_seconds
+                ogc_api,
+                settings.process_workers,
+                settings.process_retry_after,
+                settings.process_idle_seconds,
+                Generaliser(warehouse),
             ),
         )
     )  # after the tile routes, which share the prefix

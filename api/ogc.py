@@ -36,6 +36,7 @@ from api.errors import quiet_client_errors, scrub
 from api.openapi import DATETIME_PATTERN, LANG_PATTERN, MAX_OFFSET, self_contained
 from geo.sources import Manifest
 from layers.catalog import CATALOG, LayerSpec
+from layers.generalise import MAX_ZOOM_LEVEL, Generaliser, zoom_tolerance
 from layers.processes import PASSED_ON, WORKER_POOL, WorkerPool
 from layers.provider import RAW_GEOMETRY, GeometryText, splice_geometries
 from layers.store import Build, Warehouse
@@ -465,7 +466,11 @@ class Elsewhere:
 
 
 def ogc_routes(
-    api: API, process_workers: int = 1, retry_after: int = 10, process_idle: float | None = None
+    api: API,
+    process_workers: int = 1,
+    retry_after: int = 10,
+    process_idle: float | None = None,
+    generaliser: Generaliser | None = None,
 ) -> list[Route | Mount]:
     """Starlette routes calling pygeoapi's handlers with this app's API object.
 
@@ -484,6 +489,7 @@ def ogc_routes(
     # times outside a collection's temporal extent select nothing, as OGC API - Features says, instead of a 400
     itemtypes_api.validate_datetime = partial(open_datetime, itemtypes_api.validate_datetime)
     resources = api.config["resources"]
+    specs = {spec.id: spec for spec in CATALOG}
     typed = typed_parameters(api.openapi)
     filters = {  # the CQL2 JSON filters the document states, per collection
         path.split("/")[2]: Draft4Validator(operations["post"]["requestBody"]["content"]["application/json"]["schema"])
@@ -633,6 +639,12 @@ def ogc_routes(
             if extent:
                 west, _, east, north = extent
                 request = without_parameter(request, "bbox-crs", ("bbox", f"{west},{north + 1},{east},{north + 1}"))
+        lighter, problem = generalisation(collection, request.query_params)
+        if problem:
+            return _exception(400, "InvalidParameterValue", problem)
+        for name in GENERALISATION_PARAMETERS:
+            if name in request.query_params:
+                request = without_parameter(request, name)
         item = request.path_params.get("item_id")
         raw = geojson_in_storage_crs(request)
         if item is not None:
@@ -640,8 +652,49 @@ def ogc_routes(
         else:
             response = await run(itemtypes_api.get_collection_items, request, collection, check=False, raw_geometry=raw)
         if response.status_code == 200 and response.headers.get("content-type", "").startswith("application/json"):
+            if lighter is not None and generaliser is not None:
+                response = await asyncio.get_running_loop().run_in_executor(
+                    None, generalised_response, response, generaliser, collection, lighter
+                )
             response.headers["content-type"] = "application/geo+json"  # GeoJSON, as the OpenAPI document says
         return response
+
+    def generalisation(
+        collection: str, params: Any
+    ) -> tuple[tuple[str, float, int | None, str | None] | None, str | None]:
+        """(key, tolerance in degrees, decimals, crs) asked for by zoom-level, max-allowable-offset (the finer of the
+        two when both are given) and precision, or why they cannot apply."""
+        given = [p for p in GENERALISATION_PARAMETERS if p in params]
+        if not given:
+            return None, None
+        spec = specs.get(collection)
+        if spec is None or not spec.is_spatial or spec.key is None:
+            return None, f"collection {collection} has no geometry: {', '.join(given)} cannot apply"
+        tolerances = []
+        try:
+            if "zoom-level" in params:
+                zoom = int(params["zoom-level"])
+                if not 0 <= zoom <= MAX_ZOOM_LEVEL:
+                    raise ValueError
+                tolerances.append(zoom_tolerance(zoom))
+            if "max-allowable-offset" in params:
+                offset = float(params["max-allowable-offset"])
+                if not 0 <= offset <= 1:  # NaN is refused too
+                    raise ValueError
+                tolerances.append(offset)
+        except ValueError:
+            return None, (
+                f"zoom-level is a whole number from 0 to {MAX_ZOOM_LEVEL}; max-allowable-offset a number of degrees "
+                "from 0 to 1"
+            )
+        try:
+            precision = int(params["precision"]) if "precision" in params else None
+            if precision is not None and not 0 <= precision <= 9:
+                raise ValueError
+        except ValueError:
+            return None, "precision is a whole number of decimals from 0 to 9"
+        crs = params.get("crs")
+        return (spec.key, min(tolerances, default=0.0), precision, None if crs == CRS84 else crs), None
 
     async def processes(request: Request) -> Response:
         return await run(processes_api.describe_processes, request, request.path_params.get("process_id"))
@@ -696,6 +749,28 @@ def ogc_routes(
     ]
     routes.append(Route("/{path:path}", Elsewhere(list(routes))))  # an ASGI app, not a function: any method
     return routes
+
+
+GENERALISATION_PARAMETERS = ("zoom-level", "max-allowable-offset", "precision")
+
+
+def generalised_response(
+    response: Response,
+    generaliser: Generaliser,
+    collection: str,
+    lighter: tuple[str, float, int | None, str | None],
+) -> Response:
+    """A GeoJSON answer with each feature's geometry swapped for its generalised one (by the feature's id)."""
+    key, tolerance, precision, crs = lighter
+    document = json.loads(bytes(response.body))
+    geometries = generaliser.geometries(collection, key, tolerance, precision, crs)
+    features = document.get("features", [document] if document.get("type") == "Feature" else [])
+    for feature in features:
+        if feature.get("geometry") is not None and str(feature.get("id")) in geometries:
+            feature["geometry"] = geometries[str(feature["id"])]
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status_code=response.status_code, headers=headers, media_type="application/json")
 
 
 def build_api(config: dict[str, Any]) -> API:

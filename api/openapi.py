@@ -345,7 +345,38 @@ def _collection_parameters(parameters: list[dict[str, Any]], resource: dict[str,
             sortby["schema"]["items"] = {"type": "string", "enum": [s + n for n in names for s in ("", "+", "-")]}
             parameter = sortby
         kept.append(parameter)
+    if "storage_crs" in provider:  # lighter geometries, where there are geometries
+        kept += copy.deepcopy(GENERALISATION)
     return kept
+
+
+GENERALISATION: list[dict[str, Any]] = [
+    {
+        "name": "zoom-level",
+        "in": "query",
+        "required": False,
+        "description": "Generalise geometries for this WebMercatorQuad zoom (the tolerance of its vector tiles); "
+        "shared borders stay shared",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 18},
+        "example": 8,
+    },
+    {
+        "name": "max-allowable-offset",
+        "in": "query",
+        "required": False,
+        "description": "Generalise geometries to this tolerance, in degrees (the finer wins when zoom-level is given "
+        "too)",
+        "schema": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    {
+        "name": "precision",
+        "in": "query",
+        "required": False,
+        "description": "Decimals of the coordinates (by default a tenth of the tolerance; decimetres in a projected "
+        "crs)",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 9},
+    },
+]
 
 
 def self_contained(

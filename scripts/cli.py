@@ -765,10 +765,13 @@ def tiles_seed(
     layer: Annotated[
         list[str] | None, typer.Option(help="Layer to seed (repeatable); all tiled layers if omitted.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for the .mbtiles files (default data/tiles).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the .mbtiles and .pmtiles files (default data/tiles).")
+    ] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Write an MBTiles package per layer with the province's tiles, for QGIS without internet."""
+    """Write an MBTiles package and a PMTiles archive per layer with the province's tiles, for QGIS and MapLibre
+    without internet."""
     from geo.settings import PROJECT_ROOT
     from layers.store import Warehouse
     from layers.tiles import Tiler, seed
@@ -798,11 +801,13 @@ def tiles_seed(
             layer or None,
             lambda name, k, n: progress.update(task, description=f"{name} {k}/{n}", completed=k, total=n),
         )
-    table = Table(title=f"MBTiles packages in {target} (zoom {low}-{high})")
-    for col in ("layer", "tiles", "MB", "seconds"):
+    table = Table(title=f"MBTiles and PMTiles packages in {target} (zoom {low}-{high})")
+    for col in ("layer", "tiles", "MBTiles MB", "seconds", "PMTiles MB", "+ seconds"):
         table.add_column(col, justify="left" if col == "layer" else "right")
     for r in results:
-        table.add_row(r.layer, str(r.tiles), f"{r.path.stat().st_size / 1e6:.1f}", f"{r.seconds:.1f}")
+        pm = f"{r.pmtiles.stat().st_size / 1e6:.1f}" if r.pmtiles else "–"
+        row = (f"{r.path.stat().st_size / 1e6:.1f}", f"{r.seconds:.1f}", pm, f"{r.pmtiles_seconds:.1f}")
+        table.add_row(r.layer, str(r.tiles), *row)
     console.print(table)
 
 

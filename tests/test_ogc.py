@@ -11,11 +11,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import geopandas as gpd
 import httpx
 import numpy as np
 import pyogrio
 import pytest
 import shapely
+import shapely.geometry
 from owslib.ogcapi.features import Features
 
 from geo.names import fold_ascii
@@ -309,3 +311,31 @@ def test_carry_to_2025_process_reproduces_the_aggregates(ogc: str, built: Built)
     )
     assert bad.status_code == 400
     assert "'rows[0].households' must be a whole number" in bad.json()["description"]  # names the row and figure
+
+
+def test_generalised_units_are_light_and_still_tile(ogc: str, built: Built) -> None:
+    url = f"{ogc}/collections/units_2025/items"
+    full = _get(url, f="json", limit="100")
+    light = _get(url, f="json", limit="100", **{"zoom-level": "8"})
+    assert light.status_code == 200, light.text
+    assert len(full.content) >= 5 * len(light.content)  # uncompressed GeoJSON bytes
+    assert len(gzip.compress(light.content)) < 300_000
+    whole, lighter = full.json()["features"], light.json()["features"]
+    assert [f["id"] for f in lighter] == [f["id"] for f in whole] and len(lighter) == 75
+    assert [f["properties"] for f in lighter] == [f["properties"] for f in whole]
+    shapes = gpd.GeoSeries([shapely.geometry.shape(f["geometry"]) for f in lighter], crs=4326).to_crs(3405)
+    assert shapes.is_valid.all()
+    tree = shapely.STRtree(shapes.values)
+    left, right = tree.query(shapes.values, predicate="intersects")
+    pairs = [(a, b) for a, b in zip(left, right, strict=True) if a < b]
+    overlap = sum(shapes.iloc[a].intersection(shapes.iloc[b]).area for a, b in pairs)
+    union = shapely.union_all(shapes.values)
+    gaps = shapely.Polygon(union.exterior).difference(union).area if union.geom_type == "Polygon" else 0.0
+    assert overlap < 1.0 and gaps < 1.0  # m²: neighbours share their simplified borders
+    projected = _get(
+        url, f="json", limit="1", crs="http://www.opengis.net/def/crs/EPSG/0/3405", **{"zoom-level": "8"}
+    ).json()["features"][0]["geometry"]["coordinates"]
+    x, y = projected[0][0][0] if isinstance(projected[0][0][0], list) else projected[0][0]
+    assert 300_000 < x < 700_000 and 2_200_000 < y < 2_500_000  # VN-2000 / UTM 48N metres
+    assert _get(url, f="json", **{"zoom-level": "19"}).status_code == 400
+    assert _get(f"{ogc}/collections/crosswalk_2025/items", f="json", precision="3").status_code == 400

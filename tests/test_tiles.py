@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import math
@@ -22,6 +23,9 @@ import pytest
 import shapely
 from matplotlib.colors import to_hex
 from PIL import Image
+from pmtiles.reader import MmapSource, all_tiles
+from pmtiles.reader import Reader as PMTilesReader
+from pmtiles.tile import TileType
 
 from layers.catalog import CATALOG, GEOMETRY_KINDS, get_layer
 from layers.mapdata import map_data_for
@@ -242,6 +246,23 @@ def test_seed_writes_mbtiles_qgis_and_gdal_can_read(built: Built, tmp_path: Path
     with sqlite3.connect(tmp_path / "poverty_rate_units_2025.mbtiles") as con:
         png = con.execute("SELECT tile_data FROM tiles LIMIT 1").fetchone()[0]
     assert Image.open(io.BytesIO(png)).size == (256, 256)
+    # the PMTiles twins, converted from the MBTiles: the same tiles, one by one (vector tiles gzipped in PMTiles)
+    for name, packed in (("units_2025", True), ("poverty_rate_units_2025", False)):
+        with sqlite3.connect(tmp_path / f"{name}.mbtiles") as con:
+            expected_tiles = {
+                (z, x, (1 << z) - 1 - row): data
+                for z, x, row, data in con.execute("SELECT zoom_level, tile_column, tile_row, tile_data FROM tiles")
+            }
+        with open(tmp_path / f"{name}.pmtiles", "rb") as fh:
+            reader = PMTilesReader(MmapSource(fh))
+            header = reader.header()
+            assert (header["min_zoom"], header["max_zoom"]) == (6, 9)
+            assert header["tile_type"] == (TileType.MVT if packed else TileType.PNG)
+            for (z, x, y), data in expected_tiles.items():
+                got = reader.get(z, x, y)
+                assert (gzip.decompress(got) if packed else got) == data, (name, z, x, y)
+            assert reader.get(9, 0, 0) is None  # outside the province: no tile
+            assert len(list(all_tiles(MmapSource(fh)))) == len(expected_tiles)
 
 
 def test_layers_on_the_same_boundaries_share_simplified_geometries_kept_per_build(built: Built, tmp_path: Path) -> None:

@@ -46,14 +46,25 @@ def write_mbtiles(path: Path, tiles: Iterator[tuple[morecantile.Tile, bytes]], m
     return count
 
 
+def write_pmtiles(mbtiles: Path, path: Path) -> None:
+    """Convert an MBTiles package to a PMTiles archive (the `pmtiles` package; vector tiles gzipped as PMTiles
+    expects), through a temporary file replaced atomically."""
+    from pmtiles.convert import mbtiles_to_pmtiles
+
+    with atomic_write(path) as tmp:
+        mbtiles_to_pmtiles(str(mbtiles), str(tmp), None)
+
+
 @dataclass(frozen=True)
 class SeedResult:
-    """One written tile package."""
+    """One written tile package, as MBTiles and as PMTiles converted from it."""
 
     layer: str
     path: Path
     tiles: int
     seconds: float
+    pmtiles: Path | None = None
+    pmtiles_seconds: float = 0.0
 
 
 def seed(
@@ -63,7 +74,7 @@ def seed(
     layers: list[str] | None = None,
     progress: Callable[[str, int, int], None] = lambda *_: None,
 ) -> list[SeedResult]:
-    """Write one MBTiles package per layer, holding the province's tiles for the zooms."""
+    """Write one MBTiles package per layer, holding the province's tiles for the zooms, and its PMTiles twin."""
     province = tiler.warehouse.frame("province").geometry.iloc[0]
     tiles = list(province_tiles(province, zooms))
     names = layers or [*tiler.specs, *(r.id for r in RASTER_LAYERS if r.reader.available(tiler))]
@@ -105,5 +116,9 @@ def seed(
             metadata["json"] = metadata_json(tiler.vector_layer(name))
         path = out_dir / f"{name}.mbtiles"
         count = write_mbtiles(path, produce(), metadata)
-        results.append(SeedResult(name, path, count, time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        converted = path.with_suffix(".pmtiles")
+        start = time.perf_counter()
+        write_pmtiles(path, converted)
+        results.append(SeedResult(name, path, count, seconds, converted, time.perf_counter() - start))
     return results
