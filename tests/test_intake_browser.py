@@ -107,7 +107,7 @@ def test_officer_and_reviewer_in_a_browser(built: Built, deployment: DataSetting
         assert "Thiếu hụt: Việc làm / Deprived: Employment" in reviewer.inner_text("#deprivations")
         reviewer.click("#deprivations summary")
         reviewer.screenshot(path=str(shots / "review.png"), full_page=True)
-        reviewer.click("#approve button")
+        reviewer.click("#approve button", no_wait_after=True)  # the rebuild behind it can take a while
         reviewer.wait_for_selector("#status.status-approved", timeout=900_000)
         assert "release 2" in reviewer.inner_text("#status")
         reviewer.goto(f"{server.url}/releases")

@@ -340,6 +340,10 @@ def _web_map_features(page: str) -> list[tuple[dict[str, Any], str, dict[str, An
     return features
 
 
+def _paints(server: LiveServer, layer: str) -> list[dict[str, Any]]:
+    return [style_layer["paint"] for style_layer in _style_layers(server, layer)]
+
+
 def test_tiles_web_maps_and_printed_maps_draw_layers_in_the_same_colours(server: LiveServer, built: Built) -> None:
     # the MapLibre styles of the vector tiles: paint of each layer (villages: ordinary, especially difficult)
     villages = {layer["filter"][0]: layer["paint"] for layer in _style_layers(server, "demo_villages")}
@@ -368,6 +372,8 @@ def test_tiles_web_maps_and_printed_maps_draw_layers_in_the_same_colours(server:
         if "village_id" in props:  # marked by the current period's list
             kind = "difficult" if props[DIFFICULT_FIELD] else "ordinary"
             seen.setdefault(kind, set()).add((style["fillColor"], style["color"]))
+        elif "project_id" in props and "status" in props:  # the programme register's sites, by status
+            seen.setdefault("programme", set()).add((style["fillColor"], style["color"]))
         elif "project_id" in props and geometry == "Point":
             seen.setdefault("plan", set()).add((style["fillColor"], style["color"]))
         elif "project_id" in props:
@@ -378,6 +384,8 @@ def test_tiles_web_maps_and_printed_maps_draw_layers_in_the_same_colours(server:
             k = int(POVERTY_RATE.classify(np.array([props[POVERTY_RATE.field]], dtype=float))[0])
             seen.setdefault("poverty", set()).add((k, style["fillColor"]))
     assert {kind: seen[kind] for kind in expected} == expected
+    sites = {(paint["circle-color"], paint["circle-stroke-color"]) for paint in _paints(server, "programme_sites")}
+    assert len(seen["programme"]) >= 2 and seen["programme"] <= sites
     assert len(seen["poverty"]) >= 3 and all(poverty[k] == colour for k, colour in seen["poverty"])
 
     # the printed sheet of the province, read back from its matplotlib artists
