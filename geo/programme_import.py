@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from geo.errors import InputDataError
@@ -206,7 +207,7 @@ def read_register(
     scales: dict[str, float] = {}
     for col, field in table.columns.items():
         texts = [row[col].text for row in heads if col < len(row)]
-        letters[field] = f"{_letter(col)} '{' '.join(t for t in texts if t)}'"
+        letters[field] = f"{get_column_letter(col + 1)} '{' '.join(t for t in texts if t)}'"
         if field in MONEY or field.startswith("disbursed_"):
             parents = [next((row[c].text for c in range(col, -1, -1) if c < len(row) and row[c].text), "")
                        for row in heads[:-1]]  # fmt: skip
@@ -277,15 +278,6 @@ def _named(field: str, letters: Mapping[str, str]) -> str:
     return f"column {field!r}"
 
 
-def _letter(col: int) -> str:
-    out = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
 def split_register(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A wide register (disbursed_<quarter> columns) as the register and its long disbursements table."""
     quarters = [c for c in frame.columns if c.startswith("disbursed_")]
@@ -329,7 +321,7 @@ def template_workbook(first: Quarter, last: Quarter) -> bytes:
     }
     fields = list(HEADERS)
     for field, options in lists.items():
-        letter = _letter(fields.index(field))
+        letter = get_column_letter(fields.index(field) + 1)
         rule = DataValidation(type="list", formula1=f'"{options}"', allow_blank=True)
         rule.add(f"{letter}{header + 1}:{letter}{header + 2000}")
         ws.add_data_validation(rule)

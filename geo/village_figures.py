@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from openpyxl.utils import get_column_letter
 
 from geo.errors import InputDataError
 from geo.importing import ImportFailed, ImportLimits, ImportReport
@@ -222,7 +223,7 @@ def read_village_figures(
             + "): the published deprivation counts of those indicators stay",
         )
     known = villages.set_index(villages["village_id"].astype(str))["unit_2025_code"].astype(str).to_dict()
-    letters = {f: _letter(c) for c, f in columns.items()}
+    letters = {f: get_column_letter(c + 1) for c, f in columns.items()}
     records: list[dict[str, object]] = []
     seen: dict[str, int] = {}
     for offset, row in enumerate(grid.rows[header_row + 1 :]):
@@ -336,16 +337,6 @@ def read_village_figures(
     for rec in records:
         report.add(seen[str(rec["village_id"])], "imported", f"village {rec['village_id']} ({rec['unit_code']})")
     return VillageFigures(f"intake: {shown}", year, standard.id, table), report
-
-
-def _letter(column: int) -> str:
-    """Spreadsheet column letter of a 0-based index (0 -> A, 26 -> AA)."""
-    out = ""
-    column += 1
-    while column:
-        column, rem = divmod(column - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 def apply_village_figures(
